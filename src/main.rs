@@ -1,1 +1,94 @@
-fn main(){}
+//! The `shardcat` command line: `serve` runs the proxy, `check` validates a Mycat conf dir.
+//! Logging goes to stderr through tracing, level from RUST_LOG (default info).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "shardcat", version, about = "MySQL-protocol sharding proxy with Mycat configuration")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the proxy.
+    Serve {
+        /// Mycat conf dir (schema.xml, server.xml; rule.xml unless --rules)
+        #[arg(long)]
+        config: PathBuf,
+        /// Folder holding rule.xml and its map files
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Service port (default: server.xml serverPort, then 8066)
+        #[arg(long)]
+        port: Option<u16>,
+        /// Manager port (default: server.xml managerPort, then 9066)
+        #[arg(long)]
+        manager_port: Option<u16>,
+        /// Address to bind (default: server.xml bindIp, then 0.0.0.0)
+        #[arg(long)]
+        bind: Option<String>,
+        /// Exit when standard input reaches end of file (lets a test harness own the process).
+        #[arg(long, hide = true)]
+        exit_on_stdin_eof: bool,
+    },
+    /// Load and validate a conf dir, print a summary; exit 1 with file:line errors on problems.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.cmd {
+        Cmd::Check { config, rules } => match shardcat::config::load(&config, rules.as_deref()) {
+            Ok((cfg, diags)) => {
+                for w in diags.warnings() {
+                    eprintln!("{w}");
+                }
+                print!("{}", shardcat::config::summary::render(&cfg));
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                for e in diags.errors() {
+                    println!("{e}");
+                }
+                for w in diags.warnings() {
+                    eprintln!("{w}");
+                }
+                ExitCode::from(1)
+            }
+        },
+        Cmd::Serve { config, rules, port, manager_port, bind, exit_on_stdin_eof } => {
+            let opts = shardcat::server::Options { config, rules, port, manager_port, bind, exit_on_stdin_eof };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(shardcat::server::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("shardcat: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

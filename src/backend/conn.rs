@@ -1,0 +1,427 @@
+//! shardcat's own backend connection: TCP to one MariaDB/MySQL server on the shared codec, login with
+//! native or caching_sha2 passwords, session-state sync, raw command/response access for the executor.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::HandshakePacket;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, Result};
+use crate::proto::codec::{PacketReader, PacketWriter};
+use crate::proto::packets::{self, OkInfo};
+use crate::proto::{auth, CapabilityFlags, StatusFlags};
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: String,
+    pub user: String,
+    pub password: String,
+    pub data_host: String,
+    pub host_name: String,
+}
+
+/// What a client session wants a borrowed connection to look like.
+pub struct SessionSync<'a> {
+    pub session_id: u64,
+    /// `SET NAMES` argument, e.g. `utf8mb4` or `utf8mb4 COLLATE utf8mb4_bin`.
+    pub charset: &'a str,
+    pub autocommit: bool,
+    /// `tx_isolation` value, e.g. `REPEATABLE-READ`.
+    pub isolation: &'a str,
+    /// Other session `SET` statements, in the order the client ran them.
+    pub sets: &'a [Arc<str>],
+}
+
+/// A server-side prepared statement on this connection.
+#[derive(Debug, Clone)]
+pub struct BackendStmt {
+    pub id: u32,
+    pub params: u16,
+    pub columns: u16,
+}
+
+pub struct BackendConn {
+    reader: PacketReader<OwnedReadHalf>,
+    writer: PacketWriter<OwnedWriteHalf>,
+    pub endpoint: Arc<Endpoint>,
+    pub thread_id: u32,
+    pub caps: CapabilityFlags,
+    pub found_rows: bool,
+    db: Option<String>,
+    charset: String,
+    autocommit: bool,
+    isolation: Option<String>,
+    sets_owner: u64,
+    sets_applied: usize,
+    /// Holds session state beyond what `sync` tracks; reset before another session uses it.
+    dirty: bool,
+    /// Status flags of the last response.
+    pub status: u16,
+    /// False while a response is only partly read: such a connection is never reused.
+    pub clean: bool,
+    pub last_used: Instant,
+    pub stmts: HashMap<Arc<str>, BackendStmt>,
+}
+
+const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
+    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
+        | CapabilityFlags::CLIENT_LONG_FLAG.bits()
+        | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
+        | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION.bits()
+        | CapabilityFlags::CLIENT_MULTI_STATEMENTS.bits()
+        | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
+);
+
+impl BackendConn {
+    pub async fn connect(endpoint: Arc<Endpoint>, found_rows: bool, timeout: Duration) -> Result<Self> {
+        match tokio::time::timeout(timeout, Self::connect_inner(endpoint.clone(), found_rows)).await {
+            Ok(r) => r,
+            Err(_) => Err(connect_err(&endpoint, "timed out")),
+        }
+    }
+
+    async fn connect_inner(ep: Arc<Endpoint>, found_rows: bool) -> Result<Self> {
+        let stream = TcpStream::connect(ep.addr.as_str()).await.map_err(|e| connect_err(&ep, e))?;
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        let mut reader = PacketReader::new(r);
+        let mut writer = PacketWriter::new(w);
+        let (seq, hs) = reader.expect().await.map_err(|e| connect_err(&ep, e))?;
+        if hs.first() == Some(&packets::ERR_HEADER) {
+            return Err(connect_err(&ep, packets::parse_err(&hs).message));
+        }
+        let hs: HandshakePacket<'_> =
+            ParseBuf(&hs).parse(()).map_err(|e| connect_err(&ep, format!("bad handshake: {e}")))?;
+        let server_caps = hs.capabilities();
+        let mut caps = BASE_CAPS & server_caps;
+        caps.insert(CapabilityFlags::CLIENT_PROTOCOL_41);
+        if found_rows {
+            caps.insert(CapabilityFlags::CLIENT_FOUND_ROWS);
+        }
+        let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned()).unwrap_or_else(|| auth::NATIVE.to_string());
+        let plugin = if plugin == auth::CACHING_SHA2 { plugin } else { auth::NATIVE.to_string() };
+        let answer = auth::answer(&plugin, &hs.nonce(), &ep.password).unwrap_or_default();
+        let mut p = BytesMut::with_capacity(128);
+        p.put_u32_le(caps.bits());
+        p.put_u32_le(1 << 30);
+        p.put_u8(packets::UTF8MB4_GENERAL_CI as u8);
+        p.put_bytes(0, 23);
+        p.extend_from_slice(ep.user.as_bytes());
+        p.put_u8(0);
+        packets::put_lenenc_str(&mut p, &answer);
+        p.extend_from_slice(plugin.as_bytes());
+        p.put_u8(0);
+        writer.set_seq(seq.wrapping_add(1));
+        writer.push(&p);
+        writer.flush().await.map_err(|e| connect_err(&ep, e))?;
+        let thread_id = hs.connection_id();
+        let status = loop {
+            let (seq, pkt) = reader.expect().await.map_err(|e| connect_err(&ep, e))?;
+            match pkt.first() {
+                Some(0x00) => break packets::parse_ok(&pkt).map(|o| o.status).unwrap_or(2),
+                Some(0xFF) => return Err(connect_err(&ep, packets::parse_err(&pkt).message)),
+                Some(0xFE) => {
+                    // auth switch: plugin name \0 data
+                    let body = &pkt[1..];
+                    let end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+                    let plugin = String::from_utf8_lossy(&body[..end]).into_owned();
+                    let data = body.get(end + 1..).unwrap_or(&[]);
+                    let nonce = data.strip_suffix(&[0]).unwrap_or(data);
+                    let ans = auth::answer(&plugin, nonce, &ep.password).ok_or_else(|| {
+                        connect_err(&ep, format!("server asks for auth plugin '{plugin}', which shardcat does not speak"))
+                    })?;
+                    writer.set_seq(seq.wrapping_add(1));
+                    writer.push(&ans);
+                    writer.flush().await.map_err(|e| connect_err(&ep, e))?;
+                }
+                Some(0x01) => match pkt.get(1) {
+                    Some(0x03) => continue, // caching_sha2 fast auth succeeded; OK follows
+                    _ => {
+                        return Err(connect_err(
+                            &ep,
+                            "caching_sha2_password full authentication needs TLS or RSA; give the backend user mysql_native_password or log in once so the server caches it",
+                        ))
+                    }
+                },
+                _ => return Err(connect_err(&ep, "unexpected packet during login")),
+            }
+        };
+        Ok(BackendConn {
+            reader,
+            writer,
+            endpoint: ep,
+            thread_id,
+            caps,
+            found_rows,
+            db: None,
+            charset: "utf8mb4".into(),
+            autocommit: status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0,
+            isolation: None,
+            sets_owner: 0,
+            sets_applied: 0,
+            dirty: false,
+            status,
+            clean: true,
+            last_used: Instant::now(),
+            stmts: HashMap::new(),
+        })
+    }
+
+    pub fn deprecate_eof(&self) -> bool {
+        self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0
+    }
+
+    fn lost(&self, e: impl std::fmt::Display) -> Error {
+        Error::BackendLost {
+            addr: self.endpoint.addr.clone(),
+            data_host: self.endpoint.data_host.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Sends one command packet (sequence 0). The response is read with `read`.
+    pub async fn send(&mut self, payload: &[u8]) -> Result<()> {
+        self.clean = false;
+        self.last_used = Instant::now();
+        self.writer.set_seq(0);
+        self.writer.push(payload);
+        self.writer.flush().await.map_err(|e| self.lost(e))
+    }
+
+    /// Queues a command packet without flushing (several commands in one write).
+    pub fn queue(&mut self, payload: &[u8]) {
+        self.clean = false;
+        self.writer.set_seq(0);
+        self.writer.push(payload);
+    }
+
+    /// Queues a command that has no reply (COM_STMT_CLOSE); it leaves with the next flush.
+    pub fn queue_no_reply(&mut self, payload: &[u8]) {
+        self.writer.set_seq(0);
+        self.writer.push(payload);
+    }
+
+    pub async fn flush(&mut self) -> Result<()> {
+        self.writer.flush().await.map_err(|e| self.lost(e))
+    }
+
+    /// Reads the next response packet.
+    pub async fn read(&mut self) -> Result<Bytes> {
+        match self.reader.next().await {
+            Ok(Some((_, p))) => Ok(p),
+            Ok(None) => Err(self.lost("server closed the connection")),
+            Err(e) => Err(self.lost(e)),
+        }
+    }
+
+    /// Marks the end of a complete response and remembers its status flags.
+    pub fn finish(&mut self, status: u16) {
+        self.status = status;
+        self.clean = true;
+    }
+
+    /// Runs a statement whose rows (if any) are discarded; returns the final OK (or EOF) facts.
+    pub async fn exec_simple(&mut self, sql: &str) -> Result<OkInfo> {
+        let mut p = BytesMut::with_capacity(sql.len() + 1);
+        p.put_u8(0x03);
+        p.extend_from_slice(sql.as_bytes());
+        self.send(&p).await?;
+        let mut last = OkInfo::default();
+        for (_, rows) in self.read_results().await? {
+            let _ = rows;
+        }
+        last.status = self.status;
+        Ok(last)
+    }
+
+    /// Runs a text query and returns every result set's rows decoded as byte cells (small results only:
+    /// metadata and control queries).
+    pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Vec<u8>>>>> {
+        let mut p = BytesMut::with_capacity(sql.len() + 1);
+        p.put_u8(0x03);
+        p.extend_from_slice(sql.as_bytes());
+        self.send(&p).await?;
+        let mut out = Vec::new();
+        for (_, rows) in self.read_results().await? {
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Reads every result of a text command: (column count, rows). Errors become `Error::Sql` after the
+    /// connection has been left clean.
+    async fn read_results(&mut self) -> Result<Vec<(usize, Vec<Vec<Option<Vec<u8>>>>)>> {
+        let mut results = Vec::new();
+        loop {
+            let first = self.read().await?;
+            match first.first() {
+                Some(&packets::OK_HEADER) => {
+                    let ok = packets::parse_ok(&first).ok_or_else(|| self.malformed("bad OK packet"))?;
+                    self.finish(ok.status);
+                    results.push((0, Vec::new()));
+                    if ok.status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() == 0 {
+                        return Ok(results);
+                    }
+                }
+                Some(&packets::ERR_HEADER) => {
+                    let e = packets::parse_err(&first);
+                    self.finish(self.status & !StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits());
+                    return Err(Error::Sql {
+                        code: e.code,
+                        state: crate::error::static_state(&e.state),
+                        message: e.message,
+                    });
+                }
+                Some(&packets::LOCAL_INFILE_HEADER) => {
+                    // refuse: send an empty file
+                    self.writer.push(&[]);
+                    self.flush().await?;
+                }
+                _ => {
+                    let mut pos = 0;
+                    let n = packets::read_lenenc_int(&first, &mut pos).ok_or_else(|| self.malformed("bad column count"))?
+                        as usize;
+                    for _ in 0..n {
+                        self.read().await?;
+                    }
+                    if !self.deprecate_eof() {
+                        self.read().await?;
+                    }
+                    let mut rows = Vec::new();
+                    let status = loop {
+                        let p = self.read().await?;
+                        if packets::is_eof_packet(&p) {
+                            let st = if self.deprecate_eof() {
+                                packets::parse_ok(&p).map(|o| o.status)
+                            } else {
+                                packets::parse_eof(&p).map(|(_, s)| s)
+                            };
+                            break st.ok_or_else(|| self.malformed("bad EOF"))?;
+                        }
+                        if p.first() == Some(&packets::ERR_HEADER) {
+                            let e = packets::parse_err(&p);
+                            self.finish(0);
+                            return Err(Error::Sql {
+                                code: e.code,
+                                state: crate::error::static_state(&e.state),
+                                message: e.message,
+                            });
+                        }
+                        let mut pos = 0;
+                        let mut row = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            let cell = packets::read_lenenc_str(&p, &mut pos).ok_or_else(|| self.malformed("bad row"))?;
+                            row.push(cell.map(<[u8]>::to_vec));
+                        }
+                        rows.push(row);
+                    };
+                    self.finish(status);
+                    results.push((n, rows));
+                    if status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() == 0 {
+                        return Ok(results);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn malformed(&self, reason: &str) -> Error {
+        Error::BackendProtocol { addr: self.endpoint.addr.clone(), reason: reason.to_string() }
+    }
+
+    pub async fn ping(&mut self) -> Result<()> {
+        self.send(&[0x0E]).await?;
+        let p = self.read().await?;
+        match p.first() {
+            Some(0x00) => {
+                let st = packets::parse_ok(&p).map(|o| o.status).unwrap_or(self.status);
+                self.finish(st);
+                Ok(())
+            }
+            _ => Err(self.malformed("unexpected reply to COM_PING")),
+        }
+    }
+
+    /// Brings the connection to the session's state, sending only what differs.
+    pub async fn sync(&mut self, db: &str, want: &SessionSync<'_>) -> Result<()> {
+        if self.sets_owner != want.session_id {
+            if self.dirty {
+                self.send(&[0x1F]).await?; // COM_RESET_CONNECTION
+                let p = self.read().await?;
+                if p.first() != Some(&packets::OK_HEADER) {
+                    return Err(self.malformed("COM_RESET_CONNECTION failed"));
+                }
+                let st = packets::parse_ok(&p).map(|o| o.status).unwrap_or(2);
+                self.finish(st);
+                self.db = None;
+                self.charset = "utf8mb4".into();
+                self.autocommit = st & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0;
+                self.isolation = None;
+                self.stmts.clear();
+                self.dirty = false;
+            }
+            self.sets_owner = want.session_id;
+            self.sets_applied = 0;
+        }
+        if self.db.as_deref() != Some(db) {
+            let mut p = BytesMut::with_capacity(db.len() + 1);
+            p.put_u8(0x02);
+            p.extend_from_slice(db.as_bytes());
+            self.send(&p).await?;
+            let r = self.read().await?;
+            if r.first() == Some(&packets::ERR_HEADER) {
+                self.finish(self.status);
+                let e = packets::parse_err(&r);
+                return Err(Error::sql(
+                    e.code,
+                    crate::error::static_state(&e.state),
+                    format!("{} (dataNode database on {})", e.message, self.endpoint.addr),
+                ));
+            }
+            let st = packets::parse_ok(&r).map(|o| o.status).unwrap_or(self.status);
+            self.finish(st);
+            self.db = Some(db.to_string());
+        }
+        let mut parts: Vec<String> = Vec::new();
+        if self.charset != want.charset {
+            parts.push(format!("NAMES {}", want.charset));
+        }
+        if self.autocommit != want.autocommit {
+            parts.push(format!("@@session.autocommit={}", u8::from(want.autocommit)));
+        }
+        if self.isolation.as_deref() != Some(want.isolation) {
+            parts.push(format!("@@session.tx_isolation='{}'", want.isolation));
+        }
+        if !parts.is_empty() {
+            self.exec_simple(&format!("SET {}", parts.join(", "))).await?;
+            self.charset = want.charset.to_string();
+            self.autocommit = want.autocommit;
+            self.isolation = Some(want.isolation.to_string());
+        }
+        while self.sets_applied < want.sets.len() {
+            self.dirty = true;
+            let s = want.sets[self.sets_applied].clone();
+            self.exec_simple(&s).await?;
+            self.sets_applied += 1;
+        }
+        Ok(())
+    }
+}
+
+fn connect_err(ep: &Endpoint, e: impl std::fmt::Display) -> Error {
+    Error::Connect { addr: ep.addr.clone(), data_host: ep.data_host.clone(), reason: e.to_string() }
+}

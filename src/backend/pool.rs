@@ -1,0 +1,155 @@
+//! A connection pool per writeHost/readHost: at most maxCon live connections, minCon opened at start,
+//! idle connections kept per capability variant (CLIENT_FOUND_ROWS on or off, as the client asked).
+//! No ping on checkout; a connection idle longer than the idle-check period is pinged before reuse.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::conn::{BackendConn, Endpoint};
+use crate::error::{Error, Result};
+
+pub struct HostPool {
+    pub endpoint: Arc<Endpoint>,
+    pub max_con: u32,
+    pub min_con: u32,
+    permits: Arc<Semaphore>,
+    idle: Mutex<Vec<(BackendConn, OwnedSemaphorePermit)>>,
+    idle_check: Duration,
+    connect_timeout: Duration,
+    down_logged: AtomicBool,
+    pub checkouts: AtomicU64,
+    pub connects: AtomicU64,
+}
+
+/// A borrowed connection; returned to its pool when dropped if it is clean and outside a transaction.
+pub struct Pooled {
+    conn: Option<(BackendConn, OwnedSemaphorePermit)>,
+    pool: Arc<HostPool>,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = BackendConn;
+    fn deref(&self) -> &BackendConn {
+        // invariant: `conn` is only None inside `drop`
+        match &self.conn {
+            Some((c, _)) => c,
+            None => unreachable!("pooled connection used after drop"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut BackendConn {
+        match &mut self.conn {
+            Some((c, _)) => c,
+            None => unreachable!("pooled connection used after drop"),
+        }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some((c, permit)) = self.conn.take() {
+            if c.clean && !c.in_transaction() {
+                self.pool.idle.lock().push((c, permit));
+            }
+        }
+    }
+}
+
+impl Pooled {
+    /// Closes the connection instead of returning it (its state is unknown).
+    pub fn discard(mut self) {
+        self.conn = None;
+    }
+}
+
+impl HostPool {
+    pub fn new(endpoint: Endpoint, max_con: u32, min_con: u32, idle_check: Duration) -> Arc<Self> {
+        Arc::new(HostPool {
+            endpoint: Arc::new(endpoint),
+            max_con,
+            min_con,
+            permits: Arc::new(Semaphore::new(max_con.max(1) as usize)),
+            idle: Mutex::new(Vec::new()),
+            idle_check,
+            connect_timeout: Duration::from_secs(5),
+            down_logged: AtomicBool::new(false),
+            checkouts: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
+        })
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().len()
+    }
+
+    /// Opens minCon connections; logs (once) when the host is down.
+    pub async fn warm_up(self: &Arc<Self>) {
+        let mut opened = Vec::new();
+        for _ in 0..self.min_con {
+            match self.get(false).await {
+                Ok(c) => opened.push(c),
+                Err(_) => break,
+            }
+        }
+        drop(opened);
+    }
+
+    pub async fn get(self: &Arc<Self>, found_rows: bool) -> Result<Pooled> {
+        self.checkouts.fetch_add(1, Ordering::Relaxed);
+        loop {
+            let candidate = {
+                let mut idle = self.idle.lock();
+                idle.iter().rposition(|(c, _)| c.found_rows == found_rows).map(|i| idle.swap_remove(i))
+            };
+            let Some((mut c, permit)) = candidate else { break };
+            if c.last_used.elapsed() > self.idle_check && c.ping().await.is_err() {
+                drop((c, permit));
+                continue;
+            }
+            return Ok(Pooled { conn: Some((c, permit)), pool: self.clone() });
+        }
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // full: close an idle connection of the other variant, or wait for one to come back
+                let other = self.idle.lock().pop();
+                match other {
+                    Some((c, p)) => {
+                        drop(c);
+                        p
+                    }
+                    None => match tokio::time::timeout(self.connect_timeout, self.permits.clone().acquire_owned()).await {
+                        Ok(Ok(p)) => p,
+                        _ => {
+                            return Err(Error::Connect {
+                                addr: self.endpoint.addr.clone(),
+                                data_host: self.endpoint.data_host.clone(),
+                                reason: format!("all {} connections (maxCon) are busy", self.max_con),
+                            })
+                        }
+                    },
+                }
+            }
+        };
+        match BackendConn::connect(self.endpoint.clone(), found_rows, self.connect_timeout).await {
+            Ok(c) => {
+                self.connects.fetch_add(1, Ordering::Relaxed);
+                if self.down_logged.swap(false, Ordering::Relaxed) {
+                    tracing::info!(data_host = %self.endpoint.data_host, host = %self.endpoint.host_name, addr = %self.endpoint.addr, "backend is reachable again");
+                }
+                Ok(Pooled { conn: Some((c, permit)), pool: self.clone() })
+            }
+            Err(e) => {
+                if !self.down_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(data_host = %self.endpoint.data_host, host = %self.endpoint.host_name, addr = %self.endpoint.addr, error = %e, "backend is down");
+                }
+                Err(e)
+            }
+        }
+    }
+}

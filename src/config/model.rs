@@ -1,0 +1,293 @@
+//! The typed configuration model: what schema.xml, server.xml and rule.xml say, with Mycat's defaults
+//! applied and `$a-b` ranges expanded. Built by the loaders in this module, read by everything else.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub schemas: Vec<Schema>,
+    pub data_nodes: Vec<DataNode>,
+    pub data_hosts: Vec<DataHost>,
+    pub system: System,
+    pub users: Vec<User>,
+    pub firewall: Firewall,
+    pub table_rules: Vec<TableRule>,
+    pub functions: Vec<Function>,
+    /// The folder holding schema.xml and server.xml.
+    pub config_dir: PathBuf,
+    /// The folder holding rule.xml and its map files.
+    pub rules_dir: PathBuf,
+}
+
+impl Config {
+    pub fn schema(&self, name: &str) -> Option<&Schema> {
+        self.schemas.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+    pub fn data_node(&self, name: &str) -> Option<&DataNode> {
+        self.data_nodes.iter().find(|d| d.name == name)
+    }
+    pub fn data_host(&self, name: &str) -> Option<&DataHost> {
+        self.data_hosts.iter().find(|d| d.name == name)
+    }
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+    pub fn table_rule(&self, name: &str) -> Option<&TableRule> {
+        self.table_rules.iter().find(|r| r.name == name)
+    }
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub name: String,
+    pub check_sql_schema: bool,
+    pub sql_max_limit: i64,
+    /// Default dataNode: unconfigured tables (or everything, when there are no tables) go here.
+    pub data_node: Option<String>,
+    pub random_data_node: Option<String>,
+    /// Top-level tables; ER children hang below their parents.
+    pub tables: Vec<Table>,
+    pub line: usize,
+}
+
+impl Schema {
+    /// Finds a configured table (top-level or child at any depth), case-insensitively.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        fn find<'a>(ts: &'a [Table], name: &str) -> Option<&'a Table> {
+            for t in ts {
+                if t.name.eq_ignore_ascii_case(name) {
+                    return Some(t);
+                }
+                if let Some(c) = find(&t.children, name) {
+                    return Some(c);
+                }
+            }
+            None
+        }
+        find(&self.tables, name)
+    }
+
+    /// Every table, parents before their children.
+    pub fn all_tables(&self) -> Vec<&Table> {
+        fn walk<'a>(ts: &'a [Table], out: &mut Vec<&'a Table>) {
+            for t in ts {
+                out.push(t);
+                walk(&t.children, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.tables, &mut out);
+        out
+    }
+
+    /// Every dataNode this schema can touch, in first-seen order.
+    pub fn all_data_nodes(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for dn in self.data_node.iter().chain(self.random_data_node.iter()) {
+            out.push(dn);
+        }
+        for t in self.all_tables() {
+            for dn in &t.data_nodes {
+                if !out.contains(&dn.as_str()) {
+                    out.push(dn);
+                }
+            }
+        }
+        out.dedup();
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableKind {
+    /// Rows spread over the dataNodes by a tableRule.
+    Sharded { rule: String },
+    /// Every dataNode holds every row.
+    Global,
+    /// ER child: rows live with the parent row that `join_key` references (`parent_key` in the parent).
+    Child { parent: String, join_key: String, parent_key: String },
+    /// No rule, not global: one dataNode (or, as Mycat does, all listed nodes).
+    Unsharded,
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub kind: TableKind,
+    pub data_nodes: Vec<String>,
+    pub primary_key: Option<String>,
+    pub auto_increment: bool,
+    pub need_add_limit: bool,
+    pub rule_required: bool,
+    pub sub_tables: Vec<String>,
+    pub children: Vec<Table>,
+    pub line: usize,
+}
+
+impl Table {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TableKind::Sharded { .. } => "sharded",
+            TableKind::Global => "global",
+            TableKind::Child { .. } => "child",
+            TableKind::Unsharded => "default",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DataNode {
+    pub name: String,
+    pub data_host: String,
+    pub database: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataHost {
+    pub name: String,
+    pub max_con: u32,
+    pub min_con: u32,
+    pub balance: u8,
+    pub balance_type: u8,
+    pub write_type: u8,
+    pub switch_type: i8,
+    pub slave_threshold: i64,
+    pub temp_read_host_available: bool,
+    pub db_type: String,
+    pub db_driver: String,
+    pub max_retry_count: u32,
+    pub not_switch: bool,
+    pub heartbeat: String,
+    pub connection_init_sql: Option<String>,
+    /// shardcat extension: promote a read-only replica when it becomes the writeHost.
+    pub promote_replica: bool,
+    pub write_hosts: Vec<WriteHost>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteHost {
+    pub host: String,
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    pub weight: u32,
+    pub read_hosts: Vec<ReadHost>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadHost {
+    pub host: String,
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    pub weight: u32,
+    pub line: usize,
+}
+
+/// server.xml `<system>`: the properties shardcat uses, typed, plus every property as written.
+#[derive(Debug, Clone)]
+pub struct System {
+    pub server_port: u16,
+    pub manager_port: u16,
+    pub bind_ip: String,
+    pub charset: String,
+    pub idle_timeout_ms: u64,
+    pub auth_timeout_ms: u64,
+    pub data_node_heartbeat_period_ms: u64,
+    pub data_node_idle_check_period_ms: u64,
+    pub sql_execute_timeout_s: u64,
+    pub tx_isolation: u8,
+    pub fake_mysql_version: Option<String>,
+    pub max_prepared_stmt_count: u32,
+    pub non_password_login: bool,
+    pub handle_distributed_transactions: u8,
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for System {
+    fn default() -> Self {
+        System {
+            server_port: 8066,
+            manager_port: 9066,
+            bind_ip: "0.0.0.0".into(),
+            charset: "utf8".into(),
+            idle_timeout_ms: 1_800_000,
+            auth_timeout_ms: 15_000,
+            data_node_heartbeat_period_ms: 10_000,
+            data_node_idle_check_period_ms: 300_000,
+            sql_execute_timeout_s: 300,
+            tx_isolation: 3,
+            fake_mysql_version: None,
+            max_prepared_stmt_count: 16_382,
+            non_password_login: false,
+            handle_distributed_transactions: 0,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+    pub using_decrypt: bool,
+    /// Logical schemas the user may use; empty means every schema.
+    pub schemas: Vec<String>,
+    pub default_schema: Option<String>,
+    pub read_only: bool,
+    pub benchmark: u32,
+    pub default_account: bool,
+    pub privileges: Option<Privileges>,
+    pub line: usize,
+}
+
+impl User {
+    pub fn may_use(&self, schema: &str) -> bool {
+        self.schemas.is_empty() || self.schemas.iter().any(|s| s.eq_ignore_ascii_case(schema))
+    }
+}
+
+/// `<privileges check="true">`: dml bits per schema and table (INSERT, UPDATE, SELECT, DELETE).
+#[derive(Debug, Clone, Default)]
+pub struct Privileges {
+    pub check: bool,
+    pub schemas: Vec<SchemaPrivilege>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SchemaPrivilege {
+    pub name: String,
+    pub dml: [bool; 4],
+    pub tables: Vec<(String, [bool; 4])>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Firewall {
+    /// (host pattern, users) pairs; empty = every host may connect.
+    pub white_hosts: Vec<(String, Vec<String>)>,
+    pub blacklist_check: bool,
+    pub blacklist: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableRule {
+    pub name: String,
+    pub column: String,
+    pub algorithm: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub name: String,
+    pub class: String,
+    pub properties: BTreeMap<String, String>,
+    pub line: usize,
+}

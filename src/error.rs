@@ -1,0 +1,62 @@
+//! shardcat's typed errors and the MySQL error code / SQLSTATE each one reaches the client as.
+//! Inner stages return these; only the frontend turns them into ERR packets.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An error with a MySQL code and SQLSTATE, either from a backend or built by shardcat.
+    #[error("{message}")]
+    Sql { code: u16, state: &'static str, message: String },
+    /// A backend server could not be reached.
+    #[error("Can't connect to MySQL server on '{addr}' (dataHost '{data_host}'): {reason}")]
+    Connect { addr: String, data_host: String, reason: String },
+    /// A backend connection broke while a statement was running.
+    #[error("Lost connection to MySQL server at '{addr}' (dataHost '{data_host}') during query: {reason}")]
+    BackendLost { addr: String, data_host: String, reason: String },
+    /// The backend sent something the protocol does not allow.
+    #[error("Malformed packet from backend '{addr}': {reason}")]
+    BackendProtocol { addr: String, reason: String },
+    /// The client connection failed; nothing can be reported to it.
+    #[error("client connection: {0}")]
+    Client(#[from] io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn sql(code: u16, state: &'static str, message: impl Into<String>) -> Self {
+        Error::Sql { code, state, message: message.into() }
+    }
+
+    /// 1105 (HY000): a statement shape shardcat refuses rather than answer wrongly.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Error::sql(1105, "HY000", message)
+    }
+
+    pub fn code_and_state(&self) -> (u16, &'static str) {
+        match self {
+            Error::Sql { code, state, .. } => (*code, state),
+            Error::Connect { .. } => (2003, "HY000"),
+            Error::BackendLost { .. } => (2013, "HY000"),
+            Error::BackendProtocol { .. } => (2027, "HY000"),
+            Error::Client(_) => (2013, "HY000"),
+        }
+    }
+
+    /// Errors after which the backend connection can no longer be trusted.
+    pub fn breaks_backend(&self) -> bool {
+        matches!(self, Error::BackendLost { .. } | Error::BackendProtocol { .. } | Error::Connect { .. })
+    }
+}
+
+/// SQLSTATE for an error code a backend sent without one (rare; pre-4.1 servers).
+pub fn static_state(s: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "HY000", "42000", "42S02", "42S22", "23000", "28000", "3D000", "08S01", "40001", "25000", "22001",
+        "22003", "22007", "22012", "21S01", "42S01", "42S21", "XAE04", "0A000", "HY001", "70100", "01000",
+        "22004", "22018", "23502", "25001", "25006", "40000", "44000", "22023", "42S12", "21000", "08004",
+        "HY008", "XAE07", "XAE08", "XAE09", "22008", "22019",
+    ];
+    KNOWN.iter().copied().find(|k| *k == s).unwrap_or("HY000")
+}

@@ -1,0 +1,39 @@
+//! Execution: sends a routed statement to its backend connections and streams the replies to the
+//! client — `relay` for one node (raw pass-through), `scatter` for several (concatenate or write-all).
+
+pub mod relay;
+pub mod scatter;
+
+use crate::proto::StatusFlags;
+
+/// How the client wants replies framed, and the session's status bits to put in them.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientFmt {
+    pub deprecate_eof: bool,
+    /// SERVER_STATUS_AUTOCOMMIT / SERVER_STATUS_IN_TRANS as the session sees them.
+    pub status: u16,
+}
+
+const SESSION_BITS: u16 = StatusFlags::SERVER_STATUS_IN_TRANS.bits()
+    | StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits()
+    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits();
+
+impl ClientFmt {
+    /// A backend's status flags with the session-owned bits replaced by the proxy's view.
+    pub fn patch(&self, backend_status: u16) -> u16 {
+        (backend_status & !SESSION_BITS) | self.status
+    }
+}
+
+/// What a reply told the client, for the session's bookkeeping.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    pub warnings: u16,
+    /// Rows sent in result sets.
+    pub rows: u64,
+    pub result_set: bool,
+    /// The statement failed (the ERR packet has been sent to the client).
+    pub failed: Option<crate::proto::packets::ErrInfo>,
+}

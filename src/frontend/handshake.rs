@@ -1,0 +1,242 @@
+//! The login exchange with a client: greeting, capability negotiation, `mysql_native_password` and
+//! `caching_sha2_password` (fast path; the proxy knows the password, so the full path is never needed),
+//! auth switch for other plugins, user/firewall/schema checks with MySQL's error codes.
+
+use bytes::{BufMut, BytesMut};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::HandshakeResponse;
+use std::net::SocketAddr;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::Shared;
+use crate::config::model::{Config, User};
+use crate::error::{Error, Result};
+use crate::proto::codec::{PacketReader, PacketWriter};
+use crate::proto::packets;
+use crate::proto::{auth, CapabilityFlags, StatusFlags};
+
+/// Capabilities shardcat offers clients.
+pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
+    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
+        | CapabilityFlags::CLIENT_FOUND_ROWS.bits()
+        | CapabilityFlags::CLIENT_LONG_FLAG.bits()
+        | CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits()
+        | CapabilityFlags::CLIENT_NO_SCHEMA.bits()
+        | CapabilityFlags::CLIENT_ODBC.bits()
+        | CapabilityFlags::CLIENT_IGNORE_SPACE.bits()
+        | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
+        | CapabilityFlags::CLIENT_INTERACTIVE.bits()
+        | CapabilityFlags::CLIENT_IGNORE_SIGPIPE.bits()
+        | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION.bits()
+        | CapabilityFlags::CLIENT_MULTI_STATEMENTS.bits()
+        | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
+        | CapabilityFlags::CLIENT_CONNECT_ATTRS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
+);
+
+/// A logged-in client.
+pub struct Login {
+    pub user: User,
+    pub caps: CapabilityFlags,
+    pub schema: Option<String>,
+    pub collation: u16,
+    pub nonce: [u8; 20],
+}
+
+/// Collation id of server.xml's `charset` for the greeting.
+fn server_collation(cfg: &Config) -> u8 {
+    match cfg.system.charset.to_ascii_lowercase().as_str() {
+        "utf8mb4" => 45,
+        "latin1" => 8,
+        "gbk" => 28,
+        "binary" => 63,
+        _ => 33,
+    }
+}
+
+pub fn access_denied(user: &str, peer: &SocketAddr, using_password: bool) -> Error {
+    Error::sql(
+        1045,
+        "28000",
+        format!(
+            "Access denied for user '{user}'@'{}' (using password: {})",
+            peer.ip(),
+            if using_password { "YES" } else { "NO" }
+        ),
+    )
+}
+
+/// Checks that `user` may use `schema`: 1049 unknown, 1044 not allowed.
+pub fn check_schema(cfg: &Config, user: &User, peer: &SocketAddr, schema: &str) -> Result<String> {
+    let Some(s) = cfg.schema(schema) else {
+        return Err(Error::sql(1049, "42000", format!("Unknown database '{schema}'")));
+    };
+    if !user.may_use(&s.name) {
+        return Err(Error::sql(
+            1044,
+            "42000",
+            format!("Access denied for user '{}'@'{}' to database '{schema}'", user.name, peer.ip()),
+        ));
+    }
+    Ok(s.name.clone())
+}
+
+fn host_matches(pattern: &str, ip: &str) -> bool {
+    fn m(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*') | Some(b'%'), _) => m(&p[1..], s) || (!s.is_empty() && m(p, &s[1..])),
+            (Some(a), Some(b)) if a == b => m(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    m(pattern.as_bytes(), ip.as_bytes())
+}
+
+fn firewall_allows(cfg: &Config, user: &str, peer: &SocketAddr) -> bool {
+    let wl = &cfg.firewall.white_hosts;
+    if wl.is_empty() {
+        return true;
+    }
+    let ip = peer.ip().to_string();
+    wl.iter().any(|(host, users)| {
+        let wild = host.contains('*') || host.contains('%');
+        host_matches(host, &ip) && (wild || users.is_empty() || users.iter().any(|u| u == user))
+    })
+}
+
+/// Runs the handshake. On failure the error packet has already been sent.
+pub async fn login(
+    reader: &mut PacketReader<OwnedReadHalf>,
+    out: &mut PacketWriter<OwnedWriteHalf>,
+    shared: &Shared,
+    conn_id: u32,
+    peer: &SocketAddr,
+) -> Result<Login> {
+    let cfg = shared.config.load_full();
+    let nonce = auth::new_nonce();
+    let mut g = BytesMut::with_capacity(128);
+    g.put_u8(10);
+    g.extend_from_slice(shared.server_version.as_bytes());
+    g.put_u8(0);
+    g.put_u32_le(conn_id);
+    g.extend_from_slice(&nonce[..8]);
+    g.put_u8(0);
+    g.put_u16_le((SERVER_CAPS.bits() & 0xFFFF) as u16);
+    g.put_u8(server_collation(&cfg));
+    g.put_u16_le(StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits());
+    g.put_u16_le((SERVER_CAPS.bits() >> 16) as u16);
+    g.put_u8(21);
+    g.put_bytes(0, 10);
+    g.extend_from_slice(&nonce[8..]);
+    g.put_u8(0);
+    g.extend_from_slice(auth::NATIVE.as_bytes());
+    g.put_u8(0);
+    out.set_seq(0);
+    out.push(&g);
+    out.flush().await?;
+
+    let (seq, resp) = reader.expect().await?;
+    out.set_seq(seq.wrapping_add(1));
+    let result = authenticate(reader, out, &cfg, &nonce, &resp, peer).await;
+    match result {
+        Ok(login) => Ok(login),
+        Err(e) => {
+            let (code, state) = e.code_and_state();
+            let mut b = BytesMut::new();
+            packets::err(&mut b, code, state, &e.to_string());
+            out.push(&b);
+            let _ = out.flush().await;
+            Err(e)
+        }
+    }
+}
+
+async fn authenticate(
+    reader: &mut PacketReader<OwnedReadHalf>,
+    out: &mut PacketWriter<OwnedWriteHalf>,
+    cfg: &Config,
+    nonce: &[u8; 20],
+    resp: &[u8],
+    peer: &SocketAddr,
+) -> Result<Login> {
+    if resp.len() >= 4 {
+        let caps = u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]);
+        if caps & CapabilityFlags::CLIENT_SSL.bits() != 0 && resp.len() <= 32 {
+            return Err(Error::sql(1043, "08S01", "Bad handshake: TLS was requested but shardcat does not offer it"));
+        }
+        if caps & CapabilityFlags::CLIENT_PROTOCOL_41.bits() == 0 {
+            return Err(Error::sql(1043, "08S01", "Bad handshake: clients older than protocol 4.1 are not supported"));
+        }
+    }
+    let hr: HandshakeResponse<'_> =
+        ParseBuf(resp).parse(()).map_err(|e| Error::sql(1043, "08S01", format!("Bad handshake: {e}")))?;
+    let user_name = String::from_utf8_lossy(hr.user()).into_owned();
+    let caps = hr.capabilities() & SERVER_CAPS;
+    let collation = u16::from(hr.collation());
+    let db = hr.db_name().map(|d| String::from_utf8_lossy(d).into_owned()).filter(|d| !d.is_empty());
+    let plugin = match hr.auth_plugin() {
+        Some(p) => String::from_utf8_lossy(p.as_bytes()).into_owned(),
+        None => auth::NATIVE.to_string(),
+    };
+    let answer = hr.scramble_buf().to_vec();
+    let Some(user) = cfg.user(&user_name).cloned() else {
+        tracing::info!(user = %user_name, peer = %peer, "login refused: unknown user");
+        return Err(access_denied(&user_name, peer, !answer.is_empty()));
+    };
+    if !firewall_allows(cfg, &user_name, peer) {
+        tracing::info!(user = %user_name, peer = %peer, "login refused by the firewall whitehost list");
+        return Err(Error::sql(1130, "HY000", format!("Host '{}' is not allowed to connect to this server", peer.ip())));
+    }
+    let ok = match plugin.as_str() {
+        auth::NATIVE => auth::verify(auth::NATIVE, nonce, &user.password, &answer),
+        auth::CACHING_SHA2 => {
+            let ok = auth::verify(auth::CACHING_SHA2, nonce, &user.password, &answer);
+            if ok && !user.password.is_empty() {
+                out.push(&[0x01, 0x03]); // fast_auth_success
+            }
+            ok
+        }
+        _ => {
+            // switch to mysql_native_password with the same challenge
+            let mut b = BytesMut::new();
+            b.put_u8(0xFE);
+            b.extend_from_slice(auth::NATIVE.as_bytes());
+            b.put_u8(0);
+            b.extend_from_slice(nonce);
+            b.put_u8(0);
+            out.push(&b);
+            out.flush().await?;
+            let (seq, again) = reader.expect().await?;
+            out.set_seq(seq.wrapping_add(1));
+            auth::verify(auth::NATIVE, nonce, &user.password, &again)
+        }
+    };
+    if !ok && !(cfg.system.non_password_login && user.password.is_empty()) {
+        tracing::info!(user = %user_name, peer = %peer, "login refused: wrong password");
+        return Err(access_denied(&user_name, peer, !answer.is_empty()));
+    }
+    let schema = match db.as_deref().or(user.default_schema.as_deref()) {
+        Some(d) => Some(check_schema(cfg, &user, peer, d)?),
+        None => None,
+    };
+    Ok(Login { user, caps, schema, collation, nonce: *nonce })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_matches;
+
+    #[test]
+    fn whitehost_patterns() {
+        assert!(host_matches("127.0.0.*", "127.0.0.1"));
+        assert!(host_matches("1*7.0.0.*", "127.0.0.1"));
+        assert!(host_matches("127.0.0.1", "127.0.0.1"));
+        assert!(!host_matches("10.0.0.*", "127.0.0.1"));
+        assert!(host_matches("%", "10.1.2.3"));
+    }
+}

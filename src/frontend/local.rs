@@ -1,0 +1,78 @@
+//! Result sets the proxy builds itself: SELECTs over session state (`@@version_comment`, DATABASE(),
+//! USER(), LAST_INSERT_ID(), …) and lists like SHOW DATABASES, with MySQL's column names and types.
+
+use bytes::BytesMut;
+
+use super::session::Session;
+use crate::error::Result;
+use crate::exec::relay::write_terminator;
+use crate::proto::packets::{self, coltype, BINARY_COLLATION, UTF8MB4_GENERAL_CI};
+use crate::sql::analyze::LocalExpr;
+
+/// A column of a locally built result.
+pub struct Col<'a> {
+    pub name: &'a str,
+    pub numeric: bool,
+}
+
+impl Session {
+    /// Sends a text result set built from `rows`.
+    pub async fn send_result(&mut self, table: &str, cols: &[Col<'_>], rows: &[Vec<Option<String>>]) -> Result<()> {
+        let fmt = self.fmt();
+        let mut b = BytesMut::with_capacity(64);
+        packets::put_lenenc_int(&mut b, cols.len() as u64);
+        self.out.push(&b);
+        for c in cols {
+            b.clear();
+            if c.numeric {
+                packets::column_def(&mut b, table, c.name, coltype::LONGLONG, BINARY_COLLATION, 21, 0x0001 | 0x0080);
+            } else {
+                packets::column_def(&mut b, table, c.name, coltype::VAR_STRING, UTF8MB4_GENERAL_CI, 1024, 0);
+            }
+            self.out.push(&b);
+        }
+        if !fmt.deprecate_eof {
+            write_terminator(&mut self.out, &fmt, 0, fmt.status);
+        }
+        for r in rows {
+            b.clear();
+            let cells: Vec<Option<&[u8]>> = r.iter().map(|c| c.as_deref().map(str::as_bytes)).collect();
+            packets::text_row(&mut b, &cells);
+            self.out.push_stream(&b).await?;
+        }
+        write_terminator(&mut self.out, &fmt, 0, fmt.status);
+        self.out.flush().await?;
+        self.found_rows = rows.len() as u64;
+        Ok(())
+    }
+
+    pub async fn answer_local(&mut self, items: &[(String, LocalExpr)]) -> Result<()> {
+        let host = self.peer.ip().to_string();
+        let mut cols = Vec::with_capacity(items.len());
+        let mut row = Vec::with_capacity(items.len());
+        for (name, e) in items {
+            let (numeric, v) = match e {
+                LocalExpr::SysVar(v) => match v.as_str() {
+                    "version_comment" => (false, Some("shardcat — MySQL-protocol sharding proxy".to_string())),
+                    "version" => (false, Some(self.shared.server_version.clone())),
+                    "autocommit" => (true, Some(u8::from(self.autocommit).to_string())),
+                    "tx_isolation" | "transaction_isolation" => (false, Some(self.isolation.clone())),
+                    "last_insert_id" | "identity" => (true, Some(self.last_insert_id.to_string())),
+                    "tx_read_only" | "transaction_read_only" => (true, Some("0".to_string())),
+                    _ => (false, None),
+                },
+                LocalExpr::Database => (false, self.schema.clone()),
+                LocalExpr::User => (false, Some(format!("{}@{host}", self.user.name))),
+                LocalExpr::CurrentUser => (false, Some(format!("{}@%", self.user.name))),
+                LocalExpr::Version => (false, Some(self.shared.server_version.clone())),
+                LocalExpr::LastInsertId => (true, Some(self.last_insert_id.to_string())),
+                LocalExpr::ConnectionId => (true, Some(self.id.to_string())),
+                LocalExpr::FoundRows => (true, Some(self.found_rows.to_string())),
+            };
+            cols.push((name.clone(), numeric));
+            row.push(v);
+        }
+        let cols: Vec<Col<'_>> = cols.iter().map(|(n, num)| Col { name: n, numeric: *num }).collect();
+        self.send_result("", &cols, &[row]).await
+    }
+}

@@ -1,0 +1,347 @@
+//! Server-side prepared statements: the client's statement ids map to real statements on the backends,
+//! prepared lazily per backend connection. Parameter types and long data are kept by the proxy so an
+//! EXECUTE can run on whichever connection the statement is routed to; cursors pin their connection.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::session::Session;
+use crate::backend::Pooled;
+use crate::error::{Error, Result};
+use crate::exec::relay;
+use crate::proto::StatusFlags;
+use crate::route::{self, Mode, Route};
+use crate::sql::classify::{classify, Kind};
+
+pub struct ClientStmt {
+    pub sql: Arc<str>,
+    pub kind: Kind,
+    pub params: u16,
+    pub route: Route,
+    /// Parameter types from the last EXECUTE that sent them (2 bytes per parameter).
+    pub param_types: Option<Vec<u8>>,
+    pub long_data: BTreeMap<u16, Vec<u8>>,
+    /// The connection holding an open cursor, with its node and backend statement id.
+    pub cursor: Option<(Arc<str>, Pooled, u32)>,
+}
+
+/// Most statements a backend connection keeps prepared before the oldest is closed.
+const MAX_BACKEND_STMTS: usize = 256;
+
+impl Session {
+    fn stmt_id_of(pkt: &[u8]) -> Option<u32> {
+        pkt.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub async fn com_stmt_prepare(&mut self, sql: String) -> Result<()> {
+        let r = self.prepare(sql).await;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e @ Error::Client(_)) => Err(e),
+            Err(e) => {
+                tracing::info!(conn = self.id, user = %self.user.name, error = %e, "prepare failed");
+                self.send_error(&e).await
+            }
+        }
+    }
+
+    async fn prepare(&mut self, sql: String) -> Result<()> {
+        let (kind, _) = classify(&sql);
+        if matches!(kind, Kind::Begin | Kind::Commit | Kind::Rollback | Kind::Set | Kind::Use | Kind::Kill | Kind::Savepoint | Kind::Xa | Kind::Lock | Kind::Unlock | Kind::Empty) {
+            return Err(Error::sql(1295, "HY000", "This command is not supported in the prepared statement protocol by shardcat; send it as a plain query"));
+        }
+        if self.stmts.len() >= self.shared.config.load().system.max_prepared_stmt_count as usize {
+            return Err(Error::sql(1461, "42000", "Can't create more than max_prepared_stmt_count statements"));
+        }
+        let cfg = self.shared.config.load_full();
+        let schema = self.current_or_first_schema(&cfg)?;
+        let route = if schema.tables.is_empty() {
+            Route { nodes: vec![route::any_node(schema)?], mode: Mode::Single }
+        } else {
+            let a = self.shared.parse_cache.get(&sql).map_err(|m| {
+                Error::sql(1064, "42000", format!("You have an error in your SQL syntax, or shardcat cannot parse it to route it: {m}"))
+            })?;
+            if self.schema.is_none() && a.tables.iter().any(|t| t.schema.is_none()) {
+                return Err(Error::sql(1046, "3D000", "No database selected"));
+            }
+            route::route(&cfg, schema, kind, &a, &|s| self.user.may_use(s))?
+        };
+        if self.user.read_only && kind.is_write() {
+            return Err(Error::sql(1142, "42000", format!("{} command denied to user '{}'@'{}' (user is readOnly)", kind.verb(), self.user.name, self.peer.ip())));
+        }
+        let id = self.next_stmt_id;
+        let sql: Arc<str> = Arc::from(sql);
+        let nodes = vec![route.nodes[0].clone()];
+        let mut conns = self.acquire(&nodes).await?;
+        let fmt = self.fmt();
+        let res = relay::prepare(&mut conns[0], &sql, Some((&mut self.out, &fmt, id))).await;
+        if let Ok(Ok(bs)) = &res {
+            remember(&mut conns[0], sql.clone(), bs.clone());
+        }
+        self.release(nodes, conns, &res);
+        self.out.flush().await?;
+        if let Ok(bs) = res? {
+            self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
+            self.stmts.insert(
+                id,
+                ClientStmt { sql, kind, params: bs.params, route, param_types: None, long_data: BTreeMap::new(), cursor: None },
+            );
+        }
+        Ok(())
+    }
+
+    pub fn com_stmt_send_long_data(&mut self, pkt: &[u8]) {
+        let (Some(id), Some(param)) = (Self::stmt_id_of(pkt), pkt.get(5..7).map(|b| u16::from_le_bytes([b[0], b[1]]))) else {
+            return;
+        };
+        if let Some(st) = self.stmts.get_mut(&id) {
+            st.long_data.entry(param).or_default().extend_from_slice(pkt.get(7..).unwrap_or(&[]));
+        }
+    }
+
+    pub fn com_stmt_close(&mut self, pkt: &[u8]) {
+        if let Some(id) = Self::stmt_id_of(pkt) {
+            self.stmts.remove(&id);
+        }
+    }
+
+    pub async fn com_stmt_reset(&mut self, pkt: &[u8]) -> Result<()> {
+        let id = Self::stmt_id_of(pkt).unwrap_or(0);
+        let Some(st) = self.stmts.get_mut(&id) else {
+            return self.send_error(&unknown_stmt(id, "mysqld_stmt_reset")).await;
+        };
+        st.long_data.clear();
+        let cursor = st.cursor.take();
+        if let Some((node, c, bid)) = cursor {
+            self.close_cursor(node, c, bid).await;
+        }
+        self.send_ok(0, 0, b"").await
+    }
+
+    /// Closes a backend cursor (COM_STMT_RESET on its statement) and releases the connection.
+    async fn close_cursor(&mut self, node: Arc<str>, mut c: Pooled, backend_id: u32) {
+        let r = async {
+            let mut p = BytesMut::new();
+            p.put_u8(0x1A);
+            p.put_u32_le(backend_id);
+            c.send(&p).await?;
+            relay::drain(&mut c).await
+        }
+        .await;
+        self.release(vec![node], vec![c], &r);
+    }
+
+    /// Rewrites a client's COM_STMT_EXECUTE for a backend statement: its id, and the parameter types
+    /// spelled out (the backend statement may never have seen them).
+    fn rewrite_execute(pkt: &[u8], backend_id: u32, params: u16, types: &Option<Vec<u8>>) -> Result<Bytes> {
+        let mut b = BytesMut::with_capacity(pkt.len() + params as usize * 2);
+        if pkt.len() < 10 {
+            return Err(Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"));
+        }
+        b.put_u8(0x17);
+        b.put_u32_le(backend_id);
+        b.extend_from_slice(&pkt[5..10]);
+        if params == 0 {
+            return Ok(b.freeze());
+        }
+        let nb = (params as usize).div_ceil(8);
+        let bound_at = 10 + nb;
+        let bitmap = pkt.get(10..bound_at).ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
+        b.extend_from_slice(bitmap);
+        let bound = pkt.get(bound_at).copied().unwrap_or(0);
+        if bound == 1 {
+            b.extend_from_slice(&pkt[bound_at..]);
+        } else {
+            let t = types.as_ref().ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute: parameter types were never sent"))?;
+            b.put_u8(1);
+            b.extend_from_slice(t);
+            b.extend_from_slice(pkt.get(bound_at + 1..).unwrap_or(&[]));
+        }
+        Ok(b.freeze())
+    }
+
+    pub async fn com_stmt_execute(&mut self, pkt: &[u8]) -> Result<()> {
+        let id = Self::stmt_id_of(pkt).unwrap_or(0);
+        let r = self.execute_stmt(id, pkt).await;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e @ Error::Client(_)) => Err(e),
+            Err(e) => {
+                tracing::info!(conn = self.id, user = %self.user.name, error = %e, "execute failed");
+                self.send_error(&e).await
+            }
+        }
+    }
+
+    async fn execute_stmt(&mut self, id: u32, pkt: &[u8]) -> Result<()> {
+        let Some(st) = self.stmts.get_mut(&id) else {
+            return Err(unknown_stmt(id, "mysqld_stmt_execute"));
+        };
+        // remember the types if this execute carries them
+        if st.params > 0 {
+            let nb = (st.params as usize).div_ceil(8);
+            if pkt.get(10 + nb) == Some(&1) {
+                let t = pkt.get(11 + nb..11 + nb + st.params as usize * 2).map(<[u8]>::to_vec);
+                if t.is_some() {
+                    st.param_types = t;
+                }
+            }
+        }
+        let (sql, kind, params, route, types) = (st.sql.clone(), st.kind, st.params, st.route.clone(), st.param_types.clone());
+        let long_data = std::mem::take(&mut st.long_data);
+        let old_cursor = st.cursor.take();
+        if let Some((node, c, bid)) = old_cursor {
+            self.close_cursor(node, c, bid).await;
+        }
+        let cursor_requested = pkt.get(5).is_some_and(|f| f & 0x01 != 0);
+        if kind == Kind::Ddl && self.in_tx {
+            self.finish_pinned("COMMIT").await?;
+            self.in_tx = false;
+        }
+        let mut conns = self.acquire(&route.nodes).await?;
+        // make sure every connection has the statement, then send long data and the execute
+        let mut payloads = Vec::with_capacity(conns.len());
+        let mut prep_err = None;
+        for c in conns.iter_mut() {
+            let bid = match c.stmts.get(&sql) {
+                Some(s) => s.id,
+                None => match relay::prepare::<tokio::io::Sink>(c, &sql, None).await {
+                    Ok(Ok(bs)) => {
+                        let bid = bs.id;
+                        remember(c, sql.clone(), bs);
+                        bid
+                    }
+                    Ok(Err(e)) => {
+                        prep_err = Some(Error::sql(e.code, crate::error::static_state(&e.state), e.message));
+                        break;
+                    }
+                    Err(e) => {
+                        prep_err = Some(e);
+                        break;
+                    }
+                },
+            };
+            for (param, data) in &long_data {
+                let mut p = BytesMut::with_capacity(data.len() + 7);
+                p.put_u8(0x18);
+                p.put_u32_le(bid);
+                p.put_u16_le(*param);
+                p.extend_from_slice(data);
+                c.queue(&p);
+            }
+            match Self::rewrite_execute(pkt, bid, params, &types) {
+                Ok(p) => payloads.push(p),
+                Err(e) => {
+                    prep_err = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = prep_err {
+            let r: Result<()> = Err(e);
+            for c in conns.iter_mut() {
+                let _ = c.flush().await; // long data needs no reply
+            }
+            self.release(route.nodes.clone(), conns, &r);
+            return r;
+        }
+        let fmt = self.fmt();
+        let res = async {
+            match route.mode {
+                Mode::Single => {
+                    conns[0].send(&payloads[0]).await?;
+                    relay::relay(&mut conns[0], &mut self.out, &fmt).await
+                }
+                Mode::Concat => crate::exec::scatter::concat(&mut conns, &payloads, &mut self.out, &fmt).await,
+                Mode::WriteAllReportOne => {
+                    crate::exec::scatter::write_all(&mut conns, &route.nodes, &payloads, crate::exec::scatter::Counting::ReportOne, &mut self.out, &fmt).await
+                }
+                Mode::WriteAllSum => {
+                    crate::exec::scatter::write_all(&mut conns, &route.nodes, &payloads, crate::exec::scatter::Counting::Sum, &mut self.out, &fmt).await
+                }
+            }
+        }
+        .await;
+        // an open cursor keeps its connection with the statement
+        let cursor_open = cursor_requested
+            && route.mode == Mode::Single
+            && res.is_ok()
+            && conns.first().is_some_and(|c| c.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0);
+        if cursor_open {
+            let c = conns.pop();
+            if let (Some(c), Some(st)) = (c, self.stmts.get_mut(&id)) {
+                let bid = c.stmts.get(&sql).map(|s| s.id).unwrap_or(0);
+                st.cursor = Some((route.nodes[0].clone(), c, bid));
+            }
+            self.release(vec![], conns, &res);
+        } else {
+            self.release(route.nodes.clone(), conns, &res);
+        }
+        let reply = res?;
+        self.out.flush().await?;
+        self.after_reply(kind, &reply);
+        Ok(())
+    }
+
+    pub async fn com_stmt_fetch(&mut self, pkt: &[u8]) -> Result<()> {
+        let id = Self::stmt_id_of(pkt).unwrap_or(0);
+        let rows = pkt.get(5..9).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(1);
+        let Some(st) = self.stmts.get_mut(&id) else {
+            return self.send_error(&unknown_stmt(id, "mysqld_stmt_fetch")).await;
+        };
+        let Some((node, mut c, bid)) = st.cursor.take() else {
+            return self.send_error(&Error::sql(1421, "HY000", format!("The statement ({id}) has no open cursor."))).await;
+        };
+        let fmt = self.fmt();
+        let res = async {
+            let mut p = BytesMut::with_capacity(9);
+            p.put_u8(0x1C);
+            p.put_u32_le(bid);
+            p.put_u32_le(rows);
+            c.send(&p).await?;
+            let mut reply = crate::exec::Reply::default();
+            let (w, st) = relay::relay_rows(&mut c, &mut self.out, &mut reply).await?;
+            if let Some(st) = st {
+                relay::write_terminator(&mut self.out, &fmt, w, fmt.patch(st));
+                c.finish(st);
+                return Ok(st & StatusFlags::SERVER_STATUS_LAST_ROW_SENT.bits() == 0);
+            }
+            Ok(false)
+        }
+        .await;
+        match res {
+            Ok(true) => {
+                if let Some(st) = self.stmts.get_mut(&id) {
+                    st.cursor = Some((node, c, bid));
+                }
+            }
+            Ok(false) => self.release(vec![node], vec![c], &Ok::<(), Error>(())),
+            Err(e) => {
+                self.release(vec![node], vec![c], &Err::<(), _>(Error::unsupported("")));
+                return Err(e);
+            }
+        }
+        self.out.flush().await?;
+        Ok(())
+    }
+}
+
+fn unknown_stmt(id: u32, what: &str) -> Error {
+    Error::sql(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to {what}"))
+}
+
+/// Caches a backend statement on its connection, closing the oldest beyond the cap.
+fn remember(c: &mut Pooled, sql: Arc<str>, bs: crate::backend::conn::BackendStmt) {
+    if c.stmts.len() >= MAX_BACKEND_STMTS {
+        if let Some(k) = c.stmts.keys().next().cloned() {
+            if let Some(old) = c.stmts.remove(&k) {
+                let mut p = BytesMut::with_capacity(5);
+                p.put_u8(0x19);
+                p.put_u32_le(old.id);
+                c.queue_no_reply(&p); // COM_STMT_CLOSE has no reply; it goes out with the next command
+            }
+        }
+    }
+    c.stmts.insert(sql, bs);
+}

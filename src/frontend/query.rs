@@ -1,0 +1,308 @@
+//! COM_QUERY: pre-classify, handle session statements locally (SET, USE, BEGIN/COMMIT/ROLLBACK, KILL),
+//! check privileges, answer local SELECTs, else route and execute with streaming replies.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+
+use super::session::Session;
+use crate::config::model::Config;
+use crate::error::{Error, Result};
+use crate::exec::{relay, scatter, Reply};
+use crate::route::{self, Mode, Route};
+use crate::sql::analyze::Analysis;
+use crate::sql::classify::{classify, Kind};
+use crate::sql::session::{parse_kill, parse_set, parse_use, SetItem};
+
+/// A loggable form of a statement: shortened, and never with a password in it.
+pub fn loggable(sql: &str) -> String {
+    let up = sql.to_ascii_uppercase();
+    if up.contains("IDENTIFIED") || up.contains("PASSWORD") {
+        return "<statement with a password, not logged>".into();
+    }
+    let mut s: String = sql.chars().take(200).collect();
+    if s.len() < sql.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Case-insensitive ASCII substring test without allocating.
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+impl Session {
+    pub async fn com_query(&mut self, sql: &str) -> Result<()> {
+        let r = self.query(sql).await;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e @ Error::Client(_)) => Err(e),
+            Err(e) => {
+                tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(sql), "statement failed");
+                self.send_error(&e).await
+            }
+        }
+    }
+
+    async fn query(&mut self, sql: &str) -> Result<()> {
+        let (kind, start) = classify(sql);
+        match kind {
+            Kind::Empty => Err(Error::sql(1065, "42000", "Query was empty")),
+            Kind::Begin => self.begin(sql).await,
+            Kind::Commit => self.end_tx("COMMIT").await,
+            Kind::Rollback => self.end_tx("ROLLBACK").await,
+            Kind::Set => self.set(sql, start).await,
+            Kind::Use => match parse_use(sql, start) {
+                Some(db) => self.use_schema(&db).await,
+                None => Err(Error::sql(1064, "42000", "You have an error in your SQL syntax: USE needs a database name")),
+            },
+            Kind::Kill => match parse_kill(sql, start) {
+                Some((q, id)) => self.kill(q, id).await,
+                None => Err(Error::sql(1064, "42000", "You have an error in your SQL syntax near KILL")),
+            },
+            Kind::Show => self.show(sql, start).await,
+            Kind::Xa => Err(Error::unsupported("XA transactions are not supported through shardcat")),
+            Kind::LoadData => Err(Error::unsupported("LOAD DATA is not supported through shardcat yet")),
+            Kind::Lock | Kind::Unlock => Err(Error::unsupported("LOCK TABLES / UNLOCK TABLES are not supported through shardcat yet")),
+            Kind::Savepoint => self.savepoint(sql).await,
+            _ => self.routed(sql, kind).await,
+        }
+    }
+
+    async fn savepoint(&mut self, sql: &str) -> Result<()> {
+        if !self.tx_active() {
+            return self.send_ok(0, 0, b"").await;
+        }
+        let nodes: Vec<Arc<str>> = self.pinned.iter().map(|(n, _)| n.clone()).collect();
+        if nodes.is_empty() {
+            return Err(Error::unsupported("SAVEPOINT before the transaction touched any table is not supported by shardcat"));
+        }
+        let mut conns = self.acquire(&nodes).await?;
+        let mut res = Ok(());
+        for c in conns.iter_mut() {
+            if let Err(e) = c.exec_simple(sql).await {
+                res = Err(e);
+                break;
+            }
+        }
+        self.release(nodes, conns, &res);
+        res?;
+        self.send_ok(0, 0, b"").await
+    }
+
+    async fn set(&mut self, sql: &str, start: usize) -> Result<()> {
+        let items = parse_set(sql, start).map_err(|m| Error::sql(1064, "42000", m))?;
+        let (old_charset, old_ac, old_iso, old_sets) =
+            (self.charset.clone(), self.autocommit, self.isolation.clone(), self.sets.len());
+        let mut needs_backend = false;
+        let mut autocommit_on = false;
+        for it in &items {
+            match it {
+                SetItem::Global(s) => {
+                    return Err(Error::unsupported(format!(
+                        "'{s}' would change one backend only; set global variables on each MariaDB server"
+                    )))
+                }
+                SetItem::Names(cs) => {
+                    self.charset = cs.clone();
+                    needs_backend = true;
+                }
+                SetItem::Autocommit(b) => {
+                    if *b && !self.autocommit {
+                        autocommit_on = true;
+                    }
+                    self.autocommit = *b;
+                }
+                SetItem::Isolation(l) => self.isolation = l.clone(),
+                SetItem::NextTransaction(c) => self.next_tx = Some(c.clone()),
+                SetItem::Other(s) => {
+                    self.sets.push(Arc::from(s.as_str()));
+                    needs_backend = true;
+                }
+            }
+        }
+        if autocommit_on {
+            // SET autocommit=1 commits an open transaction
+            if let Err(e) = self.finish_pinned("COMMIT").await {
+                self.in_tx = false;
+                return Err(e);
+            }
+            self.in_tx = false;
+        }
+        if needs_backend {
+            // validate on a backend: an unknown variable or charset is the client's error now, not later
+            let r = self.validate_on_backend().await;
+            if let Err(e) = r {
+                self.charset = old_charset;
+                self.autocommit = old_ac;
+                self.isolation = old_iso;
+                self.sets.truncate(old_sets);
+                return Err(e);
+            }
+        }
+        self.send_ok(0, 0, b"").await
+    }
+
+    async fn validate_on_backend(&mut self) -> Result<()> {
+        let cfg = self.shared.config.load_full();
+        let node = match self.pinned.first() {
+            Some((n, _)) => n.clone(),
+            None => {
+                let schema = self.current_or_first_schema(&cfg)?;
+                route::any_node(schema)?
+            }
+        };
+        let nodes = vec![node];
+        let conns = self.acquire(&nodes).await;
+        match conns {
+            Ok(c) => {
+                self.release(nodes, c, &Ok::<(), Error>(()));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The session's schema, or (for statements needing none) the first schema the user may use.
+    pub fn current_or_first_schema<'a>(&self, cfg: &'a Config) -> Result<&'a crate::config::model::Schema> {
+        match &self.schema {
+            Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'"))),
+            None => cfg
+                .schemas
+                .iter()
+                .find(|s| self.user.may_use(&s.name))
+                .ok_or_else(|| Error::sql(1046, "3D000", "No database selected")),
+        }
+    }
+
+    fn check_privileges(&self, kind: Kind, schema: &str, a: Option<&Analysis>) -> Result<()> {
+        if self.user.read_only && kind.is_write() {
+            let table = a.and_then(|a| a.tables.first()).map(|t| t.name.clone()).unwrap_or_default();
+            return Err(Error::sql(
+                1142,
+                "42000",
+                format!("{} command denied to user '{}'@'{}' for table '{table}' (user is readOnly)", kind.verb(), self.user.name, self.peer.ip()),
+            ));
+        }
+        let Some(p) = self.user.privileges.as_ref().filter(|p| p.check) else { return Ok(()) };
+        let bit = match kind {
+            Kind::Insert | Kind::Replace => 0,
+            Kind::Update => 1,
+            Kind::Select => 2,
+            Kind::Delete => 3,
+            _ => return Ok(()),
+        };
+        let Some(sp) = p.schemas.iter().find(|s| s.name.eq_ignore_ascii_case(schema)) else { return Ok(()) };
+        let table = a.and_then(|a| a.tables.first()).map(|t| t.name.as_str()).unwrap_or("");
+        let bits = sp.tables.iter().find(|(t, _)| t.eq_ignore_ascii_case(table)).map(|(_, b)| *b).unwrap_or(sp.dml);
+        if bits[bit] {
+            Ok(())
+        } else {
+            Err(Error::sql(
+                1142,
+                "42000",
+                format!("{} command denied to user '{}'@'{}' for table '{table}'", kind.verb(), self.user.name, self.peer.ip()),
+            ))
+        }
+    }
+
+    async fn routed(&mut self, sql: &str, kind: Kind) -> Result<()> {
+        let cfg = self.shared.config.load_full();
+        let schema = match &self.schema {
+            Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,
+            None => self.current_or_first_schema(&cfg)?,
+        };
+        let passthrough = schema.tables.is_empty();
+        // pass-through schemas only parse SELECTs that might be answered locally (no FROM)
+        let analysis: Option<Arc<Analysis>> = if passthrough && !(kind == Kind::Select && !contains_ci(sql, "FROM")) {
+            None
+        } else {
+            match self.shared.parse_cache.get(sql) {
+                Ok(a) => Some(a),
+                Err(msg) => {
+                    let nodes = schema.all_data_nodes();
+                    if nodes.len() == 1 {
+                        None // one possible target: pass through what the parser cannot read
+                    } else {
+                        return Err(Error::sql(
+                            1064,
+                            "42000",
+                            format!("You have an error in your SQL syntax, or shardcat cannot parse it to route it: {msg}"),
+                        ));
+                    }
+                }
+            }
+        };
+        self.check_privileges(kind, &schema.name, analysis.as_deref())?;
+        if let Some(a) = &analysis {
+            if let Some(local) = &a.local {
+                let local = local.clone();
+                return self.answer_local(&local).await;
+            }
+            if a.statements > 1 && !passthrough {
+                return Err(Error::unsupported(
+                    "several statements in one query are only supported on schemas without sharded tables; send them one at a time",
+                ));
+            }
+        }
+        if self.schema.is_none() && analysis.as_ref().is_some_and(|a| a.tables.iter().any(|t| t.schema.is_none())) {
+            return Err(Error::sql(1046, "3D000", "No database selected"));
+        }
+        let r = match &analysis {
+            Some(a) if !passthrough => route::route(&cfg, schema, kind, a, &|s| self.user.may_use(s))?,
+            _ => Route { nodes: vec![route::any_node(schema)?], mode: Mode::Single },
+        };
+        if kind == Kind::Ddl && self.in_tx {
+            // DDL commits the open transaction, as on MySQL
+            self.finish_pinned("COMMIT").await?;
+            self.in_tx = false;
+        }
+        let mut payload = BytesMut::with_capacity(sql.len() + 1);
+        payload.put_u8(0x03);
+        payload.extend_from_slice(sql.as_bytes());
+        let reply = self.execute(&r, &[payload.freeze()]).await?;
+        self.after_reply(kind, &reply);
+        Ok(())
+    }
+
+    /// Sends per-node payloads (one shared, or one per node) along a route and streams the reply.
+    pub async fn execute(&mut self, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
+        let mut conns = self.acquire(&r.nodes).await?;
+        let fmt = self.fmt();
+        let res = async {
+            match r.mode {
+                Mode::Single => {
+                    conns[0].send(&payloads[0]).await?;
+                    relay::relay(&mut conns[0], &mut self.out, &fmt).await
+                }
+                Mode::Concat => scatter::concat(&mut conns, payloads, &mut self.out, &fmt).await,
+                Mode::WriteAllReportOne => {
+                    scatter::write_all(&mut conns, &r.nodes, payloads, scatter::Counting::ReportOne, &mut self.out, &fmt).await
+                }
+                Mode::WriteAllSum => {
+                    scatter::write_all(&mut conns, &r.nodes, payloads, scatter::Counting::Sum, &mut self.out, &fmt).await
+                }
+            }
+        }
+        .await;
+        self.release(r.nodes.clone(), conns, &res);
+        let reply = res?;
+        self.out.flush().await?;
+        Ok(reply)
+    }
+
+    pub fn after_reply(&mut self, kind: Kind, reply: &Reply) {
+        if reply.failed.is_some() {
+            return;
+        }
+        if reply.last_insert_id != 0 {
+            self.last_insert_id = reply.last_insert_id;
+        }
+        if reply.result_set {
+            self.found_rows = reply.rows;
+        } else if kind != Kind::Select {
+            self.found_rows = reply.affected_rows;
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! One client session: its state (schema, charset, autocommit, transaction, variables, prepared
+//! statements, pinned backend connections) and the command loop that dispatches every COM_* packet.
+
+use bytes::{BufMut, BytesMut};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use super::handshake::{self, Login};
+use super::prepared::ClientStmt;
+use super::Shared;
+use crate::backend::Pooled;
+use crate::config::model::User;
+use crate::error::{Error, Result};
+use crate::exec::ClientFmt;
+use crate::proto::codec::{PacketReader, PacketWriter};
+use crate::proto::packets;
+use crate::proto::{auth, CapabilityFlags, StatusFlags};
+
+pub struct Session {
+    pub id: u32,
+    pub uid: u64,
+    pub shared: Arc<Shared>,
+    pub reader: PacketReader<OwnedReadHalf>,
+    pub out: PacketWriter<OwnedWriteHalf>,
+    pub peer: SocketAddr,
+    pub caps: CapabilityFlags,
+    pub user: User,
+    pub nonce: [u8; 20],
+    pub schema: Option<String>,
+    /// `SET NAMES` argument the backends must use.
+    pub charset: String,
+    pub autocommit: bool,
+    /// An explicit BEGIN/START TRANSACTION is open.
+    pub in_tx: bool,
+    /// The statement that opened it, replayed on each node the transaction touches.
+    pub begin_sql: String,
+    /// `SET TRANSACTION …` (no scope) waiting for the next transaction.
+    pub next_tx: Option<String>,
+    pub isolation: String,
+    pub sets: Vec<Arc<str>>,
+    pub last_insert_id: u64,
+    pub found_rows: u64,
+    pub multi_statements: bool,
+    /// Backend connections held for the open transaction, by dataNode.
+    pub pinned: Vec<(Arc<str>, Pooled)>,
+    pub stmts: HashMap<u32, ClientStmt>,
+    pub next_stmt_id: u32,
+}
+
+pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>) {
+    let (r, w) = stream.into_split();
+    let mut reader = PacketReader::new(r);
+    reader.set_max_packet(1 << 30);
+    let mut out = PacketWriter::new(w);
+    let login = match handshake::login(&mut reader, &mut out, &shared, id, &peer).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(conn = id, peer = %peer, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let Login { user, caps, schema, collation, nonce } = login;
+    let charset = charset_of(collation);
+    let isolation = isolation_name(shared.config.load().system.tx_isolation).to_string();
+    let mut s = Session {
+        id,
+        uid: shared.session_uid(),
+        shared: shared.clone(),
+        reader,
+        out,
+        peer,
+        caps,
+        user,
+        nonce,
+        schema,
+        charset,
+        autocommit: true,
+        in_tx: false,
+        begin_sql: "BEGIN".into(),
+        next_tx: None,
+        isolation,
+        sets: Vec::new(),
+        last_insert_id: 0,
+        found_rows: 0,
+        multi_statements: caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
+        pinned: Vec::new(),
+        stmts: HashMap::new(),
+        next_stmt_id: 1,
+    };
+    if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
+        if shared.session_count() > bench as usize {
+            let e = Error::sql(1040, "08004", format!("Too many connections for user '{}' (benchmark {bench})", s.user.name));
+            let _ = s.send_error(&e).await;
+            return;
+        }
+    }
+    tracing::info!(conn = id, user = %s.user.name, peer = %peer, schema = s.schema.as_deref().unwrap_or(""), "connected");
+    if s.send_ok(0, 0, b"").await.is_err() {
+        return;
+    }
+    let reason = s.command_loop().await;
+    s.rollback_pinned().await;
+    tracing::info!(conn = id, user = %s.user.name, reason = %reason, "disconnected");
+}
+
+/// `SET NAMES` argument for a handshake collation id.
+pub fn charset_of(collation: u16) -> String {
+    let c = mysql_common::collations::Collation::from(mysql_common::collations::CollationId::from(collation));
+    let cs = c.charset();
+    if cs.is_empty() {
+        "utf8mb4".to_string()
+    } else {
+        let name = c.collation();
+        if name.ends_with("_general_ci") || name.is_empty() {
+            cs.to_string()
+        } else {
+            format!("{cs} COLLATE {name}")
+        }
+    }
+}
+
+pub fn isolation_name(level: u8) -> &'static str {
+    match level {
+        1 => "READ-UNCOMMITTED",
+        2 => "READ-COMMITTED",
+        4 | 8 => "SERIALIZABLE",
+        _ => "REPEATABLE-READ",
+    }
+}
+
+impl Session {
+    pub fn deprecate_eof(&self) -> bool {
+        self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    pub fn found_rows_flag(&self) -> bool {
+        self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS)
+    }
+
+    /// A transaction is (or will be, on the next statement) open.
+    pub fn tx_active(&self) -> bool {
+        self.in_tx || !self.autocommit
+    }
+
+    pub fn status(&self) -> u16 {
+        let mut s = 0;
+        if self.autocommit {
+            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+        }
+        if self.in_tx || (!self.autocommit && !self.pinned.is_empty()) {
+            s |= StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        }
+        s
+    }
+
+    pub fn fmt(&self) -> ClientFmt {
+        ClientFmt { deprecate_eof: self.deprecate_eof(), status: self.status() }
+    }
+
+    pub async fn send_ok(&mut self, affected: u64, last_id: u64, info: &[u8]) -> Result<()> {
+        let mut b = BytesMut::with_capacity(16);
+        packets::ok(&mut b, packets::OK_HEADER, affected, last_id, self.status(), 0, info);
+        self.out.push(&b);
+        self.out.flush().await?;
+        Ok(())
+    }
+
+    pub fn push_error(&mut self, e: &Error) {
+        let (code, state) = e.code_and_state();
+        let mut b = BytesMut::new();
+        packets::err(&mut b, code, state, &e.to_string());
+        self.out.push(&b);
+    }
+
+    pub async fn send_error(&mut self, e: &Error) -> Result<()> {
+        self.push_error(e);
+        self.out.flush().await?;
+        Ok(())
+    }
+
+    /// Reads and answers commands until the client leaves. Returns why the loop ended.
+    async fn command_loop(&mut self) -> String {
+        loop {
+            let (seq, pkt) = match self.reader.next().await {
+                Ok(Some(p)) => p,
+                Ok(None) => return "client closed the connection".into(),
+                Err(e) => return format!("read error: {e}"),
+            };
+            self.out.set_seq(seq.wrapping_add(1));
+            let Some(&cmd) = pkt.first() else {
+                let _ = self.send_error(&Error::sql(1047, "08S01", "Unknown command")).await;
+                continue;
+            };
+            self.shared.questions.fetch_add(1, Ordering::Relaxed);
+            let r = match cmd {
+                0x01 => return "COM_QUIT".into(),
+                0x03 => {
+                    let sql = String::from_utf8_lossy(&pkt[1..]);
+                    self.com_query(&sql).await
+                }
+                0x02 => {
+                    let db = String::from_utf8_lossy(&pkt[1..]).into_owned();
+                    self.use_schema(&db).await
+                }
+                0x0E => self.send_ok(0, 0, b"").await,
+                0x04 => self.com_field_list(&pkt[1..]).await,
+                0x09 => self.com_statistics().await,
+                0x0C => {
+                    let id = pkt.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    match id {
+                        Some(id) => self.kill(false, id).await,
+                        None => self.send_error(&Error::sql(1047, "08S01", "Malformed COM_PROCESS_KILL")).await,
+                    }
+                }
+                0x11 => self.com_change_user(&pkt[1..]).await,
+                0x16 => {
+                    let sql = String::from_utf8_lossy(&pkt[1..]).into_owned();
+                    self.com_stmt_prepare(sql).await
+                }
+                0x17 => self.com_stmt_execute(&pkt).await,
+                0x18 => {
+                    self.com_stmt_send_long_data(&pkt);
+                    Ok(())
+                }
+                0x19 => {
+                    self.com_stmt_close(&pkt);
+                    Ok(())
+                }
+                0x1A => self.com_stmt_reset(&pkt).await,
+                0x1B => self.com_set_option(&pkt).await,
+                0x1C => self.com_stmt_fetch(&pkt).await,
+                0x1F => self.com_reset_connection().await,
+                _ => self.send_error(&Error::sql(1047, "08S01", "Unknown command")).await,
+            };
+            if let Err(e) = r {
+                match e {
+                    Error::Client(io) => return format!("write error: {io}"),
+                    other => {
+                        // an internal failure outside a statement: report it, keep the session
+                        if self.send_error(&other).await.is_err() {
+                            return "write error".into();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn use_schema(&mut self, db: &str) -> Result<()> {
+        let cfg = self.shared.config.load_full();
+        match handshake::check_schema(&cfg, &self.user, &self.peer, db) {
+            Ok(name) => {
+                self.schema = Some(name);
+                self.send_ok(0, 0, b"").await
+            }
+            Err(e) => self.send_error(&e).await,
+        }
+    }
+
+    async fn com_statistics(&mut self) -> Result<()> {
+        let up = self.shared.started.elapsed().as_secs().max(1);
+        let q = self.shared.questions.load(Ordering::Relaxed);
+        let text = format!(
+            "Uptime: {up}  Threads: {}  Questions: {q}  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: {:.3}",
+            self.shared.session_count(),
+            q as f64 / up as f64
+        );
+        self.out.push(text.as_bytes());
+        self.out.flush().await?;
+        Ok(())
+    }
+
+    pub async fn kill(&mut self, query: bool, id: u32) -> Result<()> {
+        if query {
+            return self
+                .send_error(&Error::unsupported("KILL QUERY is not supported by shardcat yet; KILL <id> ends the connection"))
+                .await;
+        }
+        if id == self.id {
+            self.send_ok(0, 0, b"").await?;
+            return Err(Error::Client(std::io::Error::other("killed itself")));
+        }
+        if self.shared.kill(id) {
+            self.send_ok(0, 0, b"").await
+        } else {
+            self.send_error(&Error::sql(1094, "HY000", format!("Unknown thread id: {id}"))).await
+        }
+    }
+
+    async fn com_set_option(&mut self, pkt: &[u8]) -> Result<()> {
+        match pkt.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]])) {
+            Some(0) => self.multi_statements = true,
+            Some(1) => self.multi_statements = false,
+            _ => return self.send_error(&Error::sql(1047, "08S01", "Unknown COM_SET_OPTION value")).await,
+        }
+        let mut b = BytesMut::new();
+        if self.deprecate_eof() {
+            packets::ok(&mut b, packets::EOF_HEADER, 0, 0, self.status(), 0, b"");
+        } else {
+            packets::eof(&mut b, 0, self.status());
+        }
+        self.out.push(&b);
+        self.out.flush().await?;
+        Ok(())
+    }
+
+    /// Forgets everything a session accumulated (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    async fn reset_state(&mut self) {
+        self.rollback_pinned().await;
+        self.in_tx = false;
+        self.autocommit = true;
+        self.next_tx = None;
+        self.sets.clear();
+        self.uid = self.shared.session_uid();
+        self.last_insert_id = 0;
+        self.found_rows = 0;
+        self.stmts.clear();
+        self.isolation = isolation_name(self.shared.config.load().system.tx_isolation).to_string();
+    }
+
+    async fn com_reset_connection(&mut self) -> Result<()> {
+        self.reset_state().await;
+        self.send_ok(0, 0, b"").await
+    }
+
+    async fn com_change_user(&mut self, body: &[u8]) -> Result<()> {
+        let end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+        let user_name = String::from_utf8_lossy(&body[..end]).into_owned();
+        let mut pos = (end + 1).min(body.len());
+        let alen = body.get(pos).copied().unwrap_or(0) as usize;
+        let answer = body.get(pos + 1..pos + 1 + alen).unwrap_or(&[]).to_vec();
+        pos += 1 + alen;
+        let rest = body.get(pos..).unwrap_or(&[]);
+        let dend = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+        let db = String::from_utf8_lossy(&rest[..dend]).into_owned();
+        let collation = rest.get(dend + 1..dend + 3).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        let cfg = self.shared.config.load_full();
+        self.reset_state().await;
+        let user = cfg.user(&user_name).cloned();
+        let verified = user.as_ref().is_some_and(|u| {
+            let plugin = if answer.len() == 32 { auth::CACHING_SHA2 } else { auth::NATIVE };
+            auth::verify(plugin, &self.nonce, &u.password, &answer)
+        });
+        let Some(user) = user.filter(|_| verified) else {
+            tracing::info!(conn = self.id, user = %user_name, "change user refused");
+            self.send_error(&handshake::access_denied(&user_name, &self.peer, !answer.is_empty())).await?;
+            return Err(Error::Client(std::io::Error::other("change user failed")));
+        };
+        let schema = if db.is_empty() { user.default_schema.clone() } else { Some(db) };
+        let schema = match schema {
+            Some(d) => match handshake::check_schema(&cfg, &user, &self.peer, &d) {
+                Ok(s) => Some(s),
+                Err(e) => return self.send_error(&e).await,
+            },
+            None => None,
+        };
+        tracing::info!(conn = self.id, from = %self.user.name, to = %user.name, "changed user");
+        self.user = user;
+        self.schema = schema;
+        if let Some(c) = collation {
+            self.charset = charset_of(c);
+        }
+        self.send_ok(0, 0, b"").await
+    }
+
+    async fn com_field_list(&mut self, body: &[u8]) -> Result<()> {
+        let end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+        let table = String::from_utf8_lossy(&body[..end]).into_owned();
+        let r = self.field_list(&table, body).await;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e @ Error::Client(_)) => Err(e),
+            Err(e) => self.send_error(&e).await,
+        }
+    }
+
+    async fn field_list(&mut self, table: &str, body: &[u8]) -> Result<()> {
+        let node = self.node_of_table(table)?;
+        let mut conns = self.acquire(std::slice::from_ref(&node)).await?;
+        let mut cmd = BytesMut::with_capacity(body.len() + 1);
+        cmd.put_u8(0x04);
+        cmd.extend_from_slice(body);
+        let fmt = self.fmt();
+        let res = async {
+            let c = &mut conns[0];
+            c.send(&cmd).await?;
+            loop {
+                let p = c.read().await?;
+                if p.first() == Some(&packets::ERR_HEADER) {
+                    self.out.push(&p);
+                    let st = c.status;
+                    c.finish(st);
+                    return Ok(());
+                }
+                if packets::is_eof_packet(&p) {
+                    let (w, st) = if c.deprecate_eof() {
+                        packets::parse_ok(&p).map(|o| (o.warnings, o.status)).unwrap_or((0, 0))
+                    } else {
+                        packets::parse_eof(&p).unwrap_or((0, 0))
+                    };
+                    c.finish(st);
+                    crate::exec::relay::write_terminator(&mut self.out, &fmt, w, fmt.patch(st));
+                    return Ok(());
+                }
+                self.out.push_stream(&p).await?;
+            }
+        }
+        .await;
+        self.release(vec![node], conns, &res);
+        res?;
+        self.out.flush().await?;
+        Ok(())
+    }
+}

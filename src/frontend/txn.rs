@@ -1,0 +1,164 @@
+//! Backend connections for a session: borrowing one per dataNode (the pinned one inside a transaction),
+//! bringing it to the session's state, and BEGIN/COMMIT/ROLLBACK across every node a transaction touched.
+
+use std::sync::Arc;
+
+use super::session::Session;
+use crate::backend::{Pooled, SessionSync};
+use crate::config::model::TableKind;
+use crate::error::{Error, Result};
+
+impl Session {
+    /// One synced connection per node, in order. Inside a transaction, a node's pinned connection is
+    /// reused, and a newly touched node gets the transaction opened on it first.
+    pub async fn acquire(&mut self, nodes: &[Arc<str>]) -> Result<Vec<Pooled>> {
+        let mut out = Vec::with_capacity(nodes.len());
+        let found_rows = self.found_rows_flag();
+        for node in nodes {
+            if let Some(i) = self.pinned.iter().position(|(n, _)| n == node) {
+                out.push(self.pinned.swap_remove(i).1);
+                continue;
+            }
+            let target = self.shared.backends.node(node)?.clone();
+            let mut c = match target.writer.get(found_rows).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.put_back(nodes, out);
+                    return Err(e);
+                }
+            };
+            let sync = SessionSync {
+                session_id: self.uid,
+                charset: &self.charset,
+                autocommit: self.autocommit,
+                isolation: &self.isolation,
+                sets: &self.sets,
+            };
+            let mut r = c.sync(&target.database, &sync).await;
+            if r.is_ok() && self.tx_active() {
+                if let Some(next) = &self.next_tx {
+                    r = c.exec_simple(&format!("SET TRANSACTION {next}")).await.map(|_| ());
+                }
+                if r.is_ok() && self.in_tx {
+                    r = c.exec_simple(&self.begin_sql).await.map(|_| ());
+                }
+            }
+            if let Err(e) = r {
+                if e.breaks_backend() {
+                    c.discard();
+                }
+                self.put_back(nodes, out);
+                return Err(e);
+            }
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// Pins what was taken from `pinned` back (used when acquiring fails half-way).
+    fn put_back(&mut self, nodes: &[Arc<str>], conns: Vec<Pooled>) {
+        if self.tx_active() {
+            for (n, c) in nodes.iter().zip(conns) {
+                self.pinned.push((n.clone(), c));
+            }
+        }
+    }
+
+    /// Returns connections after a statement: pinned while a transaction is open, else back to the
+    /// pool. A connection broken by the statement is dropped, and the transaction with it.
+    pub fn release<T>(&mut self, nodes: Vec<Arc<str>>, conns: Vec<Pooled>, result: &Result<T>) {
+        let broken = matches!(result, Err(e) if e.breaks_backend());
+        for (n, c) in nodes.into_iter().zip(conns) {
+            if !c.clean || (broken && !c.clean) {
+                c.discard();
+                continue;
+            }
+            if self.tx_active() {
+                self.pinned.push((n, c));
+            }
+        }
+        if broken && self.tx_active() && self.in_tx {
+            // part of the transaction is gone with the connection: end it everywhere
+            self.in_tx = false;
+            let pinned = std::mem::take(&mut self.pinned);
+            tokio::spawn(async move {
+                for (_, mut c) in pinned {
+                    if c.exec_simple("ROLLBACK").await.is_err() {
+                        c.discard();
+                    }
+                }
+            });
+        }
+    }
+
+    /// Ends the transaction on every pinned connection with `verb` (COMMIT or ROLLBACK).
+    pub async fn finish_pinned(&mut self, verb: &str) -> Result<()> {
+        let pinned = std::mem::take(&mut self.pinned);
+        let mut first_err = None;
+        for (node, mut c) in pinned {
+            match c.exec_simple(verb).await {
+                Ok(_) => {}
+                Err(e) => {
+                    if e.breaks_backend() {
+                        c.discard();
+                    }
+                    if first_err.is_none() {
+                        first_err = Some(match e {
+                            Error::Sql { code, state, message } => {
+                                Error::Sql { code, state, message: format!("{message} ({verb} on dataNode {node})") }
+                            }
+                            other => other,
+                        });
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Rolls back whatever is pinned (client gone, reset, change user).
+    pub async fn rollback_pinned(&mut self) {
+        let _ = self.finish_pinned("ROLLBACK").await;
+        self.in_tx = false;
+    }
+
+    /// BEGIN / START TRANSACTION: commits an open transaction (as MySQL does), then opens one lazily.
+    pub async fn begin(&mut self, sql: &str) -> Result<()> {
+        if let Err(e) = self.finish_pinned("COMMIT").await {
+            self.in_tx = false;
+            return self.send_error(&e).await;
+        }
+        self.in_tx = true;
+        self.begin_sql = sql.trim().trim_end_matches(';').to_string();
+        self.send_ok(0, 0, b"").await
+    }
+
+    pub async fn end_tx(&mut self, verb: &str) -> Result<()> {
+        let r = self.finish_pinned(verb).await;
+        self.in_tx = false;
+        self.next_tx = None;
+        match r {
+            Ok(()) => self.send_ok(0, 0, b"").await,
+            Err(e) => self.send_error(&e).await,
+        }
+    }
+
+    /// The node that answers metadata questions about `table` (DESC, SHOW CREATE, COM_FIELD_LIST).
+    pub fn node_of_table(&self, table: &str) -> Result<Arc<str>> {
+        let cfg = self.shared.config.load_full();
+        let schema_name = self.schema.clone().ok_or_else(|| Error::sql(1046, "3D000", "No database selected"))?;
+        let schema = cfg.schema(&schema_name).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
+        match schema.table(table) {
+            Some(t) => {
+                let i = if t.kind == TableKind::Global { rand::random_range(0..t.data_nodes.len().max(1)) } else { 0 };
+                t.data_nodes.get(i).map(|s| Arc::from(s.as_str())).ok_or_else(|| Error::unsupported("table has no dataNode"))
+            }
+            None => schema.data_node.as_deref().map(Arc::from).ok_or_else(|| {
+                Error::sql(1146, "42S02", format!("Table '{}.{}' doesn't exist", schema.name, table))
+            }),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! shardcat: a MySQL-protocol sharding proxy that reads Mycat configuration.
+//! A query travels frontend → sql → route → exec → backend; see docs/ARCHITECTURE.md.
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod frontend;
+pub mod proto;
+pub mod route;
+pub mod rule;
+pub mod server;
+pub mod sql;

@@ -1,0 +1,196 @@
+//! Packet framing over tokio streams: 4-byte headers, sequence ids, payloads over 16 MiB split into
+//! continuation frames. Safe under pipelining: bytes after a packet stay buffered for the next read.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::MAX_PAYLOAD;
+
+/// Reads logical packets (continuation frames joined) from a byte stream.
+pub struct PacketReader<R> {
+    inner: R,
+    buf: BytesMut,
+    max_packet: usize,
+}
+
+impl<R: AsyncRead + Unpin> PacketReader<R> {
+    pub fn new(inner: R) -> Self {
+        PacketReader { inner, buf: BytesMut::with_capacity(16 * 1024), max_packet: 1 << 30 }
+    }
+
+    /// Refuse logical packets larger than this (the server's max_allowed_packet).
+    pub fn set_max_packet(&mut self, max: usize) {
+        self.max_packet = max;
+    }
+
+    /// Whether a complete frame is already buffered (the client pipelined more commands).
+    pub fn has_buffered_frame(&self) -> bool {
+        self.buf.len() >= 4 && self.buf.len() >= 4 + frame_len(&self.buf)
+    }
+
+    /// The next logical packet: the sequence id of its last frame and its payload.
+    /// `Ok(None)` on a clean end of stream between packets.
+    pub async fn next(&mut self) -> io::Result<Option<(u8, Bytes)>> {
+        let (seq, first) = match self.frame().await? {
+            Some(f) => f,
+            None => return Ok(None),
+        };
+        if first.len() < MAX_PAYLOAD {
+            return Ok(Some((seq, first)));
+        }
+        let mut whole = BytesMut::from(&first[..]);
+        loop {
+            let (seq, part) = self
+                .frame()
+                .await?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a split packet"))?;
+            if whole.len() + part.len() > self.max_packet {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "packet larger than max_allowed_packet"));
+            }
+            whole.extend_from_slice(&part);
+            if part.len() < MAX_PAYLOAD {
+                return Ok(Some((seq, whole.freeze())));
+            }
+        }
+    }
+
+    /// Like `next`, but an end of stream is an error.
+    pub async fn expect(&mut self) -> io::Result<(u8, Bytes)> {
+        self.next()
+            .await?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"))
+    }
+
+    async fn frame(&mut self) -> io::Result<Option<(u8, Bytes)>> {
+        loop {
+            if self.buf.len() >= 4 {
+                let len = frame_len(&self.buf);
+                if self.buf.len() >= 4 + len {
+                    let seq = self.buf[3];
+                    self.buf.advance(4);
+                    return Ok(Some((seq, self.buf.split_to(len).freeze())));
+                }
+                self.buf.reserve(4 + len - self.buf.len());
+            } else {
+                self.buf.reserve(4096);
+            }
+            let n = self.inner.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a packet"));
+            }
+        }
+    }
+}
+
+fn frame_len(buf: &[u8]) -> usize {
+    buf[0] as usize | (buf[1] as usize) << 8 | (buf[2] as usize) << 16
+}
+
+/// Buffers outgoing packets with sequence ids; `flush` sends them in one write.
+pub struct PacketWriter<W> {
+    inner: W,
+    buf: BytesMut,
+    seq: u8,
+}
+
+/// Buffered bytes above which a long reply is flushed before more is added (back-pressure).
+const FLUSH_AT: usize = 64 * 1024;
+
+impl<W: AsyncWrite + Unpin> PacketWriter<W> {
+    pub fn new(inner: W) -> Self {
+        PacketWriter { inner, buf: BytesMut::with_capacity(16 * 1024), seq: 0 }
+    }
+
+    pub fn set_seq(&mut self, seq: u8) {
+        self.seq = seq;
+    }
+
+    pub fn seq(&self) -> u8 {
+        self.seq
+    }
+
+    /// Append one logical packet, split into frames as needed.
+    pub fn push(&mut self, payload: &[u8]) {
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_PAYLOAD);
+            self.buf.reserve(4 + n);
+            self.buf.put_uint_le(n as u64, 3);
+            self.buf.put_u8(self.seq);
+            self.seq = self.seq.wrapping_add(1);
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if n < MAX_PAYLOAD {
+                break;
+            }
+        }
+    }
+
+    /// Append a packet and flush if the buffer has grown large (streams long results).
+    pub async fn push_stream(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.push(payload);
+        if self.buf.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.inner.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        self.inner.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn split_packets_round_trip_and_pipelining_keeps_the_rest() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let big = vec![7u8; MAX_PAYLOAD * 2 + 5];
+        let exact = vec![1u8; MAX_PAYLOAD];
+        let writer = tokio::spawn({
+            let big = big.clone();
+            let exact = exact.clone();
+            async move {
+                let mut w = PacketWriter::new(a);
+                w.push(b"first");
+                w.push(&big);
+                w.push(&exact);
+                w.push(b"");
+                w.push(b"last");
+                w.flush().await.unwrap();
+            }
+        });
+        let mut r = PacketReader::new(b);
+        assert_eq!(r.next().await.unwrap().unwrap(), (0, Bytes::from_static(b"first")));
+        let (seq, p) = r.next().await.unwrap().unwrap();
+        assert_eq!((seq, p.len()), (3, big.len()));
+        let (seq, p) = r.next().await.unwrap().unwrap();
+        assert_eq!((seq, p.len()), (5, MAX_PAYLOAD), "an exact 16 MiB payload ends with an empty frame");
+        assert_eq!(r.next().await.unwrap().unwrap(), (6, Bytes::new()));
+        assert_eq!(r.next().await.unwrap().unwrap(), (7, Bytes::from_static(b"last")));
+        writer.await.unwrap();
+        assert!(r.next().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn truncated_stream_is_an_error_not_a_panic() {
+        let data: &[u8] = &[10, 0, 0, 0, 1, 2];
+        let mut r = PacketReader::new(data);
+        assert!(r.next().await.is_err());
+    }
+}

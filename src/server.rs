@@ -1,0 +1,94 @@
+//! Startup: load and validate the conf dir, build the backend pools, listen on the service port and
+//! hand each client to a session. Exits on SIGINT/SIGTERM (or stdin EOF when a harness asks).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+
+use crate::backend::Backends;
+use crate::frontend::{self, Shared};
+
+pub struct Options {
+    pub config: PathBuf,
+    pub rules: Option<PathBuf>,
+    pub port: Option<u16>,
+    pub manager_port: Option<u16>,
+    pub bind: Option<String>,
+    pub exit_on_stdin_eof: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration has errors:\n{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+pub async fn run(opts: Options) -> Result<(), StartError> {
+    let (cfg, diags) = crate::config::load(&opts.config, opts.rules.as_deref()).map_err(|d| {
+        StartError::Config(d.errors().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+    })?;
+    for w in diags.warnings() {
+        tracing::warn!("{w}");
+    }
+    let port = opts.port.unwrap_or(cfg.system.server_port);
+    let manager_port = opts.manager_port.unwrap_or(cfg.system.manager_port);
+    let bind = opts.bind.clone().unwrap_or_else(|| cfg.system.bind_ip.clone());
+    let addr = format!("{bind}:{port}");
+    let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+    let local: Option<SocketAddr> = listener.local_addr().ok();
+    let backends = Backends::build(&cfg);
+    backends.warm_up();
+    let shared = Shared::new(cfg, backends);
+    tracing::info!(
+        addr = %local.map(|a| a.to_string()).unwrap_or(addr),
+        version = %shared.server_version,
+        manager_port,
+        "shardcat listening (the manager port is not served yet)"
+    );
+    if opts.exit_on_stdin_eof {
+        std::thread::spawn(|| {
+            let mut buf = [0u8; 64];
+            loop {
+                match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                    Ok(0) | Err(_) => std::process::exit(0),
+                    Ok(_) => {}
+                }
+            }
+        });
+    }
+    let serve = frontend::serve(listener, shared);
+    tokio::select! {
+        r = serve => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "accept failed");
+            }
+        }
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

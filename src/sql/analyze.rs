@@ -1,0 +1,298 @@
+//! What routing needs to know about a statement, read once from sqlparser's AST: the tables it names,
+//! whether it needs a cross-shard merge, and whether it is a SELECT the proxy answers from session state.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use sqlparser::ast::{
+    visit_expressions, visit_relations, Expr, GroupByExpr, ObjectNamePart, Query, SelectItem, SetExpr,
+    Spanned, Statement,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+/// A table reference as written: optional schema qualifier and table name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+/// A value the proxy computes from its own session state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalExpr {
+    /// `@@[session.|global.|local.]name` for a variable the proxy owns.
+    SysVar(String),
+    Database,
+    User,
+    CurrentUser,
+    Version,
+    LastInsertId,
+    ConnectionId,
+    FoundRows,
+}
+
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub statements: usize,
+    pub tables: Vec<TableRef>,
+    /// Why a multi-node SELECT would need a merge (ORDER BY, LIMIT, …); `None` when rows can be concatenated.
+    pub needs_merge: Option<&'static str>,
+    /// `SELECT …` without FROM whose every column is local: (column name, value).
+    pub local: Option<Vec<(String, LocalExpr)>>,
+    /// SELECT … FOR UPDATE / LOCK IN SHARE MODE.
+    pub locking_read: bool,
+}
+
+/// Variables answered from the proxy's session (everything else is a backend's business).
+const LOCAL_VARS: &[&str] = &[
+    "version_comment", "version", "autocommit", "tx_isolation", "transaction_isolation", "session.autocommit",
+    "last_insert_id", "identity", "tx_read_only", "transaction_read_only",
+];
+
+pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
+    let stmts = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| e.to_string())?;
+    let mut tables = Vec::new();
+    for s in &stmts {
+        let _ = visit_relations(s, |name| {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .map(|p| match p {
+                    ObjectNamePart::Identifier(i) => i.value.clone(),
+                    ObjectNamePart::Function(f) => f.name.value.clone(),
+                })
+                .collect();
+            let t = match parts.as_slice() {
+                [n] => TableRef { schema: None, name: n.clone() },
+                [.., s, n] => TableRef { schema: Some(s.clone()), name: n.clone() },
+                [] => return ControlFlow::<()>::Continue(()),
+            };
+            if !tables.contains(&t) {
+                tables.push(t);
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    // CTE names are not tables
+    for s in &stmts {
+        if let Statement::Query(q) = s {
+            if let Some(with) = &q.with {
+                for cte in &with.cte_tables {
+                    tables.retain(|t| !(t.schema.is_none() && t.name.eq_ignore_ascii_case(&cte.alias.name.value)));
+                }
+            }
+        }
+    }
+    let (needs_merge, local, locking_read) = match stmts.as_slice() {
+        [Statement::Query(q)] => (merge_need(q), local_select(sql, q), !q.locks.is_empty()),
+        _ => (None, None, false),
+    };
+    Ok(Arc::new(Analysis { statements: stmts.len(), tables, needs_merge, local, locking_read }))
+}
+
+fn merge_need(q: &Query) -> Option<&'static str> {
+    if q.order_by.is_some() {
+        return Some("ORDER BY");
+    }
+    if q.limit_clause.is_some() || q.fetch.is_some() {
+        return Some("LIMIT");
+    }
+    match q.body.as_ref() {
+        SetExpr::Select(s) => {
+            if s.distinct.is_some() {
+                return Some("DISTINCT");
+            }
+            if !matches!(&s.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
+                return Some("GROUP BY");
+            }
+            if s.having.is_some() {
+                return Some("HAVING");
+            }
+            let mut agg = false;
+            for item in &s.projection {
+                let _ = visit_expressions(item, |e| {
+                    if let Expr::Function(f) = e {
+                        let n = f.name.to_string().to_ascii_uppercase();
+                        if matches!(
+                            n.as_str(),
+                            "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" | "GROUP_CONCAT" | "BIT_AND" | "BIT_OR" | "BIT_XOR"
+                                | "STD" | "STDDEV" | "STDDEV_POP" | "STDDEV_SAMP" | "VARIANCE" | "VAR_POP"
+                                | "VAR_SAMP" | "JSON_ARRAYAGG" | "JSON_OBJECTAGG"
+                        ) && f.over.is_none()
+                        {
+                            agg = true;
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    ControlFlow::Continue(())
+                });
+            }
+            if agg {
+                return Some("aggregate functions");
+            }
+            None
+        }
+        SetExpr::SetOperation { .. } => Some("UNION"),
+        SetExpr::Query(_) => Some("a parenthesized query"),
+        _ => None,
+    }
+}
+
+/// The original text of an AST node (MySQL names result columns after it).
+fn source_text(sql: &str, node: &impl Spanned) -> Option<String> {
+    let span = node.span();
+    let (s, e) = (span.start, span.end);
+    if s.line == 0 || e.line == 0 {
+        return None;
+    }
+    let offset = |line: u64, col: u64| -> Option<usize> {
+        let mut pos = 0usize;
+        for (i, l) in sql.split_inclusive('\n').enumerate() {
+            if i as u64 + 1 == line {
+                let chars = l.char_indices().nth(col.saturating_sub(1) as usize).map(|(b, _)| b).unwrap_or(l.len());
+                return Some(pos + chars);
+            }
+            pos += l.len();
+        }
+        None
+    };
+    let (a, mut b) = (offset(s.line, s.column)?, offset(e.line, e.column)?);
+    // a function's span ends at its name: take the argument list too
+    let rest = sql.get(b..)?;
+    let trimmed = rest.trim_start();
+    if trimmed.starts_with('(') {
+        let open = b + (rest.len() - trimmed.len());
+        let mut depth = 0usize;
+        for (i, ch) in sql[open..].char_indices() {
+            match ch {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        b = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    sql.get(a..b).map(str::to_string)
+}
+
+fn local_select(sql: &str, q: &Query) -> Option<Vec<(String, LocalExpr)>> {
+    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    if !s.from.is_empty() || s.selection.is_some() || q.order_by.is_some() || q.with.is_some() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for item in &s.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => return None,
+        };
+        let value = local_expr(expr)?;
+        let name = alias.or_else(|| source_text(sql, expr)).unwrap_or_else(|| expr.to_string());
+        out.push((name, value));
+    }
+    Some(out)
+}
+
+fn local_expr(e: &Expr) -> Option<LocalExpr> {
+    match e {
+        Expr::Identifier(i) => sysvar(&i.value),
+        Expr::CompoundIdentifier(parts) => {
+            let joined = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
+            sysvar(&joined)
+        }
+        Expr::Function(f) => {
+            let no_args = match &f.args {
+                sqlparser::ast::FunctionArguments::None => true,
+                sqlparser::ast::FunctionArguments::List(l) => l.args.is_empty(),
+                _ => false,
+            };
+            if !no_args {
+                return None;
+            }
+            match f.name.to_string().to_ascii_uppercase().as_str() {
+                "DATABASE" | "SCHEMA" => Some(LocalExpr::Database),
+                "USER" | "SESSION_USER" | "SYSTEM_USER" => Some(LocalExpr::User),
+                "CURRENT_USER" => Some(LocalExpr::CurrentUser),
+                "VERSION" => Some(LocalExpr::Version),
+                "LAST_INSERT_ID" => Some(LocalExpr::LastInsertId),
+                "CONNECTION_ID" => Some(LocalExpr::ConnectionId),
+                "FOUND_ROWS" => Some(LocalExpr::FoundRows),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn sysvar(raw: &str) -> Option<LocalExpr> {
+    let v = raw.strip_prefix("@@")?;
+    let lower = v.to_ascii_lowercase();
+    let bare = lower
+        .strip_prefix("session.")
+        .or_else(|| lower.strip_prefix("local."))
+        .unwrap_or(&lower);
+    if lower.starts_with("global.") {
+        return None;
+    }
+    if LOCAL_VARS.contains(&bare) {
+        Some(LocalExpr::SysVar(bare.to_string()))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_with_schemas_and_ctes() {
+        let a = analyze("select * from db1.t1 a join t2 on a.x=t2.x where t2.y in (select y from t3)").unwrap();
+        let names: Vec<_> = a.tables.iter().map(|t| (t.schema.as_deref(), t.name.as_str())).collect();
+        assert_eq!(names, vec![(Some("db1"), "t1"), (None, "t2"), (None, "t3")]);
+        let a = analyze("with c as (select 1) select * from c, t").unwrap();
+        assert_eq!(a.tables, vec![TableRef { schema: None, name: "t".into() }]);
+        let a = analyze("insert into `T` (a) values (1)").unwrap();
+        assert_eq!(a.tables[0].name, "T");
+        let a = analyze("update t set a=1 where b=2").unwrap();
+        assert_eq!(a.tables.len(), 1);
+        let a = analyze("create table x (a int)").unwrap();
+        assert_eq!(a.tables[0].name, "x");
+    }
+
+    #[test]
+    fn merge_needs() {
+        assert_eq!(analyze("select a from t").unwrap().needs_merge, None);
+        assert_eq!(analyze("select a from t order by a").unwrap().needs_merge, Some("ORDER BY"));
+        assert_eq!(analyze("select a from t limit 3").unwrap().needs_merge, Some("LIMIT"));
+        assert_eq!(analyze("select count(*) from t").unwrap().needs_merge, Some("aggregate functions"));
+        assert_eq!(analyze("select distinct a from t").unwrap().needs_merge, Some("DISTINCT"));
+        assert_eq!(analyze("select a from t group by a").unwrap().needs_merge, Some("GROUP BY"));
+        assert_eq!(analyze("select a from t union select a from u").unwrap().needs_merge, Some("UNION"));
+    }
+
+    #[test]
+    fn local_selects_keep_the_written_column_names() {
+        let a = analyze("select @@version_comment limit 1").unwrap();
+        assert_eq!(a.local, Some(vec![("@@version_comment".into(), LocalExpr::SysVar("version_comment".into()))]));
+        let a = analyze("SELECT DATABASE(), user(), @@session.autocommit AS ac").unwrap();
+        assert_eq!(
+            a.local,
+            Some(vec![
+                ("DATABASE()".into(), LocalExpr::Database),
+                ("user()".into(), LocalExpr::User),
+                ("ac".into(), LocalExpr::SysVar("autocommit".into()))
+            ])
+        );
+        assert!(analyze("select @@max_allowed_packet").unwrap().local.is_none());
+        assert!(analyze("select 1").unwrap().local.is_none());
+        assert!(analyze("select @@global.autocommit").unwrap().local.is_none());
+    }
+}

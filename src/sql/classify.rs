@@ -1,0 +1,171 @@
+//! The cheap pre-classifier: the statement kind from its first keywords, without a full parse, so
+//! COMMIT, BEGIN, SET NAMES, USE and the like never pay for sqlparser.
+
+/// What a statement is, by its leading keyword(s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Select,
+    Insert,
+    Replace,
+    Update,
+    Delete,
+    /// CREATE/ALTER/DROP/TRUNCATE/RENAME: implicit commit in MySQL.
+    Ddl,
+    Begin,
+    Commit,
+    Rollback,
+    Savepoint,
+    Set,
+    Use,
+    Show,
+    Describe,
+    Explain,
+    Call,
+    Lock,
+    Unlock,
+    Kill,
+    Xa,
+    LoadData,
+    Do,
+    Other,
+    Empty,
+}
+
+impl Kind {
+    /// Statements a readOnly user may not run.
+    pub fn is_write(self) -> bool {
+        matches!(self, Kind::Insert | Kind::Replace | Kind::Update | Kind::Delete | Kind::Ddl | Kind::LoadData | Kind::Call)
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Kind::Insert => "INSERT",
+            Kind::Replace => "REPLACE",
+            Kind::Update => "UPDATE",
+            Kind::Delete => "DELETE",
+            Kind::Ddl => "DDL",
+            Kind::LoadData => "LOAD DATA",
+            Kind::Call => "CALL",
+            Kind::Select => "SELECT",
+            _ => "statement",
+        }
+    }
+}
+
+/// Skips whitespace and comments (`/* */`, `-- `, `#`) from `pos`. Executable comments `/*! … */`
+/// and Mycat hints are skipped too: the parser sees them as comments.
+pub fn skip_space_and_comments(s: &str, mut pos: usize) -> usize {
+    let b = s.as_bytes();
+    loop {
+        while pos < b.len() && (b[pos] as char).is_ascii_whitespace() {
+            pos += 1;
+        }
+        if b[pos..].starts_with(b"/*") {
+            match s[pos + 2..].find("*/") {
+                Some(end) => pos = pos + 2 + end + 2,
+                None => return b.len(),
+            }
+        } else if b[pos..].starts_with(b"#") || b[pos..].starts_with(b"-- ") || b[pos..].starts_with(b"--\t") || &b[pos..] == b"--" {
+            match s[pos..].find('\n') {
+                Some(end) => pos += end + 1,
+                None => return b.len(),
+            }
+        } else {
+            return pos;
+        }
+    }
+}
+
+/// The next word (letters, digits, `_`) starting at `pos`, and where it ends.
+pub fn word_at(s: &str, pos: usize) -> (&str, usize) {
+    let b = s.as_bytes();
+    let mut end = pos;
+    while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+        end += 1;
+    }
+    (&s[pos..end], end)
+}
+
+/// Classifies `sql`; also returns the byte offset of the first keyword.
+pub fn classify(sql: &str) -> (Kind, usize) {
+    let start = skip_space_and_comments(sql, 0);
+    if start >= sql.len() {
+        return (Kind::Empty, start);
+    }
+    if sql.as_bytes()[start] == b'(' {
+        return (Kind::Select, start); // (SELECT …) UNION …
+    }
+    let (w, end) = word_at(sql, start);
+    let next = || {
+        let p = skip_space_and_comments(sql, end);
+        word_at(sql, p).0.to_ascii_uppercase()
+    };
+    let kind = match w.to_ascii_uppercase().as_str() {
+        "SELECT" | "WITH" | "VALUES" | "TABLE" => Kind::Select,
+        "INSERT" => Kind::Insert,
+        "REPLACE" => Kind::Replace,
+        "UPDATE" => Kind::Update,
+        "DELETE" => Kind::Delete,
+        "CREATE" | "ALTER" | "DROP" | "TRUNCATE" | "RENAME" => Kind::Ddl,
+        "BEGIN" => {
+            if next() == "WORK" || next().is_empty() {
+                Kind::Begin
+            } else {
+                Kind::Other
+            }
+        }
+        "START" => {
+            if next() == "TRANSACTION" {
+                Kind::Begin
+            } else {
+                Kind::Other
+            }
+        }
+        "COMMIT" => Kind::Commit,
+        "ROLLBACK" => {
+            if next() == "TO" || next() == "WORK" && sql.to_ascii_uppercase().contains(" TO ") {
+                Kind::Savepoint
+            } else {
+                Kind::Rollback
+            }
+        }
+        "SAVEPOINT" | "RELEASE" => Kind::Savepoint,
+        "SET" => Kind::Set,
+        "USE" => Kind::Use,
+        "SHOW" => Kind::Show,
+        "DESC" | "DESCRIBE" => Kind::Describe,
+        "EXPLAIN" => Kind::Explain,
+        "CALL" => Kind::Call,
+        "LOCK" => Kind::Lock,
+        "UNLOCK" => Kind::Unlock,
+        "KILL" => Kind::Kill,
+        "XA" => Kind::Xa,
+        "LOAD" => Kind::LoadData,
+        "DO" => Kind::Do,
+        _ => Kind::Other,
+    };
+    (kind, start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_keywords() {
+        assert_eq!(classify("  select 1").0, Kind::Select);
+        assert_eq!(classify("/* x */ -- y\n# z\nSELECT 1").0, Kind::Select);
+        assert_eq!(classify("/*#mycat:db_type=master*/ update t set a=1").0, Kind::Update);
+        assert_eq!(classify("start transaction read only").0, Kind::Begin);
+        assert_eq!(classify("BEGIN").0, Kind::Begin);
+        assert_eq!(classify("begin work").0, Kind::Begin);
+        assert_eq!(classify("rollback").0, Kind::Rollback);
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT a").0, Kind::Savepoint);
+        assert_eq!(classify("truncate table t").0, Kind::Ddl);
+        assert_eq!(classify("set names utf8mb4").0, Kind::Set);
+        assert_eq!(classify("").0, Kind::Empty);
+        assert_eq!(classify("/* unterminated").0, Kind::Empty);
+        assert_eq!(classify("(select 1) union (select 2)").0, Kind::Select);
+        assert_eq!(classify("héllo").0, Kind::Other);
+    }
+}

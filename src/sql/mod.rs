@@ -1,0 +1,7 @@
+//! Understanding SQL text: a cheap pre-classifier (`classify`), sqlparser-based analysis (`analyze`)
+//! behind a bounded parse cache (`cache`), and the session statements handled without a backend (`session`).
+
+pub mod analyze;
+pub mod cache;
+pub mod classify;
+pub mod session;

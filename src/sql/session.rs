@@ -1,0 +1,233 @@
+//! Reading the statements that change session state — SET (NAMES, autocommit, isolation, variables),
+//! USE, KILL — from the raw text. SET is never regenerated from an AST (sqlparser drops SESSION).
+
+use super::classify::{skip_space_and_comments, word_at};
+
+/// One assignment of a SET statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetItem {
+    /// `NAMES x [COLLATE y]` or `CHARACTER SET x`: the argument as `SET NAMES` takes it.
+    Names(String),
+    Autocommit(bool),
+    /// Session isolation, in `tx_isolation` form (`READ-COMMITTED`).
+    Isolation(String),
+    /// `SET TRANSACTION …` without a scope: applies to the next transaction only (the clause text).
+    NextTransaction(String),
+    /// `GLOBAL`/`PERSIST` assignments: refused (they would reach one backend only).
+    Global(String),
+    /// Anything else (user variables, sql_mode, time_zone, …), as a replayable `SET …` statement.
+    Other(String),
+}
+
+/// Splits at top-level commas (outside quotes and parentheses).
+fn split_top_level(s: &str) -> Vec<&str> {
+    let b = s.as_bytes();
+    let (mut depth, mut quote, mut start) = (0i32, 0u8, 0usize);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if quote != 0 {
+            if c == b'\\' {
+                i += 1;
+            } else if c == quote {
+                quote = 0;
+            }
+        } else {
+            match c {
+                b'\'' | b'"' | b'`' => quote = c,
+                b'(' => depth += 1,
+                b')' => depth -= 1,
+                b',' if depth == 0 => {
+                    out.push(&s[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn unquote(v: &str) -> String {
+    let v = v.trim();
+    let inner = v
+        .strip_prefix('\'')
+        .and_then(|x| x.strip_suffix('\''))
+        .or_else(|| v.strip_prefix('"').and_then(|x| x.strip_suffix('"')))
+        .or_else(|| v.strip_prefix('`').and_then(|x| x.strip_suffix('`')))
+        .unwrap_or(v);
+    inner.to_string()
+}
+
+fn bool_value(v: &str) -> Option<bool> {
+    match unquote(v).to_ascii_uppercase().as_str() {
+        "1" | "ON" | "TRUE" => Some(true),
+        "0" | "OFF" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+fn isolation_words(words: &str) -> Option<String> {
+    let norm = words.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+    let norm = norm.replace('-', " ");
+    match norm.as_str() {
+        "READ UNCOMMITTED" | "READ COMMITTED" | "REPEATABLE READ" | "SERIALIZABLE" => Some(norm.replace(' ', "-")),
+        _ => None,
+    }
+}
+
+/// Parses a SET statement (`sql` starts with SET after `start`).
+pub fn parse_set(sql: &str, start: usize) -> Result<Vec<SetItem>, String> {
+    let (_, after_set) = word_at(sql, start);
+    let body = sql[after_set..].trim().trim_end_matches(';').trim();
+    let upper = body.to_ascii_uppercase();
+    // SET [SESSION|GLOBAL] TRANSACTION …
+    for (prefix, scope) in [("SESSION TRANSACTION", 1), ("LOCAL TRANSACTION", 1), ("GLOBAL TRANSACTION", 2), ("TRANSACTION", 0)] {
+        if let Some(rest) = upper.strip_prefix(prefix) {
+            if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+                continue;
+            }
+            let clause = body[prefix.len()..].trim().to_string();
+            return Ok(vec![match scope {
+                2 => SetItem::Global(format!("SET {body}")),
+                1 => match clause.to_ascii_uppercase().strip_prefix("ISOLATION LEVEL").and_then(isolation_words) {
+                    Some(level) => SetItem::Isolation(level),
+                    None => SetItem::Other(format!("SET SESSION TRANSACTION {clause}")),
+                },
+                _ => SetItem::NextTransaction(clause),
+            }]);
+        }
+    }
+    let mut items = Vec::new();
+    for part in split_top_level(body) {
+        let p = part.trim();
+        if p.is_empty() {
+            return Err("empty assignment in SET".into());
+        }
+        let up = p.to_ascii_uppercase();
+        if let Some(rest) = up.strip_prefix("NAMES").filter(|r| r.starts_with(char::is_whitespace)) {
+            let _ = rest;
+            items.push(SetItem::Names(p[5..].trim().to_string()));
+            continue;
+        }
+        if let Some(arg) = up.strip_prefix("CHARACTER SET").or_else(|| up.strip_prefix("CHARSET")) {
+            let n = p.len() - arg.len();
+            items.push(SetItem::Names(p[n..].trim().to_string()));
+            continue;
+        }
+        let (lhs, rhs) = match p.split_once(":=").or_else(|| p.split_once('=')) {
+            Some(x) => x,
+            None => return Err(format!("cannot read SET assignment '{p}'")),
+        };
+        let name = lhs.trim();
+        let lname = name.to_ascii_lowercase().replace('`', "");
+        let (scope, var) = if let Some(v) = lname.strip_prefix("@@global.").or_else(|| lname.strip_prefix("global ")) {
+            ("global", v.trim().to_string())
+        } else if let Some(v) = lname.strip_prefix("@@persist.").or_else(|| lname.strip_prefix("persist ")) {
+            ("global", v.trim().to_string())
+        } else if let Some(v) = lname
+            .strip_prefix("@@session.")
+            .or_else(|| lname.strip_prefix("@@local."))
+            .or_else(|| lname.strip_prefix("session "))
+            .or_else(|| lname.strip_prefix("local "))
+            .or_else(|| lname.strip_prefix("@@"))
+        {
+            ("session", v.trim().to_string())
+        } else if lname.starts_with('@') {
+            ("user", lname.clone())
+        } else {
+            ("session", lname.clone())
+        };
+        match (scope, var.as_str()) {
+            ("global", _) => items.push(SetItem::Global(format!("SET {p}"))),
+            ("session", "autocommit") => match bool_value(rhs) {
+                Some(b) => items.push(SetItem::Autocommit(b)),
+                None => return Err(format!("Variable 'autocommit' can't be set to the value of '{}'", unquote(rhs))),
+            },
+            ("session", "tx_isolation") | ("session", "transaction_isolation") => match isolation_words(&unquote(rhs)) {
+                Some(level) => items.push(SetItem::Isolation(level)),
+                None => return Err(format!("Variable '{var}' can't be set to the value of '{}'", unquote(rhs))),
+            },
+            _ => items.push(SetItem::Other(format!("SET {p}"))),
+        }
+    }
+    Ok(items)
+}
+
+/// `USE db` → db (backticks removed).
+pub fn parse_use(sql: &str, start: usize) -> Option<String> {
+    let (_, end) = word_at(sql, start);
+    let rest = sql[end..].trim().trim_end_matches(';').trim();
+    let db = unquote(rest);
+    if db.is_empty() {
+        None
+    } else {
+        Some(db)
+    }
+}
+
+/// `KILL [CONNECTION|QUERY] id` → (is_query, id).
+pub fn parse_kill(sql: &str, start: usize) -> Option<(bool, u32)> {
+    let (_, mut end) = word_at(sql, start);
+    let mut query = false;
+    let p = skip_space_and_comments(sql, end);
+    let (w, e) = word_at(sql, p);
+    match w.to_ascii_uppercase().as_str() {
+        "QUERY" => {
+            query = true;
+            end = e;
+        }
+        "CONNECTION" => end = e,
+        _ => {}
+    }
+    let id = sql[end..].trim().trim_end_matches(';').trim().parse().ok()?;
+    Some((query, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(s: &str) -> Result<Vec<SetItem>, String> {
+        parse_set(s, 0)
+    }
+
+    #[test]
+    fn set_forms() {
+        assert_eq!(set("SET NAMES utf8mb4").unwrap(), vec![SetItem::Names("utf8mb4".into())]);
+        assert_eq!(
+            set("set names 'utf8mb4' collate 'utf8mb4_bin', autocommit=0").unwrap(),
+            vec![SetItem::Names("'utf8mb4' collate 'utf8mb4_bin'".into()), SetItem::Autocommit(false)]
+        );
+        assert_eq!(set("SET @@session.autocommit = ON").unwrap(), vec![SetItem::Autocommit(true)]);
+        assert_eq!(set("SET autocommit=1").unwrap(), vec![SetItem::Autocommit(true)]);
+        assert!(set("SET autocommit=5").is_err());
+        assert_eq!(
+            set("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").unwrap(),
+            vec![SetItem::Isolation("READ-COMMITTED".into())]
+        );
+        assert_eq!(set("SET tx_isolation='serializable'").unwrap(), vec![SetItem::Isolation("SERIALIZABLE".into())]);
+        assert_eq!(
+            set("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").unwrap(),
+            vec![SetItem::NextTransaction("ISOLATION LEVEL SERIALIZABLE".into())]
+        );
+        assert_eq!(set("SET GLOBAL max_connections=10").unwrap(), vec![SetItem::Global("SET GLOBAL max_connections=10".into())]);
+        assert_eq!(
+            set("SET @a = 'x,y', sql_mode=concat(@@sql_mode, ',STRICT')").unwrap(),
+            vec![SetItem::Other("SET @a = 'x,y'".into()), SetItem::Other("SET sql_mode=concat(@@sql_mode, ',STRICT')".into())]
+        );
+        assert_eq!(set("SET character set utf8").unwrap(), vec![SetItem::Names("utf8".into())]);
+    }
+
+    #[test]
+    fn use_and_kill() {
+        assert_eq!(parse_use("use `demo`;", 0), Some("demo".into()));
+        assert_eq!(parse_use("use", 0), None);
+        assert_eq!(parse_kill("KILL 12", 0), Some((false, 12)));
+        assert_eq!(parse_kill("kill query 7", 0), Some((true, 7)));
+        assert_eq!(parse_kill("kill connection x", 0), None);
+    }
+}
