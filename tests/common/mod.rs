@@ -1,0 +1,142 @@
+//! Test harness: makes sure the MariaDB stack (scripts/stack) is up, starts shardcat on a free port
+//! with a given conf dir, and hands out mysql_async connections through the proxy or direct.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+
+pub const PRIMARY1: u16 = 3307;
+pub const REPLICA1: u16 = 3308;
+pub const PRIMARY2: u16 = 3309;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the backend stack once per test binary (idempotent, fast when already up).
+pub fn stack() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let out = Command::new(root().join("scripts/stack")).arg("up").output().expect("run scripts/stack up");
+        assert!(out.status.success(), "scripts/stack up failed: {}", String::from_utf8_lossy(&out.stderr));
+    });
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A running proxy. It exits when the test process ends (its stdin closes).
+pub struct Proxy {
+    pub port: u16,
+    child: Mutex<Child>,
+    pub log: PathBuf,
+}
+
+impl Proxy {
+    pub fn start(config: &Path, rules: Option<&Path>) -> Proxy {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("shardcat-test-{port}.log"));
+        let logf = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardcat"));
+        cmd.args(["serve", "--config"]).arg(config).args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--exit-on-stdin-eof"]);
+        if let Some(r) = rules {
+            cmd.arg("--rules").arg(r);
+        }
+        let child = cmd
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(logf))
+            .spawn()
+            .expect("start shardcat");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "shardcat did not start; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Proxy { port, child: Mutex::new(child), log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            if let Some(mut stdin) = c.stdin.take() {
+                let _ = stdin.flush();
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The demo proxy (config/ + rules/), shared by the tests of one binary.
+pub fn demo() -> &'static Proxy {
+    static P: OnceLock<Proxy> = OnceLock::new();
+    P.get_or_init(|| {
+        stack();
+        Proxy::start(&root().join("config"), None)
+    })
+}
+
+pub fn opts(port: u16, user: &str, pass: &str, db: Option<&str>) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(user))
+        .pass(Some(pass))
+        .db_name(db)
+        .prefer_socket(false)
+        .stmt_cache_size(0)
+        .into()
+}
+
+pub async fn proxy_conn(db: &str) -> mysql_async::Conn {
+    mysql_async::Conn::new(opts(demo().port, "app", "app", Some(db))).await.expect("connect through shardcat")
+}
+
+/// Direct to the first primary as the proxy's backend user.
+pub async fn direct_conn(port: u16, db: &str) -> mysql_async::Conn {
+    stack();
+    mysql_async::Conn::new(opts(port, "proxy", "proxy", Some(db))).await.expect("connect to MariaDB")
+}
+
+/// The (code, sqlstate) of a server error.
+pub fn server_error(e: &mysql_async::Error) -> Option<(u16, String, String)> {
+    match e {
+        mysql_async::Error::Server(s) => Some((s.code, s.state.clone(), s.message.clone())),
+        _ => None,
+    }
+}
+
+pub async fn exec(c: &mut mysql_async::Conn, sql: &str) {
+    c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A proxy whose server.xml has a user limited to the demo schema.
+pub fn limited_proxy() -> &'static Proxy {
+    static P: OnceLock<Proxy> = OnceLock::new();
+    P.get_or_init(|| {
+        stack();
+        let dir = std::env::temp_dir().join(format!("shardcat-limited-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(root().join("config/schema.xml"), dir.join("schema.xml")).unwrap();
+        let server = std::fs::read_to_string(root().join("config/server.xml")).unwrap().replace(
+            "</mycat:server>",
+            "<user name=\"limited\"><property name=\"password\">limited</property><property name=\"schemas\">demo</property></user>\n</mycat:server>",
+        );
+        std::fs::write(dir.join("server.xml"), server).unwrap();
+        Proxy::start(&dir, Some(&root().join("rules")))
+    })
+}

@@ -1,0 +1,192 @@
+//! Protocol conformance through shardcat, each case compared with the same exchange direct to MariaDB:
+//! pipelining, big packets, unknown commands, caching_sha2 login, status flags, errors.
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+
+use common::*;
+use mysql_async::prelude::*;
+
+/// 50 INSERTs written in one go: every one executes and gets its own OK, as on MariaDB.
+#[tokio::test]
+async fn fifty_pipelined_statements_all_execute() {
+    let proxy = demo();
+    for (port, user, pass) in [(proxy.port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let mut setup = direct_conn(PRIMARY1, "passthru").await;
+        exec(&mut setup, "CREATE TABLE IF NOT EXISTS pipelined (id INT PRIMARY KEY, port INT)").await;
+        exec(&mut setup, &format!("DELETE FROM pipelined WHERE port={port}")).await;
+        let (mut c, login) = raw::login(port, user, pass, Some("passthru"), "mysql_native_password").await;
+        assert_eq!(login.last().unwrap()[0], 0x00, "login via {port}");
+        for i in 0..50 {
+            c.queue_query(&format!("INSERT INTO pipelined VALUES ({}, {port})", port as i64 * 1000 + i));
+        }
+        c.flush().await;
+        for i in 0..50 {
+            let reply = c.read_reply().await;
+            assert_eq!(reply.len(), 1, "reply {i} via {port}");
+            let ok = shardcat::proto::packets::parse_ok(&reply[0]).expect("an OK packet");
+            assert_eq!(ok.affected_rows, 1, "reply {i} via {port}");
+        }
+        let n: Option<i64> = setup.query_first(format!("SELECT COUNT(*) FROM pipelined WHERE port={port}")).await.unwrap();
+        assert_eq!(n, Some(50), "rows stored via {port}");
+    }
+}
+
+#[tokio::test]
+async fn twenty_mib_blob_round_trips_text_and_prepared() {
+    let mut c = proxy_conn("passthru").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS blobs (id INT PRIMARY KEY, b LONGBLOB)").await;
+    exec(&mut c, "DELETE FROM blobs").await;
+    let blob: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    c.exec_drop("INSERT INTO blobs VALUES (?, ?)", (1, blob.clone())).await.unwrap();
+    let text: Option<Vec<u8>> = c.query_first("SELECT b FROM blobs WHERE id=1").await.unwrap();
+    assert_eq!(text.as_deref().map(<[u8]>::len), Some(blob.len()));
+    assert!(text.unwrap() == blob, "text protocol returns the same bytes");
+    let bin: Option<Vec<u8>> = c.exec_first("SELECT b FROM blobs WHERE id=?", (1,)).await.unwrap();
+    assert!(bin.unwrap() == blob, "binary protocol returns the same bytes");
+}
+
+#[tokio::test]
+async fn unknown_command_gets_1047_like_mariadb() {
+    let proxy = demo();
+    for (port, user, pass) in [(proxy.port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let (mut c, _) = raw::login(port, user, pass, None, "mysql_native_password").await;
+        c.queue_command(&[0x1D]); // COM_DAEMON: internal to the server, never valid from a client
+        c.flush().await;
+        let reply = c.read_reply().await;
+        let e = shardcat::proto::packets::parse_err(&reply[0]);
+        assert_eq!((reply[0][0], e.code, e.state.as_str()), (0xFF, 1047, "08S01"), "via {port}: {e:?}");
+        // the connection stays usable
+        c.queue_command(&[0x0E]);
+        c.flush().await;
+        assert_eq!(c.read_reply().await[0][0], 0x00);
+    }
+}
+
+#[tokio::test]
+async fn caching_sha2_password_client_logs_in() {
+    let proxy = demo();
+    let (mut c, replies) = raw::login(proxy.port, "app", "app", Some("demo"), "caching_sha2_password").await;
+    assert_eq!(replies.first().map(|p| p.to_vec()), Some(vec![0x01, 0x03]), "fast auth success first");
+    assert_eq!(replies.last().unwrap()[0], 0x00, "then OK");
+    c.queue_query("SELECT DATABASE()");
+    c.flush().await;
+    let reply = c.read_reply().await;
+    assert!(reply.iter().any(|p| p.ends_with(b"demo")), "{reply:?}");
+    let (_, bad) = raw::login(proxy.port, "app", "wrong", None, "caching_sha2_password").await;
+    let e = shardcat::proto::packets::parse_err(bad.last().unwrap());
+    assert_eq!((e.code, e.state.as_str()), (1045, "28000"));
+}
+
+#[tokio::test]
+async fn login_errors_match_mysql() {
+    let port = demo().port;
+    let e = mysql_async::Conn::new(opts(port, "app", "nope", None)).await.unwrap_err();
+    let (code, state, msg) = server_error(&e).unwrap();
+    assert_eq!((code, state.as_str()), (1045, "28000"));
+    assert!(msg.contains("'app'") && msg.contains("using password: YES"), "{msg}");
+    let e = mysql_async::Conn::new(opts(port, "ghost", "x", None)).await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1045));
+    let e = mysql_async::Conn::new(opts(port, "app", "app", Some("nosuch"))).await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| (s.0, s.1)), Some((1049, "42000".to_string())));
+    // a schema the user may not use: 1044 at connect and at USE
+    let limited = common::limited_proxy();
+    let e = mysql_async::Conn::new(opts(limited.port, "limited", "limited", Some("passthru"))).await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| (s.0, s.1)), Some((1044, "42000".to_string())));
+    let mut c = mysql_async::Conn::new(opts(limited.port, "limited", "limited", Some("demo"))).await.unwrap();
+    let e = c.query_drop("USE passthru").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1044));
+    let dbs: Vec<String> = c.query("SHOW DATABASES").await.unwrap();
+    assert_eq!(dbs, vec!["demo".to_string()]);
+}
+
+const IN_TRANS: u16 = 0x0001;
+const AUTOCOMMIT: u16 = 0x0002;
+
+async fn status_after(c: &mut raw::Raw, sql: &str) -> u16 {
+    c.queue_query(sql);
+    c.flush().await;
+    let reply = c.read_reply().await;
+    let last = reply.last().unwrap();
+    assert_ne!(last[0], 0xFF, "{sql}: {:?}", shardcat::proto::packets::parse_err(last));
+    shardcat::proto::packets::parse_ok(last).unwrap().status
+}
+
+/// The status flags a driver relies on (PyMySQL and JDBC decide autocommit from them) match MariaDB's.
+#[tokio::test]
+async fn status_flags_follow_the_transaction() {
+    let proxy = demo();
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(proxy.port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let (mut c, _) = raw::login(port, user, pass, Some("passthru"), "mysql_native_password").await;
+        let mut flags = Vec::new();
+        for sql in [
+            "CREATE TABLE IF NOT EXISTS flags (id INT PRIMARY KEY)",
+            "BEGIN",
+            "INSERT INTO flags VALUES (1)",
+            "ROLLBACK",
+            "SET autocommit=0",
+            "SELECT 1",
+            "COMMIT",
+            "SET autocommit=1",
+        ] {
+            flags.push(status_after(&mut c, sql).await & (IN_TRANS | AUTOCOMMIT));
+        }
+        seen.push(flags);
+    }
+    assert_eq!(seen[0], seen[1], "proxy vs MariaDB status flags");
+    assert_eq!(seen[0][1], IN_TRANS | AUTOCOMMIT, "BEGIN sets IN_TRANS");
+}
+
+#[tokio::test]
+async fn rollback_really_rolls_back() {
+    let mut c = proxy_conn("passthru").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS rb (id INT PRIMARY KEY)").await;
+    exec(&mut c, "DELETE FROM rb").await;
+    exec(&mut c, "BEGIN").await;
+    exec(&mut c, "INSERT INTO rb VALUES (1)").await;
+    exec(&mut c, "ROLLBACK").await;
+    exec(&mut c, "SET autocommit=0").await;
+    exec(&mut c, "INSERT INTO rb VALUES (2)").await;
+    exec(&mut c, "COMMIT").await;
+    exec(&mut c, "INSERT INTO rb VALUES (3)").await;
+    exec(&mut c, "ROLLBACK").await;
+    exec(&mut c, "SET autocommit=1").await;
+    let ids: Vec<i64> = c.query("SELECT id FROM rb ORDER BY id").await.unwrap();
+    assert_eq!(ids, vec![2]);
+}
+
+/// A client that disconnects inside a transaction leaves nothing behind.
+#[tokio::test]
+async fn disconnect_mid_transaction_rolls_back() {
+    let mut c = proxy_conn("passthru").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS gone (id INT PRIMARY KEY)").await;
+    exec(&mut c, "DELETE FROM gone").await;
+    exec(&mut c, "BEGIN").await;
+    exec(&mut c, "INSERT INTO gone VALUES (1)").await;
+    drop(c);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut d = direct_conn(PRIMARY1, "passthru").await;
+    let n: Option<i64> = d.query_first("SELECT COUNT(*) FROM gone").await.unwrap();
+    assert_eq!(n, Some(0));
+}
+
+#[tokio::test]
+async fn warnings_and_multi_results_pass_through() {
+    let mut c = proxy_conn("passthru").await;
+    let mut d = direct_conn(PRIMARY1, "passthru").await;
+    for conn in [&mut c, &mut d] {
+        conn.query_drop("SELECT CAST('abc' AS SIGNED)").await.unwrap();
+        assert_eq!(conn.get_warnings(), 1);
+    }
+    exec(&mut c, "DROP PROCEDURE IF EXISTS two_results").await;
+    exec(&mut c, "CREATE PROCEDURE two_results() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END").await;
+    let mut r = c.query_iter("CALL two_results()").await.unwrap();
+    let first: Vec<i64> = r.collect().await.unwrap();
+    let second: Vec<(i64, i64)> = r.collect().await.unwrap();
+    assert_eq!((first, second), (vec![1], vec![(2, 3)]));
+    drop(r);
+    let v: Option<i64> = c.query_first("SELECT 41 + 1").await.unwrap();
+    assert_eq!(v, Some(42), "connection still in sync after a multi-result CALL");
+}
