@@ -62,6 +62,7 @@ impl Session {
                 None => Err(Error::sql(1064, "42000", "You have an error in your SQL syntax near KILL")),
             },
             Kind::Show => self.show(sql, start).await,
+            Kind::Describe => self.describe(sql, start).await,
             Kind::Xa => Err(Error::unsupported("XA transactions are not supported through shardcat")),
             Kind::LoadData => Err(Error::unsupported("LOAD DATA is not supported through shardcat yet")),
             Kind::Lock | Kind::Unlock => Err(Error::unsupported("LOCK TABLES / UNLOCK TABLES are not supported through shardcat yet")),
@@ -207,7 +208,7 @@ impl Session {
         }
     }
 
-    async fn routed(&mut self, sql: &str, kind: Kind) -> Result<()> {
+    pub async fn routed(&mut self, sql: &str, kind: Kind) -> Result<()> {
         let cfg = self.shared.config.load_full();
         let schema = match &self.schema {
             Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,

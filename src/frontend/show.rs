@@ -95,7 +95,7 @@ impl Session {
             }
             Some("CREATE") if kw.get(2) == Some(&"TABLE") => {
                 let t = w.get(3).ok_or_else(|| Error::sql(1064, "42000", "SHOW CREATE TABLE needs a table"))?;
-                let (table, qualified) = self.table_arg(&w, 3);
+                let (table, qualified) = Self::table_arg(sql, &w, 3);
                 let _ = t;
                 let rewritten = if qualified { format!("SHOW CREATE TABLE `{table}`") } else { sql.to_string() };
                 self.on_table_node(&table, &rewritten).await
@@ -104,7 +104,7 @@ impl Session {
                 let from = kw.iter().position(|k| *k == "FROM" || *k == "IN").ok_or_else(|| {
                     Error::sql(1064, "42000", "You have an error in your SQL syntax near SHOW … FROM")
                 })?;
-                let (table, _) = self.table_arg(&w, from + 1);
+                let (table, _) = Self::table_arg(sql, &w, from + 1);
                 // drop a `FROM db` naming the logical schema; the backend knows its own database
                 let mut text = sql[..w[from].1].to_string();
                 text.push_str(&format!("FROM `{table}`"));
@@ -129,14 +129,34 @@ impl Session {
         }
     }
 
-    /// The table named at word `i` (`t` or `db.t`); whether it was qualified.
-    fn table_arg(&self, w: &[(String, usize, usize)], i: usize) -> (String, bool) {
-        let name = w.get(i).map(|(s, _, _)| unquote(s)).unwrap_or_default();
-        if w.get(i + 1).map(|(s, _, _)| s.as_str()) == Some(".") {
-            let t = w.get(i + 2).map(|(s, _, _)| unquote(s)).unwrap_or_default();
-            return (t, true);
+    /// `DESC t [col]` goes to a node holding `t`; `DESC SELECT …` is an EXPLAIN and routes as one.
+    pub async fn describe(&mut self, sql: &str, start: usize) -> Result<()> {
+        let w = words(sql, start);
+        let next = w.get(1).map(|(s, _, _)| s.as_str()).unwrap_or("");
+        if matches!(next, "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "FORMAT" | "EXTENDED" | "PARTITIONS") {
+            return self.routed(sql, Kind::Explain).await;
         }
-        (name, false)
+        let (table, qualified) = Self::table_arg(sql, &w, 1);
+        if table.is_empty() {
+            return Err(Error::sql(1064, "42000", "You have an error in your SQL syntax: DESC needs a table"));
+        }
+        let text = if qualified {
+            let col_at = 4;
+            let rest = w.get(col_at).map(|(_, s, _)| &sql[*s..]).unwrap_or("");
+            format!("DESC `{table}` {rest}")
+        } else {
+            sql.to_string()
+        };
+        self.on_table_node(&table, &text).await
+    }
+
+    /// The table named at word `i` (`t` or `db.t`); whether it was qualified.
+    fn table_arg(sql: &str, w: &[(String, usize, usize)], i: usize) -> (String, bool) {
+        let raw = |j: usize| w.get(j).map(|(_, a, b)| unquote(&sql[*a..*b])).unwrap_or_default();
+        if w.get(i + 1).map(|(s, _, _)| s.as_str()) == Some(".") {
+            return (raw(i + 2), true);
+        }
+        (raw(i), false)
     }
 
     async fn on_table_node(&mut self, table: &str, sql: &str) -> Result<()> {

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    visit_expressions, visit_relations, Expr, GroupByExpr, ObjectNamePart, Query, SelectItem, SetExpr,
+    visit_expressions, visit_relations, Expr, GroupByExpr, ObjectName, ObjectNamePart, ObjectType, Query, SelectItem, SetExpr,
     Spanned, Statement,
 };
 use sqlparser::dialect::MySqlDialect;
@@ -55,24 +55,21 @@ pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
     let mut tables = Vec::new();
     for s in &stmts {
         let _ = visit_relations(s, |name| {
-            let parts: Vec<String> = name
-                .0
-                .iter()
-                .map(|p| match p {
-                    ObjectNamePart::Identifier(i) => i.value.clone(),
-                    ObjectNamePart::Function(f) => f.name.value.clone(),
-                })
-                .collect();
-            let t = match parts.as_slice() {
-                [n] => TableRef { schema: None, name: n.clone() },
-                [.., s, n] => TableRef { schema: Some(s.clone()), name: n.clone() },
-                [] => return ControlFlow::<()>::Continue(()),
-            };
-            if !tables.contains(&t) {
-                tables.push(t);
-            }
-            ControlFlow::Continue(())
+            add_table(&mut tables, name);
+            ControlFlow::<()>::Continue(())
         });
+        // names the visitor does not treat as relations
+        match s {
+            Statement::Drop { object_type: ObjectType::Table | ObjectType::View, names, .. } => {
+                names.iter().for_each(|n| add_table(&mut tables, n))
+            }
+            Statement::Drop { table: Some(t), .. } => add_table(&mut tables, t),
+            Statement::RenameTable(r) => r.iter().for_each(|r| {
+                add_table(&mut tables, &r.old_name);
+                add_table(&mut tables, &r.new_name);
+            }),
+            _ => {}
+        }
     }
     // CTE names are not tables
     for s in &stmts {
@@ -89,6 +86,25 @@ pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
         _ => (None, None, false),
     };
     Ok(Arc::new(Analysis { statements: stmts.len(), tables, needs_merge, local, locking_read }))
+}
+
+fn add_table(tables: &mut Vec<TableRef>, name: &ObjectName) {
+    let parts: Vec<&str> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => i.value.as_str(),
+            ObjectNamePart::Function(f) => f.name.value.as_str(),
+        })
+        .collect();
+    let t = match parts.as_slice() {
+        [n] => TableRef { schema: None, name: n.to_string() },
+        [.., s, n] => TableRef { schema: Some(s.to_string()), name: n.to_string() },
+        [] => return,
+    };
+    if !tables.contains(&t) {
+        tables.push(t);
+    }
 }
 
 fn merge_need(q: &Query) -> Option<&'static str> {
@@ -265,6 +281,9 @@ mod tests {
         assert_eq!(a.tables.len(), 1);
         let a = analyze("create table x (a int)").unwrap();
         assert_eq!(a.tables[0].name, "x");
+        for ddl in ["drop table if exists x", "drop index i on x", "truncate table x", "rename table x to y"] {
+            assert_eq!(analyze(ddl).unwrap().tables[0].name, "x", "{ddl}");
+        }
     }
 
     #[test]
