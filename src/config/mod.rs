@@ -324,6 +324,10 @@ fn validate_rule(cfg: &Config, t: &Table, rule: &str, schema_path: &Path, rule_p
             ),
         ),
         Ok(_) => {}
-        Err(e) => d.error(rule_path, f.line, e),
+        Err(e) => match &e.map_file {
+            Some((file, line)) if *line > 0 => d.error(file, *line, e.message),
+            Some((_, _)) => d.error(rule_path, f.line, e.message),
+            None => d.error(rule_path, f.line, e.message),
+        },
     }
 }
