@@ -128,6 +128,10 @@ async fn status_flags_follow_the_transaction() {
             "ROLLBACK",
             "SET autocommit=0",
             "SELECT 1",
+            "SELECT COUNT(*) FROM flags",
+            "INSERT INTO flags VALUES (7)",
+            "ROLLBACK",
+            "SELECT 1",
             "COMMIT",
             "SET autocommit=1",
         ] {

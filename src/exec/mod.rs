@@ -12,6 +12,9 @@ pub struct ClientFmt {
     pub deprecate_eof: bool,
     /// SERVER_STATUS_AUTOCOMMIT / SERVER_STATUS_IN_TRANS as the session sees them.
     pub status: u16,
+    /// With autocommit off, whether a statement opened a transaction is the backend's call: keep its
+    /// IN_TRANS bit.
+    pub backend_in_trans: bool,
 }
 
 const SESSION_BITS: u16 = StatusFlags::SERVER_STATUS_IN_TRANS.bits()
@@ -21,7 +24,11 @@ const SESSION_BITS: u16 = StatusFlags::SERVER_STATUS_IN_TRANS.bits()
 impl ClientFmt {
     /// A backend's status flags with the session-owned bits replaced by the proxy's view.
     pub fn patch(&self, backend_status: u16) -> u16 {
-        (backend_status & !SESSION_BITS) | self.status
+        let mut s = (backend_status & !SESSION_BITS) | self.status;
+        if self.backend_in_trans {
+            s |= backend_status & StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        }
+        s
     }
 }
 

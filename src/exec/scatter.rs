@@ -73,6 +73,7 @@ pub async fn concat<W: AsyncWrite + Unpin>(
         skip_columns(c, n).await?;
     }
     let mut warnings: u16 = 0;
+    let mut last_status = 0u16;
     let mut failed_at = None;
     for (i, c) in conns.iter_mut().enumerate() {
         if failed_at.is_some() {
@@ -83,6 +84,7 @@ pub async fn concat<W: AsyncWrite + Unpin>(
         match st {
             Some(st) => {
                 c.finish(st);
+                last_status |= st;
                 warnings = warnings.saturating_add(w);
             }
             None => failed_at = Some(i),
@@ -90,7 +92,8 @@ pub async fn concat<W: AsyncWrite + Unpin>(
     }
     if failed_at.is_none() {
         reply.warnings = warnings;
-        write_terminator(out, fmt, warnings, fmt.status);
+        let more = crate::proto::StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
+        write_terminator(out, fmt, warnings, fmt.patch(last_status & !more));
     }
     Ok(reply)
 }

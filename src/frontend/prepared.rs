@@ -74,7 +74,7 @@ impl Session {
         let sql: Arc<str> = Arc::from(sql);
         let nodes = vec![route.nodes[0].clone()];
         let mut conns = self.acquire(&nodes).await?;
-        let fmt = self.fmt();
+        let fmt = self.stmt_fmt();
         let res = relay::prepare(&mut conns[0], &sql, Some((&mut self.out, &fmt, id))).await;
         if let Ok(Ok(bs)) = &res {
             remember(&mut conns[0], sql.clone(), bs.clone());
@@ -246,7 +246,7 @@ impl Session {
             self.release(route.nodes.clone(), conns, &r);
             return r;
         }
-        let fmt = self.fmt();
+        let fmt = self.stmt_fmt();
         let res = async {
             match route.mode {
                 Mode::Single => {
@@ -293,7 +293,7 @@ impl Session {
         let Some((node, mut c, bid)) = st.cursor.take() else {
             return self.send_error(&Error::sql(1421, "HY000", format!("The statement ({id}) has no open cursor."))).await;
         };
-        let fmt = self.fmt();
+        let fmt = self.stmt_fmt();
         let res = async {
             let mut p = BytesMut::with_capacity(9);
             p.put_u8(0x1C);

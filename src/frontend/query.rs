@@ -270,7 +270,7 @@ impl Session {
     /// Sends per-node payloads (one shared, or one per node) along a route and streams the reply.
     pub async fn execute(&mut self, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
         let mut conns = self.acquire(&r.nodes).await?;
-        let fmt = self.fmt();
+        let fmt = self.stmt_fmt();
         let res = async {
             match r.mode {
                 Mode::Single => {

@@ -151,14 +151,20 @@ impl Session {
         if self.autocommit {
             s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
         }
-        if self.in_tx || (!self.autocommit && !self.pinned.is_empty()) {
+        if self.in_tx || (!self.autocommit && self.pinned.iter().any(|(_, c)| c.in_transaction())) {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS.bits();
         }
         s
     }
 
     pub fn fmt(&self) -> ClientFmt {
-        ClientFmt { deprecate_eof: self.deprecate_eof(), status: self.status() }
+        ClientFmt { deprecate_eof: self.deprecate_eof(), status: self.status(), backend_in_trans: false }
+    }
+
+    /// The framing for the reply to a statement that runs on backends: with autocommit off, the
+    /// backend says whether the statement opened a transaction (drivers decide COMMIT/ROLLBACK on it).
+    pub fn stmt_fmt(&self) -> ClientFmt {
+        ClientFmt { backend_in_trans: !self.autocommit, ..self.fmt() }
     }
 
     pub async fn send_ok(&mut self, affected: u64, last_id: u64, info: &[u8]) -> Result<()> {
@@ -384,7 +390,7 @@ impl Session {
         let mut cmd = BytesMut::with_capacity(body.len() + 1);
         cmd.put_u8(0x04);
         cmd.extend_from_slice(body);
-        let fmt = self.fmt();
+        let fmt = self.stmt_fmt();
         let res = async {
             let c = &mut conns[0];
             c.send(&cmd).await?;
