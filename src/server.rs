@@ -27,9 +27,8 @@ pub enum StartError {
 }
 
 pub async fn run(opts: Options) -> Result<(), StartError> {
-    let (cfg, diags) = crate::config::load(&opts.config, opts.rules.as_deref()).map_err(|d| {
-        StartError::Config(d.errors().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-    })?;
+    let (cfg, diags) = crate::config::load(&opts.config, opts.rules.as_deref())
+        .map_err(|d| StartError::Config(d.errors().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     for w in diags.warnings() {
         tracing::warn!("{w}");
     }
@@ -37,7 +36,8 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let manager_port = opts.manager_port.unwrap_or(cfg.system.manager_port);
     let bind = opts.bind.clone().unwrap_or_else(|| cfg.system.bind_ip.clone());
     let addr = format!("{bind}:{port}");
-    let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+    let listener =
+        TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
     let local: Option<SocketAddr> = listener.local_addr().ok();
     let backends = Backends::build(&cfg);
     backends.warm_up();

@@ -18,7 +18,11 @@ fn cli(port: u16, user: &str, pass: &str, db: &str, args: &[&str], stdin: Option
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -29,7 +33,8 @@ fn mariadb_cli_dash_e_matches_direct() {
                  INSERT INTO cli_t VALUES (1,'apple',1.50,'2024-01-01'),(2,'pear',NULL,NULL),(3,'naïve ☃',10,'1999-12-31')";
     let (ok, _, err) = cli(port, "app", "app", "passthru", &["-e", setup], None);
     assert!(ok, "{err}");
-    let q = "SELECT * FROM cli_t ORDER BY id; SELECT COUNT(*), SUM(price) FROM cli_t; SELECT name FROM cli_t WHERE id=3";
+    let q =
+        "SELECT * FROM cli_t ORDER BY id; SELECT COUNT(*), SUM(price) FROM cli_t; SELECT name FROM cli_t WHERE id=3";
     let via_proxy = cli(port, "app", "app", "passthru", &["-e", q], None);
     let direct = cli(PRIMARY1, "proxy", "proxy", "passthru", &["-e", q], None);
     assert!(via_proxy.0, "{}", via_proxy.2);
@@ -39,7 +44,8 @@ fn mariadb_cli_dash_e_matches_direct() {
     let (ok, _, err) = cli(port, "app", "app", "passthru", &["-e", "SELECT * FROM no_such_cli_table"], None);
     assert!(!ok);
     assert!(err.contains("ERROR 1146 (42S02)"), "{err}");
-    let (_, out, _) = cli(port, "app", "app", "demo", &["-e", "SELECT @@version_comment LIMIT 1; SELECT DATABASE()"], None);
+    let (_, out, _) =
+        cli(port, "app", "app", "demo", &["-e", "SELECT @@version_comment LIMIT 1; SELECT DATABASE()"], None);
     assert!(out.contains("shardcat") && out.contains("demo"), "{out}");
 }
 
@@ -71,9 +77,17 @@ fn jdbc_connector_j_sees_what_mariadb_sends() {
     std::fs::create_dir_all(&classes).unwrap();
     let jar = "/usr/share/java/mariadb-java-client.jar";
     assert!(std::path::Path::new(jar).exists(), "install Debian's libmariadb-java");
-    let javac = Command::new("javac").arg("-d").arg(&classes).arg(root().join("tests/clients/JdbcCheck.java")).output().expect("javac");
+    let javac = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(root().join("tests/clients/JdbcCheck.java"))
+        .output()
+        .expect("javac");
     assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
     let cp = format!("{jar}:{}", classes.display());
-    let out = Command::new("java").args(["-cp", &cp, "JdbcCheck", &port.to_string(), &PRIMARY1.to_string()]).output().expect("java");
+    let out = Command::new("java")
+        .args(["-cp", &cp, "JdbcCheck", &port.to_string(), &PRIMARY1.to_string()])
+        .output()
+        .expect("java");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

@@ -28,7 +28,8 @@ async fn fifty_pipelined_statements_all_execute() {
             let ok = shardcat::proto::packets::parse_ok(&reply[0]).expect("an OK packet");
             assert_eq!(ok.affected_rows, 1, "reply {i} via {port}");
         }
-        let n: Option<i64> = setup.query_first(format!("SELECT COUNT(*) FROM pipelined WHERE port={port}")).await.unwrap();
+        let n: Option<i64> =
+            setup.query_first(format!("SELECT COUNT(*) FROM pipelined WHERE port={port}")).await.unwrap();
         assert_eq!(n, Some(50), "rows stored via {port}");
     }
 }

@@ -142,7 +142,8 @@ async fn backend_down_at_startup_gives_2003_naming_the_data_host() {
     stack();
     let dir = std::env::temp_dir().join(format!("shardcat-down-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let schema = std::fs::read_to_string(root().join("config/schema.xml")).unwrap().replace("127.0.0.1:3309", "127.0.0.1:1");
+    let schema =
+        std::fs::read_to_string(root().join("config/schema.xml")).unwrap().replace("127.0.0.1:3309", "127.0.0.1:1");
     std::fs::write(dir.join("schema.xml"), schema).unwrap();
     std::fs::copy(root().join("config/server.xml"), dir.join("server.xml")).unwrap();
     let p = Proxy::start(&dir, Some(&root().join("rules")));

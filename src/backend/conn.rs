@@ -293,8 +293,8 @@ impl BackendConn {
                 }
                 _ => {
                     let mut pos = 0;
-                    let n = packets::read_lenenc_int(&first, &mut pos).ok_or_else(|| self.malformed("bad column count"))?
-                        as usize;
+                    let n = packets::read_lenenc_int(&first, &mut pos)
+                        .ok_or_else(|| self.malformed("bad column count"))? as usize;
                     for _ in 0..n {
                         self.read().await?;
                     }
@@ -324,7 +324,8 @@ impl BackendConn {
                         let mut pos = 0;
                         let mut row = Vec::with_capacity(n);
                         for _ in 0..n {
-                            let cell = packets::read_lenenc_str(&p, &mut pos).ok_or_else(|| self.malformed("bad row"))?;
+                            let cell =
+                                packets::read_lenenc_str(&p, &mut pos).ok_or_else(|| self.malformed("bad row"))?;
                             row.push(cell.map(<[u8]>::to_vec));
                         }
                         rows.push(row);

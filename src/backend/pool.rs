@@ -123,16 +123,18 @@ impl HostPool {
                         drop(c);
                         p
                     }
-                    None => match tokio::time::timeout(self.connect_timeout, self.permits.clone().acquire_owned()).await {
-                        Ok(Ok(p)) => p,
-                        _ => {
-                            return Err(Error::Connect {
-                                addr: self.endpoint.addr.clone(),
-                                data_host: self.endpoint.data_host.clone(),
-                                reason: format!("all {} connections (maxCon) are busy", self.max_con),
-                            })
+                    None => {
+                        match tokio::time::timeout(self.connect_timeout, self.permits.clone().acquire_owned()).await {
+                            Ok(Ok(p)) => p,
+                            _ => {
+                                return Err(Error::Connect {
+                                    addr: self.endpoint.addr.clone(),
+                                    data_host: self.endpoint.data_host.clone(),
+                                    reason: format!("all {} connections (maxCon) are busy", self.max_con),
+                                })
+                            }
                         }
-                    },
+                    }
                 }
             }
         };

@@ -263,7 +263,10 @@ fn validate(cfg: &Config, schema_path: &Path, server_path: &Path, rule_path: &Pa
             d.error(
                 schema_path,
                 h.line,
-                format!("dataHost '{}': dbType '{}' / dbDriver '{}' — shardcat speaks to MySQL/MariaDB natively only", h.name, h.db_type, h.db_driver),
+                format!(
+                    "dataHost '{}': dbType '{}' / dbDriver '{}' — shardcat speaks to MySQL/MariaDB natively only",
+                    h.name, h.db_type, h.db_driver
+                ),
             );
         }
         for w in &h.write_hosts {
@@ -290,7 +293,11 @@ fn validate(cfg: &Config, schema_path: &Path, server_path: &Path, rule_path: &Pa
             Some(c) => {
                 for p in f.properties.keys() {
                     if !crate::rule::known_properties(c).contains(&p.as_str()) {
-                        d.warn(rule_path, f.line, format!("function '{}' ({c}): unknown property '{p}' ignored", f.name));
+                        d.warn(
+                            rule_path,
+                            f.line,
+                            format!("function '{}' ({c}): unknown property '{p}' ignored", f.name),
+                        );
                     }
                 }
             }

@@ -33,7 +33,11 @@ pub fn read(path: &Path, root: &Element, d: &mut Diagnostics) -> (Vec<TableRule>
                     None => d.error(path, el.line, format!("<tableRule name=\"{name}\"> has no <rule>")),
                 }
                 if column.contains(',') {
-                    d.error(path, el.line, format!("<tableRule name=\"{name}\">: columns '{column}' must be a single column"));
+                    d.error(
+                        path,
+                        el.line,
+                        format!("<tableRule name=\"{name}\">: columns '{column}' must be a single column"),
+                    );
                 }
                 if column.is_empty() || algorithm.is_empty() {
                     d.error(path, el.line, format!("<tableRule name=\"{name}\"> needs <columns> and <algorithm>"));

@@ -90,10 +90,8 @@ fn read_table(path: &Path, el: &Element, d: &mut Diagnostics) -> Vec<Table> {
     name_list
         .into_iter()
         .map(|name| {
-            let children = el
-                .children_named("childTable")
-                .map(|c| read_child(path, c, &name, &data_nodes, d))
-                .collect();
+            let children =
+                el.children_named("childTable").map(|c| read_child(path, c, &name, &data_nodes, d)).collect();
             for other in el.children.iter().filter(|c| c.name != "childTable") {
                 d.warn(path, other.line, format!("unknown element <{}> in <table> ignored", other.name));
             }

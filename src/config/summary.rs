@@ -24,7 +24,10 @@ pub fn render(cfg: &Config) -> String {
                             .table_rule(rule)
                             .map(|r| {
                                 let class = cfg.function(&r.algorithm).map(|f| f.class.clone()).unwrap_or_default();
-                                (r.column.clone(), format!("{} ({})", r.algorithm, class.rsplit('.').next().unwrap_or("")))
+                                (
+                                    r.column.clone(),
+                                    format!("{} ({})", r.algorithm, class.rsplit('.').next().unwrap_or("")),
+                                )
                             })
                             .unwrap_or_default();
                         format!(" rule={rule} column={col} function={func}")
@@ -34,7 +37,13 @@ pub fn render(cfg: &Config) -> String {
                     }
                     _ => String::new(),
                 };
-                let _ = writeln!(o, "{indent}table {} [{}]{detail} dataNodes={}", t.name, t.kind_name(), t.data_nodes.join(","));
+                let _ = writeln!(
+                    o,
+                    "{indent}table {} [{}]{detail} dataNodes={}",
+                    t.name,
+                    t.kind_name(),
+                    t.data_nodes.join(",")
+                );
                 tables(o, cfg, &t.children, depth + 1);
             }
         }
@@ -56,11 +65,8 @@ pub fn render(cfg: &Config) -> String {
             }
         }
     }
-    let users: Vec<String> = cfg
-        .users
-        .iter()
-        .map(|u| format!("{}{}", u.name, if u.read_only { " (readOnly)" } else { "" }))
-        .collect();
+    let users: Vec<String> =
+        cfg.users.iter().map(|u| format!("{}{}", u.name, if u.read_only { " (readOnly)" } else { "" })).collect();
     let _ = writeln!(o, "users: {}", users.join(", "));
     o
 }

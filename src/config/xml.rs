@@ -36,8 +36,7 @@ fn local_name(raw: &[u8]) -> String {
 
 /// Parses `text` (the contents of `path`) into its root element.
 pub fn parse(path: &Path, text: &str) -> Result<Element, Diagnostic> {
-    let line_starts: Vec<usize> =
-        std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let line_of = |pos: usize| match line_starts.binary_search(&pos) {
         Ok(i) => i + 1,
         Err(i) => i,
@@ -65,9 +64,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Element, Diagnostic> {
             Event::End(_) => close(&mut stack, &mut root),
             Event::Text(t) => {
                 if let Some(top) = stack.last_mut() {
-                    let s = t
-                        .decode()
-                        .map_err(|err| Diagnostic::error(path, ev_line, format!("bad text: {err}")))?;
+                    let s = t.decode().map_err(|err| Diagnostic::error(path, ev_line, format!("bad text: {err}")))?;
                     let s = quick_xml::escape::unescape(&s)
                         .map_err(|err| Diagnostic::error(path, ev_line, format!("bad text: {err}")))?;
                     top.text.push_str(&s);

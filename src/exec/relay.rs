@@ -17,7 +17,10 @@ const MORE: u16 = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
 pub fn patch_ok(p: &[u8], status: u16) -> BytesMut {
     let mut b = BytesMut::from(p);
     let mut pos = 1;
-    if packets::read_lenenc_int(p, &mut pos).is_some() && packets::read_lenenc_int(p, &mut pos).is_some() && pos + 2 <= b.len() {
+    if packets::read_lenenc_int(p, &mut pos).is_some()
+        && packets::read_lenenc_int(p, &mut pos).is_some()
+        && pos + 2 <= b.len()
+    {
         b[pos..pos + 2].copy_from_slice(&status.to_le_bytes());
     }
     b
@@ -83,7 +86,11 @@ pub async fn skip_columns(conn: &mut BackendConn, n: usize) -> Result<()> {
 }
 
 /// Forwards a complete response to a command already sent on `conn`.
-pub async fn relay<W: AsyncWrite + Unpin>(conn: &mut BackendConn, out: &mut PacketWriter<W>, fmt: &ClientFmt) -> Result<Reply> {
+pub async fn relay<W: AsyncWrite + Unpin>(
+    conn: &mut BackendConn,
+    out: &mut PacketWriter<W>,
+    fmt: &ClientFmt,
+) -> Result<Reply> {
     let mut reply = Reply::default();
     loop {
         let first = conn.read().await?;
@@ -110,7 +117,8 @@ pub async fn relay<W: AsyncWrite + Unpin>(conn: &mut BackendConn, out: &mut Pack
             }
             _ => {
                 let mut pos = 0;
-                let n = packets::read_lenenc_int(&first, &mut pos).ok_or_else(|| conn.malformed("bad column count"))? as usize;
+                let n = packets::read_lenenc_int(&first, &mut pos).ok_or_else(|| conn.malformed("bad column count"))?
+                    as usize;
                 reply.result_set = true;
                 out.push(&first);
                 relay_columns(conn, out, fmt, n).await?;
@@ -171,7 +179,8 @@ pub async fn drain(conn: &mut BackendConn) -> Result<()> {
             }
             _ => {
                 let mut pos = 0;
-                let n = packets::read_lenenc_int(&first, &mut pos).ok_or_else(|| conn.malformed("bad column count"))? as usize;
+                let n = packets::read_lenenc_int(&first, &mut pos).ok_or_else(|| conn.malformed("bad column count"))?
+                    as usize;
                 skip_columns(conn, n).await?;
                 let st = drain_rows(conn).await?;
                 if st & MORE == 0 {

@@ -108,7 +108,9 @@ async fn finish_after_first(c: &mut Pooled, first: &[u8]) -> Result<()> {
                 c.status
             };
             c.finish(st & !crate::proto::StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits());
-            if st & crate::proto::StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0 && first.first() == Some(&OK_HEADER) {
+            if st & crate::proto::StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0
+                && first.first() == Some(&OK_HEADER)
+            {
                 drain(c).await?;
             }
             Ok(())
@@ -203,7 +205,15 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
     reply.last_insert_id = first.last_insert_id;
     reply.warnings = warnings;
     let mut b = BytesMut::new();
-    packets::ok(&mut b, OK_HEADER, affected, first.last_insert_id, fmt.patch(first.status), warnings, info.as_deref().unwrap_or("").as_bytes());
+    packets::ok(
+        &mut b,
+        OK_HEADER,
+        affected,
+        first.last_insert_id,
+        fmt.patch(first.status),
+        warnings,
+        info.as_deref().unwrap_or("").as_bytes(),
+    );
     out.push(&b);
     Ok(reply)
 }

@@ -190,7 +190,11 @@ async fn authenticate(
     };
     if !firewall_allows(cfg, &user_name, peer) {
         tracing::info!(user = %user_name, peer = %peer, "login refused by the firewall whitehost list");
-        return Err(Error::sql(1130, "HY000", format!("Host '{}' is not allowed to connect to this server", peer.ip())));
+        return Err(Error::sql(
+            1130,
+            "HY000",
+            format!("Host '{}' is not allowed to connect to this server", peer.ip()),
+        ));
     }
     let ok = match plugin.as_str() {
         auth::NATIVE => auth::verify(auth::NATIVE, nonce, &user.password, &answer),
@@ -216,7 +220,8 @@ async fn authenticate(
             auth::verify(auth::NATIVE, nonce, &user.password, &again)
         }
     };
-    if !ok && !(cfg.system.non_password_login && user.password.is_empty()) {
+    let passwordless = cfg.system.non_password_login && user.password.is_empty();
+    if !ok && !passwordless {
         tracing::info!(user = %user_name, peer = %peer, "login refused: wrong password");
         return Err(access_denied(&user_name, peer, !answer.is_empty()));
     }

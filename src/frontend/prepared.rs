@@ -48,7 +48,20 @@ impl Session {
 
     async fn prepare(&mut self, sql: String) -> Result<()> {
         let (kind, _) = classify(&sql);
-        if matches!(kind, Kind::Begin | Kind::Commit | Kind::Rollback | Kind::Set | Kind::Use | Kind::Kill | Kind::Savepoint | Kind::Xa | Kind::Lock | Kind::Unlock | Kind::Empty) {
+        if matches!(
+            kind,
+            Kind::Begin
+                | Kind::Commit
+                | Kind::Rollback
+                | Kind::Set
+                | Kind::Use
+                | Kind::Kill
+                | Kind::Savepoint
+                | Kind::Xa
+                | Kind::Lock
+                | Kind::Unlock
+                | Kind::Empty
+        ) {
             return Err(Error::sql(1295, "HY000", "This command is not supported in the prepared statement protocol by shardcat; send it as a plain query"));
         }
         if self.stmts.len() >= self.shared.config.load().system.max_prepared_stmt_count as usize {
@@ -60,7 +73,11 @@ impl Session {
             Route { nodes: vec![route::any_node(schema)?], mode: Mode::Single }
         } else {
             let a = self.shared.parse_cache.get(&sql).map_err(|m| {
-                Error::sql(1064, "42000", format!("You have an error in your SQL syntax, or shardcat cannot parse it to route it: {m}"))
+                Error::sql(
+                    1064,
+                    "42000",
+                    format!("You have an error in your SQL syntax, or shardcat cannot parse it to route it: {m}"),
+                )
             })?;
             if self.schema.is_none() && a.tables.iter().any(|t| t.schema.is_none()) {
                 return Err(Error::sql(1046, "3D000", "No database selected"));
@@ -68,7 +85,16 @@ impl Session {
             route::route(&cfg, schema, kind, &a, &|s| self.user.may_use(s))?
         };
         if self.user.read_only && kind.is_write() {
-            return Err(Error::sql(1142, "42000", format!("{} command denied to user '{}'@'{}' (user is readOnly)", kind.verb(), self.user.name, self.peer.ip())));
+            return Err(Error::sql(
+                1142,
+                "42000",
+                format!(
+                    "{} command denied to user '{}'@'{}' (user is readOnly)",
+                    kind.verb(),
+                    self.user.name,
+                    self.peer.ip()
+                ),
+            ));
         }
         let id = self.next_stmt_id;
         let sql: Arc<str> = Arc::from(sql);
@@ -85,14 +111,23 @@ impl Session {
             self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
             self.stmts.insert(
                 id,
-                ClientStmt { sql, kind, params: bs.params, route, param_types: None, long_data: BTreeMap::new(), cursor: None },
+                ClientStmt {
+                    sql,
+                    kind,
+                    params: bs.params,
+                    route,
+                    param_types: None,
+                    long_data: BTreeMap::new(),
+                    cursor: None,
+                },
             );
         }
         Ok(())
     }
 
     pub fn com_stmt_send_long_data(&mut self, pkt: &[u8]) {
-        let (Some(id), Some(param)) = (Self::stmt_id_of(pkt), pkt.get(5..7).map(|b| u16::from_le_bytes([b[0], b[1]]))) else {
+        let (Some(id), Some(param)) = (Self::stmt_id_of(pkt), pkt.get(5..7).map(|b| u16::from_le_bytes([b[0], b[1]])))
+        else {
             return;
         };
         if let Some(st) = self.stmts.get_mut(&id) {
@@ -147,13 +182,17 @@ impl Session {
         }
         let nb = (params as usize).div_ceil(8);
         let bound_at = 10 + nb;
-        let bitmap = pkt.get(10..bound_at).ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
+        let bitmap = pkt
+            .get(10..bound_at)
+            .ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
         b.extend_from_slice(bitmap);
         let bound = pkt.get(bound_at).copied().unwrap_or(0);
         if bound == 1 {
             b.extend_from_slice(&pkt[bound_at..]);
         } else {
-            let t = types.as_ref().ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute: parameter types were never sent"))?;
+            let t = types.as_ref().ok_or_else(|| {
+                Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute: parameter types were never sent")
+            })?;
             b.put_u8(1);
             b.extend_from_slice(t);
             b.extend_from_slice(pkt.get(bound_at + 1..).unwrap_or(&[]));
@@ -188,7 +227,8 @@ impl Session {
                 }
             }
         }
-        let (sql, kind, params, route, types) = (st.sql.clone(), st.kind, st.params, st.route.clone(), st.param_types.clone());
+        let (sql, kind, params, route, types) =
+            (st.sql.clone(), st.kind, st.params, st.route.clone(), st.param_types.clone());
         let long_data = std::mem::take(&mut st.long_data);
         let old_cursor = st.cursor.take();
         if let Some((node, c, bid)) = old_cursor {
@@ -255,10 +295,26 @@ impl Session {
                 }
                 Mode::Concat => crate::exec::scatter::concat(&mut conns, &payloads, &mut self.out, &fmt).await,
                 Mode::WriteAllReportOne => {
-                    crate::exec::scatter::write_all(&mut conns, &route.nodes, &payloads, crate::exec::scatter::Counting::ReportOne, &mut self.out, &fmt).await
+                    crate::exec::scatter::write_all(
+                        &mut conns,
+                        &route.nodes,
+                        &payloads,
+                        crate::exec::scatter::Counting::ReportOne,
+                        &mut self.out,
+                        &fmt,
+                    )
+                    .await
                 }
                 Mode::WriteAllSum => {
-                    crate::exec::scatter::write_all(&mut conns, &route.nodes, &payloads, crate::exec::scatter::Counting::Sum, &mut self.out, &fmt).await
+                    crate::exec::scatter::write_all(
+                        &mut conns,
+                        &route.nodes,
+                        &payloads,
+                        crate::exec::scatter::Counting::Sum,
+                        &mut self.out,
+                        &fmt,
+                    )
+                    .await
                 }
             }
         }
@@ -291,7 +347,9 @@ impl Session {
             return self.send_error(&unknown_stmt(id, "mysqld_stmt_fetch")).await;
         };
         let Some((node, mut c, bid)) = st.cursor.take() else {
-            return self.send_error(&Error::sql(1421, "HY000", format!("The statement ({id}) has no open cursor."))).await;
+            return self
+                .send_error(&Error::sql(1421, "HY000", format!("The statement ({id}) has no open cursor.")))
+                .await;
         };
         let fmt = self.stmt_fmt();
         let res = async {

@@ -55,7 +55,9 @@ impl Session {
             Kind::Set => self.set(sql, start).await,
             Kind::Use => match parse_use(sql, start) {
                 Some(db) => self.use_schema(&db).await,
-                None => Err(Error::sql(1064, "42000", "You have an error in your SQL syntax: USE needs a database name")),
+                None => {
+                    Err(Error::sql(1064, "42000", "You have an error in your SQL syntax: USE needs a database name"))
+                }
             },
             Kind::Kill => match parse_kill(sql, start) {
                 Some((q, id)) => self.kill(q, id).await,
@@ -65,7 +67,9 @@ impl Session {
             Kind::Describe => self.describe(sql, start).await,
             Kind::Xa => Err(Error::unsupported("XA transactions are not supported through shardcat")),
             Kind::LoadData => Err(Error::unsupported("LOAD DATA is not supported through shardcat yet")),
-            Kind::Lock | Kind::Unlock => Err(Error::unsupported("LOCK TABLES / UNLOCK TABLES are not supported through shardcat yet")),
+            Kind::Lock | Kind::Unlock => {
+                Err(Error::unsupported("LOCK TABLES / UNLOCK TABLES are not supported through shardcat yet"))
+            }
             Kind::Savepoint => self.savepoint(sql).await,
             _ => self.routed(sql, kind).await,
         }
@@ -77,7 +81,9 @@ impl Session {
         }
         let nodes: Vec<Arc<str>> = self.pinned.iter().map(|(n, _)| n.clone()).collect();
         if nodes.is_empty() {
-            return Err(Error::unsupported("SAVEPOINT before the transaction touched any table is not supported by shardcat"));
+            return Err(Error::unsupported(
+                "SAVEPOINT before the transaction touched any table is not supported by shardcat",
+            ));
         }
         let mut conns = self.acquire(&nodes).await?;
         let mut res = Ok(());
@@ -183,7 +189,12 @@ impl Session {
             return Err(Error::sql(
                 1142,
                 "42000",
-                format!("{} command denied to user '{}'@'{}' for table '{table}' (user is readOnly)", kind.verb(), self.user.name, self.peer.ip()),
+                format!(
+                    "{} command denied to user '{}'@'{}' for table '{table}' (user is readOnly)",
+                    kind.verb(),
+                    self.user.name,
+                    self.peer.ip()
+                ),
             ));
         }
         let Some(p) = self.user.privileges.as_ref().filter(|p| p.check) else { return Ok(()) };
@@ -203,7 +214,12 @@ impl Session {
             Err(Error::sql(
                 1142,
                 "42000",
-                format!("{} command denied to user '{}'@'{}' for table '{table}'", kind.verb(), self.user.name, self.peer.ip()),
+                format!(
+                    "{} command denied to user '{}'@'{}' for table '{table}'",
+                    kind.verb(),
+                    self.user.name,
+                    self.peer.ip()
+                ),
             ))
         }
     }
@@ -215,8 +231,9 @@ impl Session {
             None => self.current_or_first_schema(&cfg)?,
         };
         let passthrough = schema.tables.is_empty();
-        // pass-through schemas only parse SELECTs that might be answered locally (no FROM)
-        let analysis: Option<Arc<Analysis>> = if passthrough && !(kind == Kind::Select && !contains_ci(sql, "FROM")) {
+        // pass-through schemas only parse SELECTs without FROM: those may be answered locally
+        let maybe_local = kind == Kind::Select && !contains_ci(sql, "FROM");
+        let analysis: Option<Arc<Analysis>> = if passthrough && !maybe_local {
             None
         } else {
             match self.shared.parse_cache.get(sql) {
@@ -229,7 +246,9 @@ impl Session {
                         return Err(Error::sql(
                             1064,
                             "42000",
-                            format!("You have an error in your SQL syntax, or shardcat cannot parse it to route it: {msg}"),
+                            format!(
+                                "You have an error in your SQL syntax, or shardcat cannot parse it to route it: {msg}"
+                            ),
                         ));
                     }
                 }
@@ -279,10 +298,19 @@ impl Session {
                 }
                 Mode::Concat => scatter::concat(&mut conns, payloads, &mut self.out, &fmt).await,
                 Mode::WriteAllReportOne => {
-                    scatter::write_all(&mut conns, &r.nodes, payloads, scatter::Counting::ReportOne, &mut self.out, &fmt).await
+                    scatter::write_all(
+                        &mut conns,
+                        &r.nodes,
+                        payloads,
+                        scatter::Counting::ReportOne,
+                        &mut self.out,
+                        &fmt,
+                    )
+                    .await
                 }
                 Mode::WriteAllSum => {
-                    scatter::write_all(&mut conns, &r.nodes, payloads, scatter::Counting::Sum, &mut self.out, &fmt).await
+                    scatter::write_all(&mut conns, &r.nodes, payloads, scatter::Counting::Sum, &mut self.out, &fmt)
+                        .await
                 }
             }
         }

@@ -93,7 +93,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     };
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
         if shared.session_count() > bench as usize {
-            let e = Error::sql(1040, "08004", format!("Too many connections for user '{}' (benchmark {bench})", s.user.name));
+            let e = Error::sql(
+                1040,
+                "08004",
+                format!("Too many connections for user '{}' (benchmark {bench})", s.user.name),
+            );
             let _ = s.send_error(&e).await;
             return;
         }
@@ -283,7 +287,9 @@ impl Session {
     pub async fn kill(&mut self, query: bool, id: u32) -> Result<()> {
         if query {
             return self
-                .send_error(&Error::unsupported("KILL QUERY is not supported by shardcat yet; KILL <id> ends the connection"))
+                .send_error(&Error::unsupported(
+                    "KILL QUERY is not supported by shardcat yet; KILL <id> ends the connection",
+                ))
                 .await;
         }
         if id == self.id {

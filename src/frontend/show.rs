@@ -10,8 +10,8 @@ use super::local::Col;
 use super::session::Session;
 use crate::error::{Error, Result};
 use crate::route::{self, Mode, Route};
-use crate::sql::classify::{skip_space_and_comments, word_at};
 use crate::sql::classify::Kind;
+use crate::sql::classify::{skip_space_and_comments, word_at};
 
 /// The words of a SHOW statement, upper-cased, with their byte ranges.
 fn words(sql: &str, from: usize) -> Vec<(String, usize, usize)> {
@@ -71,7 +71,11 @@ impl Session {
         let w = words(sql, start);
         let kw: Vec<&str> = w.iter().map(|(s, _, _)| s.as_str()).collect();
         let like_of = |i: usize| -> Option<String> {
-            kw.iter().position(|k| *k == "LIKE").and_then(|p| w.get(p + 1)).map(|(s, _, _)| unquote(s)).filter(|_| i < kw.len())
+            kw.iter()
+                .position(|k| *k == "LIKE")
+                .and_then(|p| w.get(p + 1))
+                .map(|(s, _, _)| unquote(s))
+                .filter(|_| i < kw.len())
         };
         match kw.get(1).copied() {
             Some("DATABASES") | Some("SCHEMAS") => {
@@ -133,7 +137,10 @@ impl Session {
     pub async fn describe(&mut self, sql: &str, start: usize) -> Result<()> {
         let w = words(sql, start);
         let next = w.get(1).map(|(s, _, _)| s.as_str()).unwrap_or("");
-        if matches!(next, "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "FORMAT" | "EXTENDED" | "PARTITIONS") {
+        if matches!(
+            next,
+            "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "FORMAT" | "EXTENDED" | "PARTITIONS"
+        ) {
             return self.routed(sql, Kind::Explain).await;
         }
         let (table, qualified) = Self::table_arg(sql, &w, 1);
@@ -196,8 +203,10 @@ impl Session {
             let res = conns[0].query_rows("SHOW FULL TABLES").await;
             self.release(nodes, conns, &res);
             for r in res? {
-                let n = r.first().cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-                let t = r.get(1).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let n =
+                    r.first().cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let t =
+                    r.get(1).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
                 if !names.iter().any(|(x, _)| x.eq_ignore_ascii_case(&n)) {
                     names.push((n, t));
                 }
@@ -213,10 +222,8 @@ impl Session {
         if full {
             cols.push(Col { name: "Table_type", numeric: false });
         }
-        let rows: Vec<Vec<Option<String>>> = names
-            .into_iter()
-            .map(|(n, t)| if full { vec![Some(n), Some(t)] } else { vec![Some(n)] })
-            .collect();
+        let rows: Vec<Vec<Option<String>>> =
+            names.into_iter().map(|(n, t)| if full { vec![Some(n), Some(t)] } else { vec![Some(n)] }).collect();
         self.send_result("TABLE_NAMES", &cols, &rows).await
     }
 }

@@ -69,7 +69,7 @@ impl Session {
     pub fn release<T>(&mut self, nodes: Vec<Arc<str>>, conns: Vec<Pooled>, result: &Result<T>) {
         let broken = matches!(result, Err(e) if e.breaks_backend());
         for (n, c) in nodes.into_iter().zip(conns) {
-            if !c.clean || (broken && !c.clean) {
+            if !c.clean {
                 c.discard();
                 continue;
             }
@@ -150,15 +150,22 @@ impl Session {
     pub fn node_of_table(&self, table: &str) -> Result<Arc<str>> {
         let cfg = self.shared.config.load_full();
         let schema_name = self.schema.clone().ok_or_else(|| Error::sql(1046, "3D000", "No database selected"))?;
-        let schema = cfg.schema(&schema_name).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
+        let schema = cfg
+            .schema(&schema_name)
+            .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
         match schema.table(table) {
             Some(t) => {
                 let i = if t.kind == TableKind::Global { rand::random_range(0..t.data_nodes.len().max(1)) } else { 0 };
-                t.data_nodes.get(i).map(|s| Arc::from(s.as_str())).ok_or_else(|| Error::unsupported("table has no dataNode"))
+                t.data_nodes
+                    .get(i)
+                    .map(|s| Arc::from(s.as_str()))
+                    .ok_or_else(|| Error::unsupported("table has no dataNode"))
             }
-            None => schema.data_node.as_deref().map(Arc::from).ok_or_else(|| {
-                Error::sql(1146, "42S02", format!("Table '{}.{}' doesn't exist", schema.name, table))
-            }),
+            None => {
+                schema.data_node.as_deref().map(Arc::from).ok_or_else(|| {
+                    Error::sql(1146, "42S02", format!("Table '{}.{}' doesn't exist", schema.name, table))
+                })
+            }
         }
     }
 }

@@ -57,9 +57,7 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
 
     /// Like `next`, but an end of stream is an error.
     pub async fn expect(&mut self) -> io::Result<(u8, Bytes)> {
-        self.next()
-            .await?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"))
+        self.next().await?.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"))
     }
 
     async fn frame(&mut self) -> io::Result<Option<(u8, Bytes)>> {

@@ -62,7 +62,12 @@ enum Placement<'a> {
     Exactly(Vec<&'a str>),
 }
 
-fn placement<'a>(cfg: &'a Config, schema: &'a Schema, t: &TableRef, user_schemas: &dyn Fn(&str) -> bool) -> Result<(Option<&'a Table>, Placement<'a>)> {
+fn placement<'a>(
+    cfg: &'a Config,
+    schema: &'a Schema,
+    t: &TableRef,
+    user_schemas: &dyn Fn(&str) -> bool,
+) -> Result<(Option<&'a Table>, Placement<'a>)> {
     let sch = match &t.schema {
         Some(s) if !s.eq_ignore_ascii_case(&schema.name) => {
             if !user_schemas(s) {
@@ -85,7 +90,10 @@ fn placement<'a>(cfg: &'a Config, schema: &'a Schema, t: &TableRef, user_schemas
             None => Err(Error::sql(
                 1146,
                 "42S02",
-                format!("Table '{}.{}' doesn't exist (not configured in schema '{}', which has no default dataNode)", sch.name, t.name, sch.name),
+                format!(
+                    "Table '{}.{}' doesn't exist (not configured in schema '{}', which has no default dataNode)",
+                    sch.name, t.name, sch.name
+                ),
             )),
         },
     }
@@ -100,7 +108,8 @@ pub fn route(
     a: &Analysis,
     user_schemas: &dyn Fn(&str) -> bool,
 ) -> Result<Route> {
-    let tables: Vec<&TableRef> = a.tables.iter().filter(|t| !t.schema.as_deref().is_some_and(is_system_schema)).collect();
+    let tables: Vec<&TableRef> =
+        a.tables.iter().filter(|t| !t.schema.as_deref().is_some_and(is_system_schema)).collect();
     if tables.is_empty() {
         return Ok(Route { nodes: vec![any_node(schema)?], mode: Mode::Single });
     }

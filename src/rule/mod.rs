@@ -61,17 +61,24 @@ pub fn known_properties(class: &str) -> &'static [&'static str] {
 }
 
 fn int_list(f: &Function, prop: &str) -> Result<Vec<i64>, RuleError> {
-    let raw = f.properties.get(prop).ok_or_else(|| RuleError::from(format!("function '{}' needs property {prop}", f.name)))?;
+    let raw = f
+        .properties
+        .get(prop)
+        .ok_or_else(|| RuleError::from(format!("function '{}' needs property {prop}", f.name)))?;
     raw.split(',')
         .map(|s| {
-            s.trim().parse::<i64>().map_err(|_| format!("function '{}': {prop}='{raw}' is not a list of integers", f.name).into())
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("function '{}': {prop}='{raw}' is not a list of integers", f.name).into())
         })
         .collect()
 }
 
 fn int_prop(f: &Function, prop: &str, default: Option<i64>) -> Result<i64, RuleError> {
     match f.properties.get(prop) {
-        Some(v) => v.trim().parse().map_err(|_| format!("function '{}': {prop}='{v}' is not an integer", f.name).into()),
+        Some(v) => {
+            v.trim().parse().map_err(|_| format!("function '{}': {prop}='{v}' is not an integer", f.name).into())
+        }
         None => default.ok_or_else(|| format!("function '{}' needs property {prop}", f.name).into()),
     }
 }
@@ -106,7 +113,10 @@ fn map_entries(f: &Function, dir: &Path, default_file: &str) -> Result<(PathBuf,
 }
 
 fn map_err(f: &Function, path: &Path, line: usize, m: String) -> RuleError {
-    RuleError { map_file: Some((path.to_path_buf(), line)), message: format!("{m} (map file of function '{}')", f.name) }
+    RuleError {
+        map_file: Some((path.to_path_buf(), line)),
+        message: format!("{m} (map file of function '{}')", f.name),
+    }
 }
 
 /// Checks a function's properties and map files; returns how many partitions it yields
@@ -125,7 +135,9 @@ pub fn partition_count(f: &Function, rules_dir: &Path) -> Result<Option<usize>, 
             let counts = int_list(f, "partitionCount")?;
             let lengths = int_list(f, "partitionLength")?;
             if counts.len() != lengths.len() {
-                return Err(format!("function '{}': partitionCount and partitionLength differ in length", f.name).into());
+                return Err(
+                    format!("function '{}': partitionCount and partitionLength differ in length", f.name).into()
+                );
             }
             let total: i64 = counts.iter().zip(&lengths).map(|(c, l)| c.saturating_mul(*l)).sum();
             if total != 1024 || counts.iter().chain(&lengths).any(|v| *v <= 0) {
@@ -220,9 +232,16 @@ mod tests {
     #[test]
     fn counts_and_class_prefixes() {
         let dir = Path::new("/nonexistent");
-        assert_eq!(partition_count(&func("io.mycat.route.function.PartitionByMod", &[("count", "3")]), dir), Ok(Some(3)));
-        assert_eq!(partition_count(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "128")]), dir), Ok(None));
-        assert!(partition_count(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "100")]), dir).is_err());
+        assert_eq!(
+            partition_count(&func("io.mycat.route.function.PartitionByMod", &[("count", "3")]), dir),
+            Ok(Some(3))
+        );
+        assert_eq!(
+            partition_count(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "128")]), dir),
+            Ok(None)
+        );
+        assert!(partition_count(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "100")]), dir)
+            .is_err());
         assert!(partition_count(&func("com.example.Custom", &[]), dir).unwrap_err().message.contains("unknown class"));
         let e = partition_count(&func("AutoPartitionByLong", &[("mapFile", "missing.txt")]), dir).unwrap_err();
         assert!(e.message.contains("cannot read") && e.map_file.is_some(), "{e}");

@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    visit_expressions, visit_relations, Expr, GroupByExpr, ObjectName, ObjectNamePart, ObjectType, Query, SelectItem, SetExpr,
-    Spanned, Statement,
+    visit_expressions, visit_relations, Expr, GroupByExpr, ObjectName, ObjectNamePart, ObjectType, Query, SelectItem,
+    SetExpr, Spanned, Statement,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -46,8 +46,16 @@ pub struct Analysis {
 
 /// Variables answered from the proxy's session (everything else is a backend's business).
 const LOCAL_VARS: &[&str] = &[
-    "version_comment", "version", "autocommit", "tx_isolation", "transaction_isolation", "session.autocommit",
-    "last_insert_id", "identity", "tx_read_only", "transaction_read_only",
+    "version_comment",
+    "version",
+    "autocommit",
+    "tx_isolation",
+    "transaction_isolation",
+    "session.autocommit",
+    "last_insert_id",
+    "identity",
+    "tx_read_only",
+    "transaction_read_only",
 ];
 
 pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
@@ -132,9 +140,24 @@ fn merge_need(q: &Query) -> Option<&'static str> {
                         let n = f.name.to_string().to_ascii_uppercase();
                         if matches!(
                             n.as_str(),
-                            "COUNT" | "SUM" | "MIN" | "MAX" | "AVG" | "GROUP_CONCAT" | "BIT_AND" | "BIT_OR" | "BIT_XOR"
-                                | "STD" | "STDDEV" | "STDDEV_POP" | "STDDEV_SAMP" | "VARIANCE" | "VAR_POP"
-                                | "VAR_SAMP" | "JSON_ARRAYAGG" | "JSON_OBJECTAGG"
+                            "COUNT"
+                                | "SUM"
+                                | "MIN"
+                                | "MAX"
+                                | "AVG"
+                                | "GROUP_CONCAT"
+                                | "BIT_AND"
+                                | "BIT_OR"
+                                | "BIT_XOR"
+                                | "STD"
+                                | "STDDEV"
+                                | "STDDEV_POP"
+                                | "STDDEV_SAMP"
+                                | "VARIANCE"
+                                | "VAR_POP"
+                                | "VAR_SAMP"
+                                | "JSON_ARRAYAGG"
+                                | "JSON_OBJECTAGG"
                         ) && f.over.is_none()
                         {
                             agg = true;
@@ -250,10 +273,7 @@ fn local_expr(e: &Expr) -> Option<LocalExpr> {
 fn sysvar(raw: &str) -> Option<LocalExpr> {
     let v = raw.strip_prefix("@@")?;
     let lower = v.to_ascii_lowercase();
-    let bare = lower
-        .strip_prefix("session.")
-        .or_else(|| lower.strip_prefix("local."))
-        .unwrap_or(&lower);
+    let bare = lower.strip_prefix("session.").or_else(|| lower.strip_prefix("local.")).unwrap_or(&lower);
     if lower.starts_with("global.") {
         return None;
     }

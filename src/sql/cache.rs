@@ -8,8 +8,11 @@ use std::sync::Arc;
 
 use super::analyze::{analyze, Analysis};
 
+/// An analysis, or the parser's error message.
+type Entry = Result<Arc<Analysis>, Arc<str>>;
+
 pub struct ParseCache {
-    inner: Mutex<LruCache<Box<str>, Result<Arc<Analysis>, Arc<str>>>>,
+    inner: Mutex<LruCache<Box<str>, Entry>>,
 }
 
 /// Statements longer than this are analysed but not cached (bulk INSERTs would flush the cache).

@@ -34,7 +34,10 @@ pub enum Kind {
 impl Kind {
     /// Statements a readOnly user may not run.
     pub fn is_write(self) -> bool {
-        matches!(self, Kind::Insert | Kind::Replace | Kind::Update | Kind::Delete | Kind::Ddl | Kind::LoadData | Kind::Call)
+        matches!(
+            self,
+            Kind::Insert | Kind::Replace | Kind::Update | Kind::Delete | Kind::Ddl | Kind::LoadData | Kind::Call
+        )
     }
 
     pub fn verb(self) -> &'static str {
@@ -65,7 +68,11 @@ pub fn skip_space_and_comments(s: &str, mut pos: usize) -> usize {
                 Some(end) => pos = pos + 2 + end + 2,
                 None => return b.len(),
             }
-        } else if b[pos..].starts_with(b"#") || b[pos..].starts_with(b"-- ") || b[pos..].starts_with(b"--\t") || &b[pos..] == b"--" {
+        } else if b[pos..].starts_with(b"#")
+            || b[pos..].starts_with(b"-- ")
+            || b[pos..].starts_with(b"--\t")
+            || &b[pos..] == b"--"
+        {
             match s[pos..].find('\n') {
                 Some(end) => pos += end + 1,
                 None => return b.len(),

@@ -85,7 +85,9 @@ pub fn parse_set(sql: &str, start: usize) -> Result<Vec<SetItem>, String> {
     let body = sql[after_set..].trim().trim_end_matches(';').trim();
     let upper = body.to_ascii_uppercase();
     // SET [SESSION|GLOBAL] TRANSACTION …
-    for (prefix, scope) in [("SESSION TRANSACTION", 1), ("LOCAL TRANSACTION", 1), ("GLOBAL TRANSACTION", 2), ("TRANSACTION", 0)] {
+    for (prefix, scope) in
+        [("SESSION TRANSACTION", 1), ("LOCAL TRANSACTION", 1), ("GLOBAL TRANSACTION", 2), ("TRANSACTION", 0)]
+    {
         if let Some(rest) = upper.strip_prefix(prefix) {
             if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
                 continue;
@@ -147,10 +149,12 @@ pub fn parse_set(sql: &str, start: usize) -> Result<Vec<SetItem>, String> {
                 Some(b) => items.push(SetItem::Autocommit(b)),
                 None => return Err(format!("Variable 'autocommit' can't be set to the value of '{}'", unquote(rhs))),
             },
-            ("session", "tx_isolation") | ("session", "transaction_isolation") => match isolation_words(&unquote(rhs)) {
-                Some(level) => items.push(SetItem::Isolation(level)),
-                None => return Err(format!("Variable '{var}' can't be set to the value of '{}'", unquote(rhs))),
-            },
+            ("session", "tx_isolation") | ("session", "transaction_isolation") => {
+                match isolation_words(&unquote(rhs)) {
+                    Some(level) => items.push(SetItem::Isolation(level)),
+                    None => return Err(format!("Variable '{var}' can't be set to the value of '{}'", unquote(rhs))),
+                }
+            }
             _ => items.push(SetItem::Other(format!("SET {p}"))),
         }
     }
@@ -214,10 +218,16 @@ mod tests {
             set("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").unwrap(),
             vec![SetItem::NextTransaction("ISOLATION LEVEL SERIALIZABLE".into())]
         );
-        assert_eq!(set("SET GLOBAL max_connections=10").unwrap(), vec![SetItem::Global("SET GLOBAL max_connections=10".into())]);
+        assert_eq!(
+            set("SET GLOBAL max_connections=10").unwrap(),
+            vec![SetItem::Global("SET GLOBAL max_connections=10".into())]
+        );
         assert_eq!(
             set("SET @a = 'x,y', sql_mode=concat(@@sql_mode, ',STRICT')").unwrap(),
-            vec![SetItem::Other("SET @a = 'x,y'".into()), SetItem::Other("SET sql_mode=concat(@@sql_mode, ',STRICT')".into())]
+            vec![
+                SetItem::Other("SET @a = 'x,y'".into()),
+                SetItem::Other("SET sql_mode=concat(@@sql_mode, ',STRICT')".into())
+            ]
         );
         assert_eq!(set("SET character set utf8").unwrap(), vec![SetItem::Names("utf8".into())]);
     }

@@ -45,7 +45,13 @@ impl Proxy {
         let log = std::env::temp_dir().join(format!("shardcat-test-{port}.log"));
         let logf = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardcat"));
-        cmd.args(["serve", "--config"]).arg(config).args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--exit-on-stdin-eof"]);
+        cmd.args(["serve", "--config"]).arg(config).args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--exit-on-stdin-eof",
+        ]);
         if let Some(r) = rules {
             cmd.arg("--rules").arg(r);
         }
@@ -58,7 +64,11 @@ impl Proxy {
             .expect("start shardcat");
         let t0 = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "shardcat did not start; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "shardcat did not start; log: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Proxy { port, child: Mutex::new(child), log }
