@@ -87,7 +87,7 @@ impl Raw {
         let (_, first) = self.r.expect().await.expect("reply");
         out.push(first.clone());
         match first.first() {
-            Some(0x00) | Some(0xFF) => return out,
+            Some(0x00) | Some(0xFF) | Some(0xFE) => return out,
             _ => {}
         }
         let mut pos = 0;

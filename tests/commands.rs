@@ -1,0 +1,176 @@
+//! The less common commands and session behaviours: COM_CHANGE_USER, COM_RESET_CONNECTION, KILL,
+//! COM_STATISTICS, COM_FIELD_LIST, COM_SET_OPTION, cursors with COM_STMT_FETCH, multi-statements,
+//! session variables that follow the session onto every backend connection.
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+
+use bytes::{BufMut, BytesMut};
+use common::*;
+use mysql_async::prelude::*;
+use shardcat::proto::packets;
+
+#[tokio::test]
+async fn change_user_and_reset_connection() {
+    let mut c = proxy_conn("demo").await;
+    exec(&mut c, "SET @keep = 'x'").await;
+    assert!(c.reset().await.unwrap(), "COM_RESET_CONNECTION supported");
+    let v: Option<Option<String>> = c.query_first("SELECT @keep").await.unwrap();
+    assert_eq!(v, Some(None), "user variables are gone after a reset");
+    let db: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(db.as_deref(), Some("demo"), "the schema survives a reset");
+    c.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some("reader".into()))
+            .with_pass(Some("reader".into()))
+            .with_db_name(Some("passthru".into())),
+    )
+    .await
+    .unwrap();
+    let who: Option<String> = c.query_first("SELECT USER()").await.unwrap();
+    assert!(who.unwrap().starts_with("reader@"));
+    let e = c.query_drop("CREATE TABLE ro_nope (a INT)").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1142), "the new user's readOnly applies");
+    let bad = c
+        .change_user(
+            mysql_async::ChangeUserOpts::default().with_user(Some("app".into())).with_pass(Some("wrong".into())),
+        )
+        .await;
+    assert_eq!(bad.err().as_ref().and_then(server_error).map(|s| s.0), Some(1045));
+}
+
+#[tokio::test]
+async fn kill_ends_another_session() {
+    let mut victim = proxy_conn("passthru").await;
+    let mut killer = proxy_conn("passthru").await;
+    let id = victim.id();
+    killer.query_drop(format!("KILL {id}")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(victim.query_drop("SELECT 1").await.is_err(), "the killed connection is closed");
+    let e = killer.query_drop("KILL 987654").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1094));
+}
+
+#[tokio::test]
+async fn statistics_field_list_and_set_option() {
+    let port = demo().port;
+    let mut c = proxy_conn("passthru").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS fl (id INT PRIMARY KEY, name VARCHAR(10))").await;
+    let (mut r, _) = raw::login(port, "app", "app", Some("passthru"), "mysql_native_password").await;
+    r.queue_command(&[0x09]);
+    r.flush().await;
+    let (_, stats) = r.r.expect().await.unwrap();
+    assert!(stats.starts_with(b"Uptime: "), "{stats:?}");
+    r.queue_command(b"\x04fl\x00");
+    r.flush().await;
+    let mut names = Vec::new();
+    loop {
+        let (_, p) = r.r.expect().await.unwrap();
+        if packets::is_eof_packet(&p) || p[0] == 0xFF {
+            assert_ne!(p[0], 0xFF, "{:?}", packets::parse_err(&p));
+            break;
+        }
+        let mut pos = 0;
+        for _ in 0..4 {
+            packets::read_lenenc_str(&p, &mut pos);
+        }
+        names.push(String::from_utf8_lossy(packets::read_lenenc_str(&p, &mut pos).unwrap().unwrap()).into_owned());
+    }
+    assert_eq!(names, vec!["id", "name"]);
+    r.queue_command(&[0x1B, 0x01, 0x00]); // multi statements off
+    r.flush().await;
+    let reply = r.read_reply().await;
+    assert_eq!(reply[0][0], 0xFE, "COM_SET_OPTION answers EOF/OK, as MariaDB does");
+}
+
+/// A read-only cursor: EXECUTE opens it, COM_STMT_FETCH pulls rows in batches.
+#[tokio::test]
+async fn cursor_fetch() {
+    let port = demo().port;
+    let (mut r, _) = raw::login(port, "app", "app", Some("passthru"), "mysql_native_password").await;
+    let mut p = vec![0x16];
+    p.extend_from_slice(b"SELECT seq FROM seq_1_to_5");
+    r.queue_command(&p);
+    r.flush().await;
+    let (_, ok) = r.r.expect().await.unwrap();
+    assert_eq!(ok[0], 0x00, "{:?}", packets::parse_err(&ok));
+    let stmt = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    let cols = u16::from_le_bytes([ok[5], ok[6]]);
+    for _ in 0..cols {
+        r.r.expect().await.unwrap();
+    }
+    let mut ex = BytesMut::new();
+    ex.put_u8(0x17);
+    ex.put_u32_le(stmt);
+    ex.put_u8(0x01); // CURSOR_TYPE_READ_ONLY
+    ex.put_u32_le(1);
+    r.queue_command(&ex);
+    r.flush().await;
+    let (_, count) = r.r.expect().await.unwrap();
+    assert_eq!(count[0], 1);
+    r.r.expect().await.unwrap(); // column definition
+    let (_, end) = r.r.expect().await.unwrap();
+    let st = packets::parse_ok(&end).unwrap().status;
+    assert!(st & 0x0040 != 0, "SERVER_STATUS_CURSOR_EXISTS");
+    let mut got = 0;
+    for _ in 0..3 {
+        let mut f = BytesMut::new();
+        f.put_u8(0x1C);
+        f.put_u32_le(stmt);
+        f.put_u32_le(2);
+        r.queue_command(&f);
+        r.flush().await;
+        loop {
+            let (_, p) = r.r.expect().await.unwrap();
+            if packets::is_eof_packet(&p) {
+                break;
+            }
+            assert_eq!(p[0], 0x00, "binary row");
+            got += 1;
+        }
+    }
+    assert_eq!(got, 5);
+}
+
+#[tokio::test]
+async fn multi_statements_pass_through_where_unambiguous() {
+    let mut c = proxy_conn("passthru").await;
+    let mut r = c.query_iter("SELECT 1; SELECT 2, 3").await.unwrap();
+    let a: Vec<i64> = r.collect().await.unwrap();
+    let b: Vec<(i64, i64)> = r.collect().await.unwrap();
+    assert_eq!((a, b), (vec![1], vec![(2, 3)]));
+    drop(r);
+    let mut d = proxy_conn("demo").await;
+    let e = d.query_drop("SELECT * FROM region; SELECT * FROM customer").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1105));
+}
+
+/// User variables, SET NAMES and sql_mode follow the session to whichever node serves it.
+#[tokio::test]
+async fn session_variables_follow_the_session_to_every_node() {
+    let mut c = proxy_conn("demo").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS region (id INT PRIMARY KEY, name VARCHAR(10))").await;
+    exec(&mut c, "INSERT IGNORE INTO region VALUES (1, 'eu')").await;
+    exec(&mut c, "SET @who = 'me', sql_mode = 'ANSI_QUOTES'").await;
+    exec(&mut c, "SET NAMES latin1").await;
+    for _ in 0..6 {
+        // a global table read lands on a random node of dn1/dn2, i.e. on either primary
+        let row: Option<(String, String, String)> =
+            c.query_first("SELECT @who, @@session.sql_mode, @@character_set_client FROM region LIMIT 1").await.unwrap();
+        let (who, mode, cs) = row.expect("region has a row on every node");
+        assert_eq!((who.as_str(), mode.as_str(), cs.as_str()), ("me", "ANSI_QUOTES", "latin1"));
+        let v: Option<(String, String)> = c.query_first("SELECT @who, @@character_set_client").await.unwrap();
+        assert_eq!(v, Some(("me".into(), "latin1".into())));
+    }
+    let e = c.query_drop("SET @@session.no_such_variable = 1").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1193), "unknown variables are refused when set");
+    let v: Option<String> = c.query_first("SELECT @who").await.unwrap();
+    assert_eq!(v.as_deref(), Some("me"), "a refused SET leaves the session usable");
+    // another session never sees them
+    let mut other = proxy_conn("demo").await;
+    let v: Option<Option<String>> = other.query_first("SELECT @who").await.unwrap();
+    assert_eq!(v, Some(None));
+    let e = other.query_drop("SET GLOBAL max_connections = 10").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1105));
+}
