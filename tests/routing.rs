@@ -156,3 +156,25 @@ async fn backend_down_at_startup_gives_2003_naming_the_data_host() {
     assert_eq!(v, Some(1), "nodes on the live host still work");
     assert!(p.log_text().contains("backend is down"), "the log names the down host");
 }
+
+/// Mycat hints steer a statement to chosen nodes; the statement runs without the comment.
+#[tokio::test]
+async fn mycat_hints_choose_the_nodes() {
+    let _g = LOCK.lock().await;
+    let mut c = setup_demo_tables().await;
+    exec(&mut c, "/*!mycat:dataNode=dn2*/ INSERT INTO customer VALUES (1, 'one'), (3, 'three')").await;
+    exec(&mut c, "/*#mycat:dataNode=dn1*/ INSERT INTO customer VALUES (2, 'two')").await;
+    let n: Option<i64> = c.query_first("/*#mycat:dataNode=dn2*/ SELECT COUNT(*) FROM customer").await.unwrap();
+    assert_eq!(n, Some(2));
+    let mut d1 = direct_conn(PRIMARY1, "shardcat_1").await;
+    let ids: Vec<i64> = d1.query("SELECT id FROM customer").await.unwrap();
+    assert_eq!(ids, vec![2]);
+    let e = c.query_drop("/*#mycat:dataNode=dn9*/ SELECT 1").await.unwrap_err();
+    let (code, _, msg) = server_error(&e).unwrap();
+    assert_eq!(code, 1064);
+    assert!(msg.contains("dn9"), "{msg}");
+    let e = c.query_drop("/*#mycat:bogus*/ SELECT 1").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1064));
+    let v: Option<String> = c.query_first("/*#mycat:schema=passthru*/ SELECT DATABASE()").await.unwrap();
+    assert_eq!(v.as_deref(), Some("demo"), "DATABASE() stays the session's schema");
+}

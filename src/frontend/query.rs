@@ -12,6 +12,7 @@ use crate::exec::{relay, scatter, Reply};
 use crate::route::{self, Mode, Route};
 use crate::sql::analyze::Analysis;
 use crate::sql::classify::{classify, Kind};
+use crate::sql::hint::{self, Hint};
 use crate::sql::session::{parse_kill, parse_set, parse_use, SetItem};
 
 /// A loggable form of a statement: shortened, and never with a password in it.
@@ -225,8 +226,73 @@ impl Session {
     }
 
     pub async fn routed(&mut self, sql: &str, kind: Kind) -> Result<()> {
+        if sql.trim_start().starts_with("/*") {
+            if let Some((h, at)) = hint::parse(sql).map_err(|m| Error::sql(1064, "42000", m))? {
+                return self.routed_with_hint(h, &sql[at..], kind).await;
+            }
+        }
+        self.routed_in(sql, kind, None).await
+    }
+
+    /// A statement carrying a Mycat hint: the hint decides the nodes; the statement runs without it.
+    async fn routed_with_hint(&mut self, h: Hint, real: &str, kind: Kind) -> Result<()> {
         let cfg = self.shared.config.load_full();
-        let schema = match &self.schema {
+        let nodes: Vec<Arc<str>> = match h {
+            Hint::DbType(_) => return self.routed_in(real, kind, None).await,
+            Hint::Schema(s) => {
+                let name = super::handshake::check_schema(&cfg, &self.user, &self.peer, &s)
+                    .map_err(|_| Error::sql(1064, "42000", format!("can't find hint schema:{s}")))?;
+                return self.routed_in(real, kind, Some(&name)).await;
+            }
+            Hint::Catlet(c) => {
+                return Err(Error::unsupported(format!("catlet hints ({c}) are not supported by shardcat")))
+            }
+            Hint::DataNode(dn) => {
+                if cfg.data_node(&dn).is_none() {
+                    return Err(Error::sql(1064, "42000", format!("can't find hint datanode:{dn}")));
+                }
+                vec![Arc::from(dn.as_str())]
+            }
+            Hint::Sql(hsql) => {
+                let schema = self.current_or_first_schema(&cfg)?;
+                let (hkind, _) = classify(&hsql);
+                let a = self
+                    .shared
+                    .parse_cache
+                    .get(&hsql)
+                    .map_err(|m| Error::sql(1064, "42000", format!("cannot parse the hint's SQL: {m}")))?;
+                let routed = route::route(&cfg, schema, hkind, &a, &|s| self.user.may_use(s));
+                match routed {
+                    Ok(r) => r.nodes,
+                    // the hint SQL only chooses nodes: a merge it would need is irrelevant here
+                    Err(_) if hkind == Kind::Select => schema
+                        .all_tables()
+                        .iter()
+                        .find(|t| a.tables.iter().any(|x| x.name.eq_ignore_ascii_case(&t.name)))
+                        .map(|t| t.data_nodes.iter().map(|n| Arc::from(n.as_str())).collect())
+                        .ok_or_else(|| Error::unsupported("the hint's SQL names no configured table"))?,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let schema_name = self.schema.clone().unwrap_or_default();
+        self.check_privileges(kind, &schema_name, None)?;
+        let mode = match (nodes.len(), kind) {
+            (1, _) => Mode::Single,
+            (_, Kind::Select | Kind::Show | Kind::Describe | Kind::Explain) => Mode::Concat,
+            _ => Mode::WriteAllSum,
+        };
+        let mut payload = BytesMut::with_capacity(real.len() + 1);
+        payload.put_u8(0x03);
+        payload.extend_from_slice(real.as_bytes());
+        let reply = self.execute(&Route { nodes, mode }, &[payload.freeze()]).await?;
+        self.after_reply(kind, &reply);
+        Ok(())
+    }
+
+    async fn routed_in(&mut self, sql: &str, kind: Kind, schema_override: Option<&str>) -> Result<()> {
+        let cfg = self.shared.config.load_full();
+        let schema = match schema_override.or(self.schema.as_deref()) {
             Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,
             None => self.current_or_first_schema(&cfg)?,
         };
@@ -266,7 +332,10 @@ impl Session {
                 ));
             }
         }
-        if self.schema.is_none() && analysis.as_ref().is_some_and(|a| a.tables.iter().any(|t| t.schema.is_none())) {
+        if self.schema.is_none()
+            && schema_override.is_none()
+            && analysis.as_ref().is_some_and(|a| a.tables.iter().any(|t| t.schema.is_none()))
+        {
             return Err(Error::sql(1046, "3D000", "No database selected"));
         }
         let r = match &analysis {

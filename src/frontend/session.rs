@@ -111,19 +111,13 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     tracing::info!(conn = id, user = %s.user.name, reason = %reason, "disconnected");
 }
 
-/// `SET NAMES` argument for a handshake collation id.
+/// `SET NAMES` argument for a handshake collation id: its character set. The collation itself is
+/// left to the backend's default for that set (MySQL 8 clients send ids, like 255, MariaDB lacks).
 pub fn charset_of(collation: u16) -> String {
     let c = mysql_common::collations::Collation::from(mysql_common::collations::CollationId::from(collation));
-    let cs = c.charset();
-    if cs.is_empty() {
-        "utf8mb4".to_string()
-    } else {
-        let name = c.collation();
-        if name.ends_with("_general_ci") || name.is_empty() {
-            cs.to_string()
-        } else {
-            format!("{cs} COLLATE {name}")
-        }
+    match c.charset() {
+        "" => "utf8mb4".to_string(),
+        cs => cs.to_string(),
     }
 }
 

@@ -4,4 +4,5 @@
 pub mod analyze;
 pub mod cache;
 pub mod classify;
+pub mod hint;
 pub mod session;
