@@ -208,6 +208,8 @@ pub struct System {
     pub max_prepared_stmt_count: u32,
     pub non_password_login: bool,
     pub handle_distributed_transactions: u8,
+    /// Largest client packet accepted (`maxPacketSize`; shardcat's default 64 MiB).
+    pub max_packet_size: usize,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -228,6 +230,7 @@ impl Default for System {
             max_prepared_stmt_count: 16_382,
             non_password_login: false,
             handle_distributed_transactions: 0,
+            max_packet_size: 64 << 20,
             properties: BTreeMap::new(),
         }
     }

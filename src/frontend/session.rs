@@ -54,15 +54,21 @@ pub struct Session {
 pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>) {
     let (r, w) = stream.into_split();
     let mut reader = PacketReader::new(r);
-    reader.set_max_packet(1 << 30);
+    reader.set_max_packet(shared.config.load().system.max_packet_size);
     let mut out = PacketWriter::new(w);
-    let login = match handshake::login(&mut reader, &mut out, &shared, id, &peer).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::debug!(conn = id, peer = %peer, error = %e, "handshake failed");
-            return;
-        }
-    };
+    let auth_timeout = std::time::Duration::from_millis(shared.config.load().system.auth_timeout_ms.max(100));
+    let login =
+        match tokio::time::timeout(auth_timeout, handshake::login(&mut reader, &mut out, &shared, id, &peer)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                tracing::info!(conn = id, peer = %peer, error = %e, "handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(conn = id, peer = %peer, "handshake not completed within authTimeout");
+                return;
+            }
+        };
     let Login { user, caps, schema, collation, nonce } = login;
     let charset = charset_of(collation);
     let isolation = isolation_name(shared.config.load().system.tx_isolation).to_string();
@@ -188,8 +194,13 @@ impl Session {
 
     /// Reads and answers commands until the client leaves. Returns why the loop ended.
     async fn command_loop(&mut self) -> String {
+        let idle = std::time::Duration::from_millis(self.shared.config.load().system.idle_timeout_ms.max(1000));
         loop {
-            let (seq, pkt) = match self.reader.next().await {
+            let next = match tokio::time::timeout(idle, self.reader.next()).await {
+                Ok(n) => n,
+                Err(_) => return format!("idle for more than {} s (idleTimeout)", idle.as_secs()),
+            };
+            let (seq, pkt) = match next {
                 Ok(Some(p)) => p,
                 Ok(None) => return "client closed the connection".into(),
                 Err(e) => return format!("read error: {e}"),
