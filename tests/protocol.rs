@@ -195,3 +195,32 @@ async fn warnings_and_multi_results_pass_through() {
     let v: Option<i64> = c.query_first("SELECT 41 + 1").await.unwrap();
     assert_eq!(v, Some(42), "connection still in sync after a multi-result CALL");
 }
+
+/// As on MySQL, a failed statement inside a transaction does not end it.
+#[tokio::test]
+async fn an_error_inside_a_transaction_leaves_it_usable() {
+    let mut c = proxy_conn("passthru").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS txerr (id INT PRIMARY KEY)").await;
+    exec(&mut c, "DELETE FROM txerr").await;
+    exec(&mut c, "BEGIN").await;
+    exec(&mut c, "INSERT INTO txerr VALUES (1)").await;
+    let e = c.query_drop("INSERT INTO txerr VALUES (1)").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1062));
+    exec(&mut c, "INSERT INTO txerr VALUES (2)").await;
+    exec(&mut c, "COMMIT").await;
+    let ids: Vec<i64> = c.query("SELECT id FROM txerr ORDER BY id").await.unwrap();
+    assert_eq!(ids, vec![1, 2]);
+}
+
+/// Failed statements are logged, one line each, and a password in a statement never is.
+#[tokio::test]
+async fn failed_statements_are_logged_without_passwords() {
+    let mut c = proxy_conn("passthru").await;
+    let _ = c.query_drop("SELECT * FROM log_probe_missing_table").await.unwrap_err();
+    let _ = c.query_drop("ALTER USER 'nobody_here'@'%' IDENTIFIED BY 'sekrit-pw-123'").await.unwrap_err();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let log = demo().log_text();
+    assert!(log.lines().any(|l| l.contains("statement failed") && l.contains("log_probe_missing_table")), "{log}");
+    assert!(!log.contains("sekrit-pw-123"), "a password reached the log");
+    assert!(log.contains("connected"), "connection events are logged");
+}

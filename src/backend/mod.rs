@@ -90,6 +90,11 @@ impl Backends {
         self.nodes.get(name).ok_or_else(|| Error::unsupported(format!("dataNode '{name}' is not configured")))
     }
 
+    /// Whether a dataNode's host answered the last connection attempt.
+    pub fn node_alive(&self, name: &str) -> bool {
+        self.nodes.get(name).is_some_and(|t| !t.writer.is_down())
+    }
+
     /// Opens minCon connections on every pool in the background.
     pub fn warm_up(&self) {
         for (_, p) in &self.pools {

@@ -19,7 +19,7 @@ pub struct HostPool {
     idle: Mutex<Vec<(BackendConn, OwnedSemaphorePermit)>>,
     idle_check: Duration,
     connect_timeout: Duration,
-    down_logged: AtomicBool,
+    down: AtomicBool,
     pub checkouts: AtomicU64,
     pub connects: AtomicU64,
 }
@@ -77,10 +77,15 @@ impl HostPool {
             idle: Mutex::new(Vec::new()),
             idle_check,
             connect_timeout: Duration::from_secs(5),
-            down_logged: AtomicBool::new(false),
+            down: AtomicBool::new(false),
             checkouts: AtomicU64::new(0),
             connects: AtomicU64::new(0),
         })
+    }
+
+    /// The last connection attempt failed (and none has succeeded since).
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
     }
 
     pub fn idle_count(&self) -> usize {
@@ -141,13 +146,13 @@ impl HostPool {
         match BackendConn::connect(self.endpoint.clone(), found_rows, self.connect_timeout).await {
             Ok(c) => {
                 self.connects.fetch_add(1, Ordering::Relaxed);
-                if self.down_logged.swap(false, Ordering::Relaxed) {
+                if self.down.swap(false, Ordering::Relaxed) {
                     tracing::info!(data_host = %self.endpoint.data_host, host = %self.endpoint.host_name, addr = %self.endpoint.addr, "backend is reachable again");
                 }
                 Ok(Pooled { conn: Some((c, permit)), pool: self.clone() })
             }
             Err(e) => {
-                if !self.down_logged.swap(true, Ordering::Relaxed) {
+                if !self.down.swap(true, Ordering::Relaxed) {
                     tracing::warn!(data_host = %self.endpoint.data_host, host = %self.endpoint.host_name, addr = %self.endpoint.addr, error = %e, "backend is down");
                 }
                 Err(e)

@@ -70,7 +70,7 @@ impl Session {
         let cfg = self.shared.config.load_full();
         let schema = self.current_or_first_schema(&cfg)?;
         let route = if schema.tables.is_empty() {
-            Route { nodes: vec![route::any_node(schema)?], mode: Mode::Single }
+            Route { nodes: vec![route::any_node(schema, &|n| self.shared.backends.node_alive(n))?], mode: Mode::Single }
         } else {
             let a = self.shared.parse_cache.get(&sql).map_err(|m| {
                 Error::sql(
@@ -82,7 +82,7 @@ impl Session {
             if self.schema.is_none() && a.tables.iter().any(|t| t.schema.is_none()) {
                 return Err(Error::sql(1046, "3D000", "No database selected"));
             }
-            route::route(&cfg, schema, kind, &a, &|s| self.user.may_use(s))?
+            route::route(&self.route_ctx(&cfg), schema, kind, &a)?
         };
         if self.user.read_only && kind.is_write() {
             return Err(Error::sql(
@@ -336,7 +336,7 @@ impl Session {
         }
         let reply = res?;
         self.out.flush().await?;
-        self.after_reply(kind, &reply);
+        self.after_reply(kind, &reply, &sql);
         Ok(())
     }
 

@@ -158,7 +158,7 @@ impl Session {
             Some((n, _)) => n.clone(),
             None => {
                 let schema = self.current_or_first_schema(&cfg)?;
-                route::any_node(schema)?
+                route::any_node(schema, &|n| self.shared.backends.node_alive(n))?
             }
         };
         let nodes = vec![node];
@@ -170,6 +170,11 @@ impl Session {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Routing's view of this session: its config, schema rights and node liveness.
+    pub fn route_ctx<'a>(&'a self, cfg: &'a Config) -> route::Ctx<'a> {
+        route::Ctx { cfg, user: &self.user, backends: &self.shared.backends }
     }
 
     /// The session's schema, or (for statements needing none) the first schema the user may use.
@@ -261,7 +266,7 @@ impl Session {
                     .parse_cache
                     .get(&hsql)
                     .map_err(|m| Error::sql(1064, "42000", format!("cannot parse the hint's SQL: {m}")))?;
-                let routed = route::route(&cfg, schema, hkind, &a, &|s| self.user.may_use(s));
+                let routed = route::route(&self.route_ctx(&cfg), schema, hkind, &a);
                 match routed {
                     Ok(r) => r.nodes,
                     // the hint SQL only chooses nodes: a merge it would need is irrelevant here
@@ -286,7 +291,7 @@ impl Session {
         payload.put_u8(0x03);
         payload.extend_from_slice(real.as_bytes());
         let reply = self.execute(&Route { nodes, mode }, &[payload.freeze()]).await?;
-        self.after_reply(kind, &reply);
+        self.after_reply(kind, &reply, real);
         Ok(())
     }
 
@@ -339,8 +344,11 @@ impl Session {
             return Err(Error::sql(1046, "3D000", "No database selected"));
         }
         let r = match &analysis {
-            Some(a) if !passthrough => route::route(&cfg, schema, kind, a, &|s| self.user.may_use(s))?,
-            _ => Route { nodes: vec![route::any_node(schema)?], mode: Mode::Single },
+            Some(a) if !passthrough => route::route(&self.route_ctx(&cfg), schema, kind, a)?,
+            _ => Route {
+                nodes: vec![route::any_node(schema, &|n| self.shared.backends.node_alive(n))?],
+                mode: Mode::Single,
+            },
         };
         if kind == Kind::Ddl && self.in_tx {
             // DDL commits the open transaction, as on MySQL
@@ -351,7 +359,7 @@ impl Session {
         payload.put_u8(0x03);
         payload.extend_from_slice(sql.as_bytes());
         let reply = self.execute(&r, &[payload.freeze()]).await?;
-        self.after_reply(kind, &reply);
+        self.after_reply(kind, &reply, sql);
         Ok(())
     }
 
@@ -390,8 +398,10 @@ impl Session {
         Ok(reply)
     }
 
-    pub fn after_reply(&mut self, kind: Kind, reply: &Reply) {
-        if reply.failed.is_some() {
+    /// Session bookkeeping after a reply: last insert id, found rows; a failure is logged.
+    pub fn after_reply(&mut self, kind: Kind, reply: &Reply, sql: &str) {
+        if let Some(e) = &reply.failed {
+            tracing::info!(conn = self.id, user = %self.user.name, code = e.code, error = %e.message, sql = %loggable(sql), "statement failed");
             return;
         }
         if reply.last_insert_id != 0 {

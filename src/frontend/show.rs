@@ -126,7 +126,9 @@ impl Session {
                 let cfg = self.shared.config.load_full();
                 let node = match self.pinned.first() {
                     Some((n, _)) => n.clone(),
-                    None => route::any_node(self.current_or_first_schema(&cfg)?)?,
+                    None => {
+                        route::any_node(self.current_or_first_schema(&cfg)?, &|n| self.shared.backends.node_alive(n))?
+                    }
                 };
                 self.forward_to(node, sql).await
             }
@@ -177,7 +179,7 @@ impl Session {
         p.extend_from_slice(sql.as_bytes());
         let r = Route { nodes: vec![node], mode: Mode::Single };
         let reply = self.execute(&r, &[p.freeze()]).await?;
-        self.after_reply(Kind::Show, &reply);
+        self.after_reply(Kind::Show, &reply, sql);
         Ok(())
     }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::config::model::{Config, Schema, Table, TableKind};
+use crate::backend::Backends;
+use crate::config::model::{Config, Schema, Table, TableKind, User};
 use crate::error::{Error, Result};
 use crate::sql::analyze::{Analysis, TableRef};
 use crate::sql::classify::Kind;
@@ -42,15 +43,30 @@ pub fn is_system_schema(s: &str) -> bool {
     ["information_schema", "mysql", "performance_schema", "sys"].iter().any(|x| x.eq_ignore_ascii_case(s))
 }
 
+/// What routing needs besides the statement: the config, the user (schema rights), node liveness.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub user: &'a User,
+    pub backends: &'a Backends,
+}
+
+impl Ctx<'_> {
+    fn alive(&self, node: &str) -> bool {
+        self.backends.node_alive(node)
+    }
+}
+
 /// The node for statements without tables: `randomDataNode`, else the default node, else the first
-/// node of the schema.
-pub fn any_node(schema: &Schema) -> Result<Arc<str>> {
-    schema
-        .random_data_node
-        .as_deref()
-        .or(schema.data_node.as_deref())
-        .or_else(|| schema.all_data_nodes().first().copied())
-        .map(Arc::from)
+/// node of the schema — the first of those that is alive (the first one if none is).
+pub fn any_node(schema: &Schema, alive: &dyn Fn(&str) -> bool) -> Result<Arc<str>> {
+    let mut candidates: Vec<&str> =
+        schema.random_data_node.iter().chain(schema.data_node.iter()).map(String::as_str).collect();
+    candidates.extend(schema.all_data_nodes());
+    candidates
+        .iter()
+        .find(|n| alive(n))
+        .or(candidates.first())
+        .map(|n| Arc::from(*n))
         .ok_or_else(|| Error::unsupported(format!("schema '{}' has no dataNode", schema.name)))
 }
 
@@ -99,19 +115,14 @@ fn placement<'a>(
     }
 }
 
-/// Routes an analysed statement of `kind` in `schema`. `alive` tells whether a node's host is up
-/// (global reads pick a live node).
-pub fn route(
-    cfg: &Config,
-    schema: &Schema,
-    kind: Kind,
-    a: &Analysis,
-    user_schemas: &dyn Fn(&str) -> bool,
-) -> Result<Route> {
+/// Routes an analysed statement of `kind` in `schema` (global reads pick a live node).
+pub fn route(ctx: &Ctx<'_>, schema: &Schema, kind: Kind, a: &Analysis) -> Result<Route> {
+    let cfg = ctx.cfg;
+    let user_schemas = &|s: &str| ctx.user.may_use(s);
     let tables: Vec<&TableRef> =
         a.tables.iter().filter(|t| !t.schema.as_deref().is_some_and(is_system_schema)).collect();
     if tables.is_empty() {
-        return Ok(Route { nodes: vec![any_node(schema)?], mode: Mode::Single });
+        return Ok(Route { nodes: vec![any_node(schema, &|n| ctx.alive(n))?], mode: Mode::Single });
     }
     let is_write = kind.is_write() || a.locking_read;
     let mut exact: Option<(Vec<&str>, &TableRef)> = None;
@@ -173,8 +184,12 @@ pub fn route(
                 let mode = if nodes.len() == 1 { Mode::Single } else { Mode::WriteAllReportOne };
                 return Ok(Route { nodes, mode });
             }
-            let pick = rand::rng().random_range(0..common.len());
-            return Ok(Route::single(common[pick]));
+            let live: Vec<&&String> = common.iter().filter(|n| ctx.alive(n)).collect();
+            let pick = match live.len() {
+                0 => common[rand::rng().random_range(0..common.len())],
+                n => live[rand::rng().random_range(0..n)],
+            };
+            return Ok(Route::single(pick));
         }
     };
     if nodes.len() == 1 {
