@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
 use crate::proto::codec::{PacketReader, PacketWriter};
-use crate::proto::packets::{self, OkInfo};
+use crate::proto::packets;
 use crate::proto::{auth, CapabilityFlags, StatusFlags};
 
 /// Where and as whom to connect.
@@ -235,17 +235,8 @@ impl BackendConn {
     }
 
     /// Runs a statement whose rows (if any) are discarded; returns the final OK (or EOF) facts.
-    pub async fn exec_simple(&mut self, sql: &str) -> Result<OkInfo> {
-        let mut p = BytesMut::with_capacity(sql.len() + 1);
-        p.put_u8(0x03);
-        p.extend_from_slice(sql.as_bytes());
-        self.send(&p).await?;
-        let mut last = OkInfo::default();
-        for (_, rows) in self.read_results().await? {
-            let _ = rows;
-        }
-        last.status = self.status;
-        Ok(last)
+    pub async fn exec_simple(&mut self, sql: &str) -> Result<()> {
+        self.query_rows(sql).await.map(|_| ())
     }
 
     /// Runs a text query and returns every result set's rows decoded as byte cells (small results only:

@@ -4,7 +4,39 @@
 pub mod relay;
 pub mod scatter;
 
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+
+use crate::backend::Pooled;
+use crate::error::Result;
+use crate::proto::codec::PacketWriter;
 use crate::proto::StatusFlags;
+use crate::route::{Mode, Route};
+
+/// Runs a routed command on its connections (one per route node, in order) and streams the reply.
+/// `payloads` holds one command for all nodes, or one per node.
+pub async fn run<W: AsyncWrite + Unpin>(
+    route: &Route,
+    conns: &mut [Pooled],
+    payloads: &[Bytes],
+    out: &mut PacketWriter<W>,
+    fmt: &ClientFmt,
+) -> Result<Reply> {
+    match route.mode {
+        Mode::Single => match (conns.first_mut(), payloads.first()) {
+            (Some(c), Some(p)) => {
+                c.send(p).await?;
+                relay::relay(c, out, fmt).await
+            }
+            _ => Err(crate::error::Error::unsupported("nothing to run")),
+        },
+        Mode::Concat => scatter::concat(conns, payloads, out, fmt).await,
+        Mode::WriteAllReportOne => {
+            scatter::write_all(conns, &route.nodes, payloads, scatter::Counting::ReportOne, out, fmt).await
+        }
+        Mode::WriteAllSum => scatter::write_all(conns, &route.nodes, payloads, scatter::Counting::Sum, out, fmt).await,
+    }
+}
 
 /// How the client wants replies framed, and the session's status bits to put in them.
 #[derive(Debug, Clone, Copy)]

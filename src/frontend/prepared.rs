@@ -287,38 +287,7 @@ impl Session {
             return r;
         }
         let fmt = self.stmt_fmt();
-        let res = async {
-            match route.mode {
-                Mode::Single => {
-                    conns[0].send(&payloads[0]).await?;
-                    relay::relay(&mut conns[0], &mut self.out, &fmt).await
-                }
-                Mode::Concat => crate::exec::scatter::concat(&mut conns, &payloads, &mut self.out, &fmt).await,
-                Mode::WriteAllReportOne => {
-                    crate::exec::scatter::write_all(
-                        &mut conns,
-                        &route.nodes,
-                        &payloads,
-                        crate::exec::scatter::Counting::ReportOne,
-                        &mut self.out,
-                        &fmt,
-                    )
-                    .await
-                }
-                Mode::WriteAllSum => {
-                    crate::exec::scatter::write_all(
-                        &mut conns,
-                        &route.nodes,
-                        &payloads,
-                        crate::exec::scatter::Counting::Sum,
-                        &mut self.out,
-                        &fmt,
-                    )
-                    .await
-                }
-            }
-        }
-        .await;
+        let res = crate::exec::run(&route, &mut conns, &payloads, &mut self.out, &fmt).await;
         // an open cursor keeps its connection with the statement
         let cursor_open = cursor_requested
             && route.mode == Mode::Single

@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 use super::session::Session;
 use crate::config::model::Config;
 use crate::error::{Error, Result};
-use crate::exec::{relay, scatter, Reply};
+use crate::exec::{self, Reply};
 use crate::route::{self, Mode, Route};
 use crate::sql::analyze::Analysis;
 use crate::sql::classify::{classify, Kind};
@@ -367,31 +367,7 @@ impl Session {
     pub async fn execute(&mut self, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = self.stmt_fmt();
-        let res = async {
-            match r.mode {
-                Mode::Single => {
-                    conns[0].send(&payloads[0]).await?;
-                    relay::relay(&mut conns[0], &mut self.out, &fmt).await
-                }
-                Mode::Concat => scatter::concat(&mut conns, payloads, &mut self.out, &fmt).await,
-                Mode::WriteAllReportOne => {
-                    scatter::write_all(
-                        &mut conns,
-                        &r.nodes,
-                        payloads,
-                        scatter::Counting::ReportOne,
-                        &mut self.out,
-                        &fmt,
-                    )
-                    .await
-                }
-                Mode::WriteAllSum => {
-                    scatter::write_all(&mut conns, &r.nodes, payloads, scatter::Counting::Sum, &mut self.out, &fmt)
-                        .await
-                }
-            }
-        }
-        .await;
+        let res = exec::run(r, &mut conns, payloads, &mut self.out, &fmt).await;
         self.release(r.nodes.clone(), conns, &res);
         let reply = res?;
         self.out.flush().await?;

@@ -37,10 +37,10 @@ impl Session {
             let mut r = c.sync(&target.database, &sync).await;
             if r.is_ok() && self.tx_active() {
                 if let Some(next) = &self.next_tx {
-                    r = c.exec_simple(&format!("SET TRANSACTION {next}")).await.map(|_| ());
+                    r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
                 if r.is_ok() && self.in_tx {
-                    r = c.exec_simple(&self.begin_sql).await.map(|_| ());
+                    r = c.exec_simple(&self.begin_sql).await;
                 }
             }
             if let Err(e) = r {
