@@ -224,3 +224,22 @@ async fn failed_statements_are_logged_without_passwords() {
     assert!(!log.contains("sekrit-pw-123"), "a password reached the log");
     assert!(log.contains("connected"), "connection events are logged");
 }
+
+/// A latin1 client's bytes reach the backend as sent (not re-encoded), so non-UTF-8 text survives.
+#[tokio::test]
+async fn non_utf8_client_bytes_pass_through_unchanged() {
+    let port = demo().port;
+    let mut d = direct_conn(PRIMARY1, "passthru").await;
+    exec(&mut d, "CREATE TABLE IF NOT EXISTS l1 (id INT PRIMARY KEY, s VARCHAR(10)) DEFAULT CHARSET=utf8mb4").await;
+    exec(&mut d, "DELETE FROM l1").await;
+    let (mut c, _) = raw::login(port, "app", "app", Some("passthru"), "mysql_native_password").await;
+    assert_eq!(status_after(&mut c, "SET NAMES latin1").await & AUTOCOMMIT, AUTOCOMMIT);
+    let mut q = vec![0x03];
+    q.extend_from_slice(b"INSERT INTO l1 VALUES (1, 'caf\xe9')");
+    c.queue_command(&q);
+    c.flush().await;
+    let reply = c.read_reply().await;
+    assert_eq!(reply[0][0], 0x00, "{:?}", shardcat::proto::packets::parse_err(&reply[0]));
+    let s: Option<String> = d.query_first("SELECT s FROM l1 WHERE id = 1").await.unwrap();
+    assert_eq!(s.as_deref(), Some("café"));
+}

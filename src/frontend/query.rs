@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::session::Session;
 use crate::config::model::Config;
@@ -34,8 +34,10 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 }
 
 impl Session {
-    pub async fn com_query(&mut self, sql: &str) -> Result<()> {
-        let r = self.query(sql).await;
+    /// `raw` is the client's COM_QUERY packet: statements go to backends as the client's own bytes
+    /// (in the client's character set), while `sql` (lossily decoded) is only read.
+    pub async fn com_query(&mut self, sql: &str, raw: &Bytes) -> Result<()> {
+        let r = self.query(sql, raw).await;
         match r {
             Ok(()) => Ok(()),
             Err(e @ Error::Client(_)) => Err(e),
@@ -46,7 +48,7 @@ impl Session {
         }
     }
 
-    async fn query(&mut self, sql: &str) -> Result<()> {
+    async fn query(&mut self, sql: &str, raw: &Bytes) -> Result<()> {
         let (kind, start) = classify(sql);
         match kind {
             Kind::Empty => Err(Error::sql(1065, "42000", "Query was empty")),
@@ -65,14 +67,14 @@ impl Session {
                 None => Err(Error::sql(1064, "42000", "You have an error in your SQL syntax near KILL")),
             },
             Kind::Show => self.show(sql, start).await,
-            Kind::Describe => self.describe(sql, start).await,
+            Kind::Describe => self.describe(sql, start, raw).await,
             Kind::Xa => Err(Error::unsupported("XA transactions are not supported through shardcat")),
             Kind::LoadData => Err(Error::unsupported("LOAD DATA is not supported through shardcat yet")),
             Kind::Lock | Kind::Unlock => {
                 Err(Error::unsupported("LOCK TABLES / UNLOCK TABLES are not supported through shardcat yet"))
             }
             Kind::Savepoint => self.savepoint(sql).await,
-            _ => self.routed(sql, kind).await,
+            _ => self.routed(sql, kind, raw).await,
         }
     }
 
@@ -230,24 +232,32 @@ impl Session {
         }
     }
 
-    pub async fn routed(&mut self, sql: &str, kind: Kind) -> Result<()> {
+    pub async fn routed(&mut self, sql: &str, kind: Kind, raw: &Bytes) -> Result<()> {
         if sql.trim_start().starts_with("/*") {
             if let Some((h, at)) = hint::parse(sql).map_err(|m| Error::sql(1064, "42000", m))? {
-                return self.routed_with_hint(h, &sql[at..], kind).await;
+                // the statement after the hint, in the client's bytes when the hint decoded cleanly
+                let body = match raw.get(1..1 + at) {
+                    Some(prefix) if prefix == &sql.as_bytes()[..at] => &raw[1 + at..],
+                    _ => &sql.as_bytes()[at..],
+                };
+                let mut p = BytesMut::with_capacity(body.len() + 1);
+                p.put_u8(0x03);
+                p.extend_from_slice(body);
+                return self.routed_with_hint(h, &sql[at..], kind, p.freeze()).await;
             }
         }
-        self.routed_in(sql, kind, None).await
+        self.routed_in(sql, kind, None, raw.clone()).await
     }
 
     /// A statement carrying a Mycat hint: the hint decides the nodes; the statement runs without it.
-    async fn routed_with_hint(&mut self, h: Hint, real: &str, kind: Kind) -> Result<()> {
+    async fn routed_with_hint(&mut self, h: Hint, real: &str, kind: Kind, payload: Bytes) -> Result<()> {
         let cfg = self.shared.config.load_full();
         let nodes: Vec<Arc<str>> = match h {
-            Hint::DbType(_) => return self.routed_in(real, kind, None).await,
+            Hint::DbType(_) => return self.routed_in(real, kind, None, payload).await,
             Hint::Schema(s) => {
                 let name = super::handshake::check_schema(&cfg, &self.user, &self.peer, &s)
                     .map_err(|_| Error::sql(1064, "42000", format!("can't find hint schema:{s}")))?;
-                return self.routed_in(real, kind, Some(&name)).await;
+                return self.routed_in(real, kind, Some(&name), payload).await;
             }
             Hint::Catlet(c) => {
                 return Err(Error::unsupported(format!("catlet hints ({c}) are not supported by shardcat")))
@@ -287,15 +297,12 @@ impl Session {
             (_, Kind::Select | Kind::Show | Kind::Describe | Kind::Explain) => Mode::Concat,
             _ => Mode::WriteAllSum,
         };
-        let mut payload = BytesMut::with_capacity(real.len() + 1);
-        payload.put_u8(0x03);
-        payload.extend_from_slice(real.as_bytes());
-        let reply = self.execute(&Route { nodes, mode }, &[payload.freeze()]).await?;
+        let reply = self.execute(&Route { nodes, mode }, &[payload]).await?;
         self.after_reply(kind, &reply, real);
         Ok(())
     }
 
-    async fn routed_in(&mut self, sql: &str, kind: Kind, schema_override: Option<&str>) -> Result<()> {
+    async fn routed_in(&mut self, sql: &str, kind: Kind, schema_override: Option<&str>, payload: Bytes) -> Result<()> {
         let cfg = self.shared.config.load_full();
         let schema = match schema_override.or(self.schema.as_deref()) {
             Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,
@@ -355,10 +362,7 @@ impl Session {
             self.finish_pinned("COMMIT").await?;
             self.in_tx = false;
         }
-        let mut payload = BytesMut::with_capacity(sql.len() + 1);
-        payload.put_u8(0x03);
-        payload.extend_from_slice(sql.as_bytes());
-        let reply = self.execute(&r, &[payload.freeze()]).await?;
+        let reply = self.execute(&r, &[payload]).await?;
         self.after_reply(kind, &reply, sql);
         Ok(())
     }

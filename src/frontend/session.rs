@@ -215,7 +215,7 @@ impl Session {
                 0x01 => return "COM_QUIT".into(),
                 0x03 => {
                     let sql = String::from_utf8_lossy(&pkt[1..]);
-                    self.com_query(&sql).await
+                    self.com_query(&sql, &pkt).await
                 }
                 0x02 => {
                     let db = String::from_utf8_lossy(&pkt[1..]).into_owned();

@@ -136,14 +136,14 @@ impl Session {
     }
 
     /// `DESC t [col]` goes to a node holding `t`; `DESC SELECT …` is an EXPLAIN and routes as one.
-    pub async fn describe(&mut self, sql: &str, start: usize) -> Result<()> {
+    pub async fn describe(&mut self, sql: &str, start: usize, raw: &bytes::Bytes) -> Result<()> {
         let w = words(sql, start);
         let next = w.get(1).map(|(s, _, _)| s.as_str()).unwrap_or("");
         if matches!(
             next,
             "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "FORMAT" | "EXTENDED" | "PARTITIONS"
         ) {
-            return self.routed(sql, Kind::Explain).await;
+            return self.routed(sql, Kind::Explain, raw).await;
         }
         let (table, qualified) = Self::table_arg(sql, &w, 1);
         if table.is_empty() {
