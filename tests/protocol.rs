@@ -243,3 +243,59 @@ async fn non_utf8_client_bytes_pass_through_unchanged() {
     let s: Option<String> = d.query_first("SELECT s FROM l1 WHERE id = 1").await.unwrap();
     assert_eq!(s.as_deref(), Some("café"));
 }
+
+/// Replies through the proxy are byte-for-byte MariaDB's (column definitions, text and binary rows,
+/// OK/EOF framing, status flags), for clients with and without CLIENT_DEPRECATE_EOF. Only statement
+/// ids differ.
+#[tokio::test]
+async fn replies_are_byte_identical_to_mariadb_in_both_eof_framings() {
+    let port = demo().port;
+    let mut d = direct_conn(PRIMARY1, "passthru").await;
+    exec(&mut d, "CREATE TABLE IF NOT EXISTS bytes_t (id INT PRIMARY KEY, s VARCHAR(20), n DECIMAL(9,3), t DATETIME)")
+        .await;
+    exec(&mut d, "REPLACE INTO bytes_t VALUES (1, 'x', 1.5, '2024-01-01 10:00:00'), (2, NULL, -3.25, NULL)").await;
+    for deprecate in [true, false] {
+        let mut transcripts = Vec::new();
+        for (p, u, pw) in [(port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+            let (mut c, _) = raw::login_with(p, u, pw, Some("passthru"), "mysql_native_password", deprecate).await;
+            let mut t: Vec<Vec<u8>> = Vec::new();
+            for q in [
+                "SELECT * FROM bytes_t ORDER BY id",
+                "SELECT COUNT(*), SUM(n) FROM bytes_t",
+                "UPDATE bytes_t SET s = s WHERE id = 1",
+                "SELECT nope FROM bytes_t",
+            ] {
+                c.queue_query(q);
+                c.flush().await;
+                t.extend(c.read_reply().await.into_iter().map(|b| b.to_vec()));
+            }
+            // prepare: OK (statement id zeroed), parameter and column definitions, EOFs if any
+            let mut prep = vec![0x16];
+            prep.extend_from_slice(b"SELECT id, s, n, t FROM bytes_t WHERE id >= ?");
+            c.queue_command(&prep);
+            c.flush().await;
+            let (_, mut ok) = c.r.expect().await.unwrap();
+            let stmt = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+            let mut okv = ok.to_vec();
+            okv[1..5].copy_from_slice(&[0, 0, 0, 0]);
+            t.push(okv);
+            let expected = 1 + 4 + if deprecate { 0 } else { 2 };
+            for _ in 0..expected {
+                ok = c.r.expect().await.unwrap().1;
+                t.push(ok.to_vec());
+            }
+            // execute with one INT parameter = 1
+            let mut ex = vec![0x17];
+            ex.extend_from_slice(&stmt.to_le_bytes());
+            ex.extend_from_slice(&[0, 1, 0, 0, 0, 0, 1, 3, 0, 1, 0, 0, 0]);
+            c.queue_command(&ex);
+            c.flush().await;
+            t.extend(c.read_reply().await.into_iter().map(|b| b.to_vec()));
+            transcripts.push(t);
+        }
+        assert_eq!(transcripts[0].len(), transcripts[1].len(), "packet count, deprecate_eof={deprecate}");
+        for (i, (a, b)) in transcripts[0].iter().zip(&transcripts[1]).enumerate() {
+            assert_eq!(a, b, "packet {i}, deprecate_eof={deprecate}");
+        }
+    }
+}

@@ -37,6 +37,14 @@ pub struct SessionSync<'a> {
     pub sets: &'a [Arc<str>],
 }
 
+/// The client capabilities a backend connection must share with the client it serves, because they
+/// change what the server sends: affected-row counting and the EOF framing of result sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Variant {
+    pub found_rows: bool,
+    pub deprecate_eof: bool,
+}
+
 /// A server-side prepared statement on this connection.
 #[derive(Debug, Clone)]
 pub struct BackendStmt {
@@ -51,7 +59,7 @@ pub struct BackendConn {
     pub endpoint: Arc<Endpoint>,
     pub thread_id: u32,
     pub caps: CapabilityFlags,
-    pub found_rows: bool,
+    pub variant: Variant,
     db: Option<String>,
     charset: String,
     autocommit: bool,
@@ -83,14 +91,14 @@ const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
 );
 
 impl BackendConn {
-    pub async fn connect(endpoint: Arc<Endpoint>, found_rows: bool, timeout: Duration) -> Result<Self> {
-        match tokio::time::timeout(timeout, Self::connect_inner(endpoint.clone(), found_rows)).await {
+    pub async fn connect(endpoint: Arc<Endpoint>, variant: Variant, timeout: Duration) -> Result<Self> {
+        match tokio::time::timeout(timeout, Self::connect_inner(endpoint.clone(), variant)).await {
             Ok(r) => r,
             Err(_) => Err(connect_err(&endpoint, "timed out")),
         }
     }
 
-    async fn connect_inner(ep: Arc<Endpoint>, found_rows: bool) -> Result<Self> {
+    async fn connect_inner(ep: Arc<Endpoint>, variant: Variant) -> Result<Self> {
         let stream = TcpStream::connect(ep.addr.as_str()).await.map_err(|e| connect_err(&ep, e))?;
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
@@ -105,8 +113,11 @@ impl BackendConn {
         let server_caps = hs.capabilities();
         let mut caps = BASE_CAPS & server_caps;
         caps.insert(CapabilityFlags::CLIENT_PROTOCOL_41);
-        if found_rows {
+        if variant.found_rows {
             caps.insert(CapabilityFlags::CLIENT_FOUND_ROWS);
+        }
+        if !variant.deprecate_eof {
+            caps.remove(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         }
         let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned()).unwrap_or_else(|| auth::NATIVE.to_string());
         let plugin = if plugin == auth::CACHING_SHA2 { plugin } else { auth::NATIVE.to_string() };
@@ -162,7 +173,7 @@ impl BackendConn {
             endpoint: ep,
             thread_id,
             caps,
-            found_rows,
+            variant,
             db: None,
             charset: "utf8mb4".into(),
             autocommit: status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0,

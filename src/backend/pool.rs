@@ -1,5 +1,5 @@
 //! A connection pool per writeHost/readHost: at most maxCon live connections, minCon opened at start,
-//! idle connections kept per capability variant (CLIENT_FOUND_ROWS on or off, as the client asked).
+//! idle connections kept per capability variant (CLIENT_FOUND_ROWS, CLIENT_DEPRECATE_EOF, as the client asked).
 //! No ping on checkout; a connection idle longer than the idle-check period is pinged before reuse.
 
 use parking_lot::Mutex;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::conn::{BackendConn, Endpoint};
+use super::conn::{BackendConn, Endpoint, Variant};
 use crate::error::{Error, Result};
 
 pub struct HostPool {
@@ -96,7 +96,7 @@ impl HostPool {
     pub async fn warm_up(self: &Arc<Self>) {
         let mut opened = Vec::new();
         for _ in 0..self.min_con {
-            match self.get(false).await {
+            match self.get(Variant { found_rows: false, deprecate_eof: true }).await {
                 Ok(c) => opened.push(c),
                 Err(_) => break,
             }
@@ -104,12 +104,12 @@ impl HostPool {
         drop(opened);
     }
 
-    pub async fn get(self: &Arc<Self>, found_rows: bool) -> Result<Pooled> {
+    pub async fn get(self: &Arc<Self>, variant: Variant) -> Result<Pooled> {
         self.checkouts.fetch_add(1, Ordering::Relaxed);
         loop {
             let candidate = {
                 let mut idle = self.idle.lock();
-                idle.iter().rposition(|(c, _)| c.found_rows == found_rows).map(|i| idle.swap_remove(i))
+                idle.iter().rposition(|(c, _)| c.variant == variant).map(|i| idle.swap_remove(i))
             };
             let Some((mut c, permit)) = candidate else { break };
             if c.last_used.elapsed() > self.idle_check && c.ping().await.is_err() {
@@ -143,7 +143,7 @@ impl HostPool {
                 }
             }
         };
-        match BackendConn::connect(self.endpoint.clone(), found_rows, self.connect_timeout).await {
+        match BackendConn::connect(self.endpoint.clone(), variant, self.connect_timeout).await {
             Ok(c) => {
                 self.connects.fetch_add(1, Ordering::Relaxed);
                 if self.down.swap(false, Ordering::Relaxed) {

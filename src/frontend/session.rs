@@ -141,8 +141,12 @@ impl Session {
         self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 
-    pub fn found_rows_flag(&self) -> bool {
-        self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS)
+    /// The backend connections this client needs: same row counting and EOF framing as its own.
+    pub fn backend_variant(&self) -> crate::backend::conn::Variant {
+        crate::backend::conn::Variant {
+            found_rows: self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS),
+            deprecate_eof: self.deprecate_eof(),
+        }
     }
 
     /// A transaction is (or will be, on the next statement) open.

@@ -13,14 +13,14 @@ impl Session {
     /// reused, and a newly touched node gets the transaction opened on it first.
     pub async fn acquire(&mut self, nodes: &[Arc<str>]) -> Result<Vec<Pooled>> {
         let mut out = Vec::with_capacity(nodes.len());
-        let found_rows = self.found_rows_flag();
+        let variant = self.backend_variant();
         for node in nodes {
             if let Some(i) = self.pinned.iter().position(|(n, _)| n == node) {
                 out.push(self.pinned.swap_remove(i).1);
                 continue;
             }
             let target = self.shared.backends.node(node)?.clone();
-            let mut c = match target.writer.get(found_rows).await {
+            let mut c = match target.writer.get(variant).await {
                 Ok(c) => c,
                 Err(e) => {
                     self.put_back(nodes, out);

@@ -17,6 +17,18 @@ pub struct Raw {
 /// Logs in with `plugin` (`mysql_native_password` or `caching_sha2_password`). Returns the client and
 /// the packets received after the handshake response up to OK/ERR.
 pub async fn login(port: u16, user: &str, pass: &str, db: Option<&str>, plugin: &str) -> (Raw, Vec<Bytes>) {
+    login_with(port, user, pass, db, plugin, true).await
+}
+
+/// `login`, choosing whether the client speaks CLIENT_DEPRECATE_EOF.
+pub async fn login_with(
+    port: u16,
+    user: &str,
+    pass: &str,
+    db: Option<&str>,
+    plugin: &str,
+    deprecate_eof: bool,
+) -> (Raw, Vec<Bytes>) {
     let s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let (r, w) = s.into_split();
     let mut r = PacketReader::new(r);
@@ -33,7 +45,7 @@ pub async fn login(port: u16, user: &str, pass: &str, db: Option<&str>, plugin: 
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
         | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
         | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
-        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits()
+        | if deprecate_eof { CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() } else { 0 }
         | if db.is_some() { CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits() } else { 0 };
     let mut p = BytesMut::new();
     p.put_u32_le(caps);
@@ -81,7 +93,11 @@ impl Raw {
         self.w.flush().await.unwrap();
     }
 
-    /// Reads one complete reply (DEPRECATE_EOF framing): its packets.
+    pub fn deprecate_eof(&self) -> bool {
+        self.caps & CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() != 0
+    }
+
+    /// Reads the packets of one complete reply to a text or binary query, in either EOF framing.
     pub async fn read_reply(&mut self) -> Vec<Bytes> {
         let mut out = Vec::new();
         let (_, first) = self.r.expect().await.expect("reply");
@@ -93,6 +109,9 @@ impl Raw {
         let mut pos = 0;
         let n = packets::read_lenenc_int(&first, &mut pos).unwrap() as usize;
         for _ in 0..n {
+            out.push(self.r.expect().await.unwrap().1);
+        }
+        if !self.deprecate_eof() {
             out.push(self.r.expect().await.unwrap().1);
         }
         loop {
