@@ -319,7 +319,9 @@ fn validate_rule(cfg: &Config, t: &Table, rule: &str, schema_path: &Path, rule_p
     if crate::rule::class_name(&f.class).is_none() {
         return; // reported once for the function
     }
-    match crate::rule::partition_count(f, &cfg.rules_dir) {
+    let ctx =
+        crate::rule::BuildCtx { rules_dir: cfg.rules_dir.clone(), table_nodes: t.data_nodes.len(), ruledata: None };
+    match crate::rule::build(f, &ctx).map(|func| func.partition_count()) {
         Ok(Some(n)) if n > t.data_nodes.len() => d.error(
             schema_path,
             t.line,
@@ -333,8 +335,7 @@ fn validate_rule(cfg: &Config, t: &Table, rule: &str, schema_path: &Path, rule_p
         Ok(_) => {}
         Err(e) => match &e.map_file {
             Some((file, line)) if *line > 0 => d.error(file, *line, e.message),
-            Some((_, _)) => d.error(rule_path, f.line, e.message),
-            None => d.error(rule_path, f.line, e.message),
+            _ => d.error(rule_path, f.line, e.message),
         },
     }
 }

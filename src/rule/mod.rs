@@ -1,10 +1,30 @@
-//! Sharding rule functions: the Mycat 1.6 class names shardcat knows, their properties, and how many
-//! partitions each yields (the config check). The functions' placement arithmetic lands with routing.
+//! Sharding rule functions: every Mycat 1.6 built-in behind one trait, one file per function, built
+//! from rule.xml's `<function>` for a table; bit-exact placement, exact-or-all range answers.
 
+pub mod auto_partition_by_long;
+pub mod java;
+pub mod latest_month_partion;
 pub mod mapfile;
+pub mod partition_by_crc32_pre_slot;
+pub mod partition_by_date;
+pub mod partition_by_file_map;
+pub mod partition_by_hash_mod;
+pub mod partition_by_hot_date;
+pub mod partition_by_jump_consistent_hash;
+pub mod partition_by_long;
+pub mod partition_by_mod;
+pub mod partition_by_month;
+pub mod partition_by_murmur_hash;
+pub mod partition_by_pattern;
+pub mod partition_by_prefix_pattern;
+pub mod partition_by_range_date_hash;
+pub mod partition_by_range_mod;
+pub mod partition_by_string;
+pub mod partition_direct_by_sub_string;
+pub mod util;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::model::Function;
 
@@ -60,34 +80,17 @@ pub fn known_properties(class: &str) -> &'static [&'static str] {
     }
 }
 
-fn int_list(f: &Function, prop: &str) -> Result<Vec<i64>, RuleError> {
-    let raw = f
-        .properties
-        .get(prop)
-        .ok_or_else(|| RuleError::from(format!("function '{}' needs property {prop}", f.name)))?;
-    raw.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<i64>()
-                .map_err(|_| format!("function '{}': {prop}='{raw}' is not a list of integers", f.name).into())
-        })
-        .collect()
-}
-
-fn int_prop(f: &Function, prop: &str, default: Option<i64>) -> Result<i64, RuleError> {
-    match f.properties.get(prop) {
-        Some(v) => {
-            v.trim().parse().map_err(|_| format!("function '{}': {prop}='{v}' is not an integer", f.name).into())
-        }
-        None => default.ok_or_else(|| format!("function '{}' needs property {prop}", f.name).into()),
-    }
-}
-
 /// A problem with a function: in its map file (file and line given) or in rule.xml itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleError {
     pub map_file: Option<(PathBuf, usize)>,
     pub message: String,
+}
+
+impl RuleError {
+    pub fn at(path: &Path, line: usize, message: impl Into<String>) -> Self {
+        RuleError { map_file: Some((path.to_path_buf(), line)), message: message.into() }
+    }
 }
 
 impl From<String> for RuleError {
@@ -102,117 +105,91 @@ impl std::fmt::Display for RuleError {
     }
 }
 
-/// A map file's entries and its path.
-fn map_entries(f: &Function, dir: &Path, default_file: &str) -> Result<(PathBuf, Vec<mapfile::Entry>), RuleError> {
-    let name = f.properties.get("mapFile").map(String::as_str).unwrap_or(default_file);
-    let path = dir.join(name);
-    match mapfile::read(&path) {
-        Ok(e) => Ok((path, e)),
-        Err(m) => Err(RuleError { map_file: Some((path, 0)), message: format!("function '{}': {m}", f.name) }),
+/// One sharding function, configured. Values are the text Mycat would see: numbers as written,
+/// strings without their quotes. NULL never reaches a function (the router decides about NULL).
+pub trait PartitionFunction: Send + Sync + std::fmt::Debug {
+    /// The partition index of a value; `Ok(None)` when the value has no partition; `Err` when the
+    /// function cannot read the value (the message says why).
+    fn calculate(&self, value: &str) -> Result<Option<usize>, String>;
+
+    /// The partitions rows with `lo <= value <= hi` may be on (either end open). `None` = all.
+    /// Never a subset of the truth: when it cannot be computed exactly, the answer is `None`.
+    fn calculate_range(&self, _lo: Option<&str>, _hi: Option<&str>) -> Option<Vec<usize>> {
+        None
+    }
+
+    /// How many partitions the function yields, when that is fixed (the config check uses it).
+    fn partition_count(&self) -> Option<usize>;
+
+    /// Where a value without a home goes, if the function has a default node.
+    fn default_node(&self) -> Option<usize> {
+        None
     }
 }
 
-fn map_err(f: &Function, path: &Path, line: usize, m: String) -> RuleError {
-    RuleError {
-        map_file: Some((path.to_path_buf(), line)),
-        message: format!("{m} (map file of function '{}')", f.name),
-    }
+/// What a function needs from its surroundings when it is built for one table.
+pub struct BuildCtx {
+    pub rules_dir: PathBuf,
+    pub table_nodes: usize,
+    /// `ruledata/<rule>_<SCHEMA>_<TABLE>.properties` for functions that persist state (crc32slot).
+    pub ruledata: Option<PathBuf>,
 }
 
-/// Checks a function's properties and map files; returns how many partitions it yields
-/// (`None` when the count is open-ended or depends on the table, as Mycat's check does).
-pub fn partition_count(f: &Function, rules_dir: &Path) -> Result<Option<usize>, RuleError> {
-    let class = class_name(&f.class).ok_or_else(|| format!("function '{}': unknown class '{}'", f.name, f.class))?;
-    let positive = |v: i64, what: &str| -> Result<usize, RuleError> {
-        if v > 0 {
-            Ok(v as usize)
-        } else {
-            Err(format!("function '{}': {what} must be positive", f.name).into())
+impl BuildCtx {
+    /// A map file named by `mapFile` (or the function's default), with its path.
+    pub fn map_file(&self, p: &util::Props, default_file: &str) -> Result<(PathBuf, Vec<mapfile::Entry>), RuleError> {
+        let name = p.get("mapFile").filter(|s| !s.is_empty()).unwrap_or(default_file);
+        let path = self.rules_dir.join(name);
+        match mapfile::read(&path) {
+            Ok(e) => Ok((path, e)),
+            Err(m) => Err(RuleError { map_file: Some((path, 0)), message: format!("function '{}': {m}", p.name) }),
         }
+    }
+
+    /// The `timeZone` property, default the host's zone.
+    pub fn zone(&self, p: &util::Props) -> Result<java::Zone, RuleError> {
+        match p.get("timeZone").filter(|s| !s.is_empty()) {
+            Some(z) => java::Zone::parse(z).map_err(|e| RuleError::from(format!("function '{}': {e}", p.name))),
+            None => Ok(java::Zone::Local),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn for_tests() -> BuildCtx {
+        BuildCtx { rules_dir: PathBuf::from("/nonexistent"), table_nodes: 2, ruledata: None }
+    }
+}
+
+/// Builds rule.xml's `<function>` `f` for a table with `ctx.table_nodes` dataNodes.
+pub fn build(f: &Function, ctx: &BuildCtx) -> Result<Arc<dyn PartitionFunction>, RuleError> {
+    let class = class_name(&f.class)
+        .ok_or_else(|| RuleError::from(format!("function '{}': unknown class '{}'", f.name, f.class)))?;
+    let p = util::Props { name: &f.name, map: &f.properties };
+    let built: Arc<dyn PartitionFunction> = match class {
+        "PartitionByLong" => Arc::new(partition_by_long::PartitionByLong::new(&p)?),
+        "PartitionByString" => Arc::new(partition_by_string::PartitionByString::new(&p)?),
+        "PartitionByMod" => Arc::new(partition_by_mod::PartitionByMod::new(&p)?),
+        "PartitionByHashMod" => Arc::new(partition_by_hash_mod::PartitionByHashMod::new(&p)?),
+        "AutoPartitionByLong" => Arc::new(auto_partition_by_long::AutoPartitionByLong::new(&p, ctx)?),
+        "PartitionByFileMap" => Arc::new(partition_by_file_map::PartitionByFileMap::new(&p, ctx)?),
+        "PartitionByMurmurHash" => Arc::new(partition_by_murmur_hash::PartitionByMurmurHash::new(&p, ctx)?),
+        "PartitionByCRC32PreSlot" => Arc::new(partition_by_crc32_pre_slot::PartitionByCRC32PreSlot::new(&p, ctx)?),
+        "PartitionByJumpConsistentHash" => {
+            Arc::new(partition_by_jump_consistent_hash::PartitionByJumpConsistentHash::new(&p)?)
+        }
+        "PartitionByDate" => Arc::new(partition_by_date::PartitionByDate::new(&p, ctx)?),
+        "PartitionByMonth" => Arc::new(partition_by_month::PartitionByMonth::new(&p, ctx, false)?),
+        "PartitionByMonthAndHistory" => Arc::new(partition_by_month::PartitionByMonth::new(&p, ctx, true)?),
+        "LatestMonthPartion" => Arc::new(latest_month_partion::LatestMonthPartion::new(&p)?),
+        "PartitionByHotDate" => Arc::new(partition_by_hot_date::PartitionByHotDate::new(&p, ctx)?),
+        "PartitionByRangeDateHash" => Arc::new(partition_by_range_date_hash::PartitionByRangeDateHash::new(&p, ctx)?),
+        "PartitionByPattern" => Arc::new(partition_by_pattern::PartitionByPattern::new(&p, ctx)?),
+        "PartitionByPrefixPattern" => Arc::new(partition_by_prefix_pattern::PartitionByPrefixPattern::new(&p, ctx)?),
+        "PartitionByRangeMod" => Arc::new(partition_by_range_mod::PartitionByRangeMod::new(&p, ctx)?),
+        "PartitionDirectBySubString" => Arc::new(partition_direct_by_sub_string::PartitionDirectBySubString::new(&p)?),
+        other => return Err(format!("function '{}': class {other} is not implemented", f.name).into()),
     };
-    match class {
-        "PartitionByLong" | "PartitionByString" => {
-            let counts = int_list(f, "partitionCount")?;
-            let lengths = int_list(f, "partitionLength")?;
-            if counts.len() != lengths.len() {
-                return Err(
-                    format!("function '{}': partitionCount and partitionLength differ in length", f.name).into()
-                );
-            }
-            let total: i64 = counts.iter().zip(&lengths).map(|(c, l)| c.saturating_mul(*l)).sum();
-            if total != 1024 || counts.iter().chain(&lengths).any(|v| *v <= 0) {
-                return Err(format!(
-                    "function '{}': sum of partitionCount × partitionLength must be 1024, is {total}",
-                    f.name
-                )
-                .into());
-            }
-            Ok(if class == "PartitionByString" { Some(counts.iter().sum::<i64>() as usize) } else { None })
-        }
-        "PartitionByMod" | "PartitionByHashMod" => Ok(Some(positive(int_prop(f, "count", None)?, "count")?)),
-        "PartitionByMurmurHash" => Ok(Some(positive(int_prop(f, "count", None)?, "count")?)),
-        "PartitionByJumpConsistentHash" => Ok(Some(positive(int_prop(f, "totalBuckets", None)?, "totalBuckets")?)),
-        "PartitionByCRC32PreSlot" => Ok(None),
-        "AutoPartitionByLong" | "PartitionByPattern" | "PartitionByPrefixPattern" => {
-            let default = match class {
-                "AutoPartitionByLong" => "autopartition-long.txt",
-                "PartitionByPattern" => "partition-pattern.txt",
-                _ => "partition_prefix_pattern.txt",
-            };
-            let (path, entries) = map_entries(f, rules_dir, default)?;
-            let mut nodes = BTreeSet::new();
-            for e in &entries {
-                mapfile::parse_range(&e.key).map_err(|m| map_err(f, &path, e.line, m))?;
-                let n: i64 = e
-                    .value
-                    .parse()
-                    .map_err(|_| map_err(f, &path, e.line, format!("node '{}' is not a number", e.value)))?;
-                nodes.insert(n);
-            }
-            Ok(Some(nodes.len()))
-        }
-        "PartitionByFileMap" => {
-            let (path, entries) = map_entries(f, rules_dir, "partition-hash-int.txt")?;
-            let numeric_keys = int_prop(f, "type", Some(0))? == 0;
-            let mut nodes = BTreeSet::new();
-            for e in &entries {
-                if numeric_keys && e.key.parse::<i64>().is_err() {
-                    return Err(map_err(f, &path, e.line, format!("key '{}' is not an integer (type=0)", e.key)));
-                }
-                let n: i64 = e
-                    .value
-                    .parse()
-                    .map_err(|_| map_err(f, &path, e.line, format!("node '{}' is not a number", e.value)))?;
-                nodes.insert(n);
-            }
-            Ok(Some(nodes.len()))
-        }
-        "PartitionByRangeMod" => {
-            let (path, entries) = map_entries(f, rules_dir, "partition-range-mod.txt")?;
-            let mut total = 0usize;
-            for e in &entries {
-                mapfile::parse_range(&e.key).map_err(|m| map_err(f, &path, e.line, m))?;
-                total += e
-                    .value
-                    .parse::<usize>()
-                    .map_err(|_| map_err(f, &path, e.line, format!("group size '{}' is not a number", e.value)))?;
-            }
-            Ok(Some(total))
-        }
-        "PartitionDirectBySubString" => {
-            let n = int_prop(f, "partitionCount", Some(0))?;
-            Ok(if n > 0 { Some(n as usize) } else { None })
-        }
-        "LatestMonthPartion" => {
-            let split = int_prop(f, "splitOneDay", Some(24))?;
-            if split <= 0 || 24 % split != 0 {
-                return Err(format!("function '{}': splitOneDay must divide 24", f.name).into());
-            }
-            Ok(None)
-        }
-        // date functions: counts depend on begin/end dates; validated when routing builds them
-        _ => Ok(None),
-    }
+    Ok(built)
 }
 
 #[cfg(test)]
@@ -230,20 +207,19 @@ mod tests {
     }
 
     #[test]
-    fn counts_and_class_prefixes() {
-        let dir = Path::new("/nonexistent");
-        assert_eq!(
-            partition_count(&func("io.mycat.route.function.PartitionByMod", &[("count", "3")]), dir),
-            Ok(Some(3))
-        );
-        assert_eq!(
-            partition_count(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "128")]), dir),
-            Ok(None)
-        );
-        assert!(partition_count(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "100")]), dir)
-            .is_err());
-        assert!(partition_count(&func("com.example.Custom", &[]), dir).unwrap_err().message.contains("unknown class"));
-        let e = partition_count(&func("AutoPartitionByLong", &[("mapFile", "missing.txt")]), dir).unwrap_err();
+    fn builds_by_class_name_with_or_without_prefix() {
+        let ctx = BuildCtx::for_tests();
+        let m = build(&func("io.mycat.route.function.PartitionByMod", &[("count", "3")]), &ctx).unwrap();
+        assert_eq!(m.partition_count(), Some(3));
+        let long =
+            build(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "128")]), &ctx).unwrap();
+        assert_eq!(long.partition_count(), None);
+        assert!(build(&func("PartitionByLong", &[("partitionCount", "8"), ("partitionLength", "100")]), &ctx).is_err());
+        assert!(build(&func("com.example.Custom", &[]), &ctx).unwrap_err().message.contains("unknown class"));
+        let e = build(&func("AutoPartitionByLong", &[("mapFile", "missing.txt")]), &ctx).unwrap_err();
         assert!(e.message.contains("cannot read") && e.map_file.is_some(), "{e}");
+        for class in KNOWN_CLASSES {
+            assert!(class_name(&format!("io.mycat.route.function.{class}")).is_some());
+        }
     }
 }
