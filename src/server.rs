@@ -39,9 +39,10 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let listener =
         TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
     let local: Option<SocketAddr> = listener.local_addr().ok();
+    let rules = crate::route::Rules::build(&cfg).map_err(StartError::Config)?;
     let backends = Backends::build(&cfg);
     backends.warm_up();
-    let shared = Shared::new(cfg, backends);
+    let shared = Shared::new(cfg, rules, backends);
     tracing::info!(
         addr = %local.map(|a| a.to_string()).unwrap_or(addr),
         version = %shared.server_version,

@@ -68,12 +68,9 @@ async fn sharded_reads_concatenate_and_writes_sum() {
     assert_eq!(c.affected_rows(), 4, "affected rows summed over shards");
     c.query_drop("DELETE FROM customer WHERE id >= 4").await.unwrap();
     assert_eq!(c.affected_rows(), 2);
-    for (sql, what) in [
-        ("SELECT id FROM customer ORDER BY id", "ORDER BY"),
-        ("SELECT COUNT(*) FROM customer", "aggregate"),
-        ("SELECT id FROM customer LIMIT 1", "LIMIT"),
-        ("INSERT INTO customer (id, name) VALUES (7, 'g')", "INSERT"),
-    ] {
+    for (sql, what) in
+        [("SELECT id FROM customer ORDER BY id", "ORDER BY"), ("SELECT COUNT(*) FROM customer", "aggregate")]
+    {
         let e = c.query_drop(sql).await.unwrap_err();
         let (code, state, msg) = server_error(&e).unwrap();
         assert_eq!((code, state.as_str()), (1105, "HY000"), "{sql}");

@@ -30,7 +30,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
             }
             _ => Err(crate::error::Error::unsupported("nothing to run")),
         },
-        Mode::Concat => scatter::concat(conns, payloads, out, fmt).await,
+        Mode::Concat => scatter::concat(conns, payloads, out, fmt, route.limit).await,
         Mode::WriteAllReportOne => {
             scatter::write_all(conns, &route.nodes, payloads, scatter::Counting::ReportOne, out, fmt).await
         }

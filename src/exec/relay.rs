@@ -122,7 +122,7 @@ pub async fn relay<W: AsyncWrite + Unpin>(
                 reply.result_set = true;
                 out.push(&first);
                 relay_columns(conn, out, fmt, n).await?;
-                let (warnings, status) = relay_rows(conn, out, &mut reply).await?;
+                let (warnings, status) = relay_rows(conn, out, &mut reply, None).await?;
                 let Some(status) = status else { return Ok(reply) };
                 reply.warnings = warnings;
                 write_terminator(out, fmt, warnings, fmt.patch(status));
@@ -135,12 +135,20 @@ pub async fn relay<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Forwards rows up to the terminator: Ok((warnings, Some(status))), or (_, None) after forwarding an
-/// error that ended the stream.
+/// Rows to skip, then rows to forward, across a concatenation (LIMIT without ORDER BY).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub skip: u64,
+    pub take: u64,
+}
+
+/// Forwards rows up to the terminator (those `window` lets through): Ok((warnings, Some(status))), or
+/// (_, None) after forwarding an error that ended the stream.
 pub async fn relay_rows<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
     out: &mut PacketWriter<W>,
     reply: &mut Reply,
+    mut window: Option<&mut Window>,
 ) -> Result<(u16, Option<u16>)> {
     loop {
         let p = conn.read().await?;
@@ -154,6 +162,16 @@ pub async fn relay_rows<W: AsyncWrite + Unpin>(
             let st = conn.status & !MORE;
             conn.finish(st);
             return Ok((0, None));
+        }
+        if let Some(w) = window.as_deref_mut() {
+            if w.skip > 0 {
+                w.skip -= 1;
+                continue;
+            }
+            if w.take == 0 {
+                continue; // past the limit: read to the end, keep the connection clean
+            }
+            w.take -= 1;
         }
         reply.rows += 1;
         out.push_stream(&p).await?;

@@ -1,8 +1,10 @@
 //! The client side on the service port: accepting connections, the login handshake, and one session
 //! task per client that reads commands and answers them (locally or through route → exec).
 
+pub mod explain;
 pub mod handshake;
 pub mod local;
+pub mod params;
 pub mod prepared;
 pub mod query;
 pub mod session;
@@ -24,6 +26,10 @@ use crate::sql::cache::ParseCache;
 /// What every session shares: the config, the backends, the parse cache, the session registry.
 pub struct Shared {
     pub config: ArcSwap<Config>,
+    /// The sharding rules compiled from `config`.
+    pub rules: ArcSwap<crate::route::Rules>,
+    /// ER parent rows found by lookups: (schema, parent table, key value) → dataNode.
+    pub parent_cache: Mutex<lru::LruCache<(String, String, String), Arc<str>>>,
     pub backends: Backends,
     pub parse_cache: ParseCache,
     pub server_version: String,
@@ -40,7 +46,7 @@ struct SessionEntry {
 }
 
 impl Shared {
-    pub fn new(config: Config, backends: Backends) -> Arc<Self> {
+    pub fn new(config: Config, rules: crate::route::Rules, backends: Backends) -> Arc<Self> {
         let version = config
             .system
             .fake_mysql_version
@@ -48,6 +54,10 @@ impl Shared {
             .unwrap_or_else(|| format!("5.7.25-shardcat-{}", env!("CARGO_PKG_VERSION")));
         Arc::new(Shared {
             config: ArcSwap::from_pointee(config),
+            rules: ArcSwap::from_pointee(rules),
+            parent_cache: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(10_000).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
             backends,
             parse_cache: ParseCache::new(10_000),
             server_version: version,

@@ -18,7 +18,11 @@ pub struct ClientStmt {
     pub sql: Arc<str>,
     pub kind: Kind,
     pub params: u16,
-    pub route: Route,
+    /// The schema it was prepared in, and its analysis (`None` on schemas without tables).
+    pub schema: String,
+    pub analysis: Option<Arc<crate::sql::analyze::Analysis>>,
+    /// Where a pass-through schema sends it (known at prepare time).
+    pub fixed: Option<Arc<str>>,
     /// Parameter types from the last EXECUTE that sent them (2 bytes per parameter).
     pub param_types: Option<Vec<u8>>,
     pub long_data: BTreeMap<u16, Vec<u8>>,
@@ -69,8 +73,8 @@ impl Session {
         }
         let cfg = self.shared.config.load_full();
         let schema = self.current_or_first_schema(&cfg)?;
-        let route = if schema.tables.is_empty() {
-            Route { nodes: vec![route::any_node(schema, &|n| self.shared.backends.node_alive(n))?], mode: Mode::Single }
+        let (node, analysis) = if schema.tables.is_empty() {
+            (route::any_node(schema, &|n| self.shared.backends.node_alive(n))?, None)
         } else {
             let a = self.shared.parse_cache.get(&sql).map_err(|m| {
                 Error::sql(
@@ -82,8 +86,11 @@ impl Session {
             if self.schema.is_none() && a.tables.iter().any(|t| t.schema.is_none()) {
                 return Err(Error::sql(1046, "3D000", "No database selected"));
             }
-            route::route(&self.route_ctx(&cfg), schema, kind, &a)?
+            let rules = self.shared.rules.load_full();
+            (route::metadata_node(&self.route_ctx(&cfg, &rules), schema, &a)?, Some(a))
         };
+        let schema_name = schema.name.clone();
+        let fixed = analysis.is_none().then(|| node.clone());
         if self.user.read_only && kind.is_write() {
             return Err(Error::sql(
                 1142,
@@ -98,7 +105,7 @@ impl Session {
         }
         let id = self.next_stmt_id;
         let sql: Arc<str> = Arc::from(sql);
-        let nodes = vec![route.nodes[0].clone()];
+        let nodes = vec![node];
         let mut conns = self.acquire(&nodes).await?;
         let fmt = self.stmt_fmt();
         let res = relay::prepare(&mut conns[0], &sql, Some((&mut self.out, &fmt, id))).await;
@@ -115,7 +122,9 @@ impl Session {
                     sql,
                     kind,
                     params: bs.params,
-                    route,
+                    schema: schema_name,
+                    analysis,
+                    fixed,
                     param_types: None,
                     long_data: BTreeMap::new(),
                     cursor: None,
@@ -227,8 +236,8 @@ impl Session {
                 }
             }
         }
-        let (sql, kind, params, route, types) =
-            (st.sql.clone(), st.kind, st.params, st.route.clone(), st.param_types.clone());
+        let (sql, kind, params, types) = (st.sql.clone(), st.kind, st.params, st.param_types.clone());
+        let (schema_name, analysis, fixed) = (st.schema.clone(), st.analysis.clone(), st.fixed.clone());
         let long_data = std::mem::take(&mut st.long_data);
         let old_cursor = st.cursor.take();
         if let Some((node, c, bid)) = old_cursor {
@@ -239,17 +248,50 @@ impl Session {
             self.finish_pinned("COMMIT").await?;
             self.in_tx = false;
         }
+        let route = match (&fixed, &analysis) {
+            (Some(n), _) => Route::single(n.clone()),
+            (None, Some(a)) => {
+                let bound = super::params::decode(pkt, params, types.as_deref(), &long_data)
+                    .ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
+                let cfg = self.shared.config.load_full();
+                let schema = cfg
+                    .schema(&schema_name)
+                    .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
+                self.route_with_lookups(&cfg, schema, kind, a, &sql, &bound).await?
+            }
+            (None, None) => return Err(Error::unsupported("prepared statement without a route")),
+        };
+        if let route::Rewrite::PerNode(texts) = &route.sql {
+            // an INSERT split over shards runs as plain statements with the parameters written in
+            let payloads: Vec<bytes::Bytes> = texts
+                .iter()
+                .map(|t| {
+                    let mut p = BytesMut::with_capacity(t.len() + 1);
+                    p.put_u8(0x03);
+                    p.extend_from_slice(t.as_bytes());
+                    p.freeze()
+                })
+                .collect();
+            let reply = self.execute(&route, &payloads).await?;
+            self.after_reply(kind, &reply, &sql);
+            return Ok(());
+        }
+        // the text the backends prepare: the client's, or its rewrite (schema prefix, LIMIT)
+        let backend_sql: Arc<str> = match &route.sql {
+            route::Rewrite::Shared(s) => Arc::from(s.as_str()),
+            _ => sql.clone(),
+        };
         let mut conns = self.acquire(&route.nodes).await?;
         // make sure every connection has the statement, then send long data and the execute
         let mut payloads = Vec::with_capacity(conns.len());
         let mut prep_err = None;
         for c in conns.iter_mut() {
-            let bid = match c.stmts.get(&sql) {
+            let bid = match c.stmts.get(&backend_sql) {
                 Some(s) => s.id,
-                None => match relay::prepare::<tokio::io::Sink>(c, &sql, None).await {
+                None => match relay::prepare::<tokio::io::Sink>(c, &backend_sql, None).await {
                     Ok(Ok(bs)) => {
                         let bid = bs.id;
-                        remember(c, sql.clone(), bs);
+                        remember(c, backend_sql.clone(), bs);
                         bid
                     }
                     Ok(Err(e)) => {
@@ -296,7 +338,7 @@ impl Session {
         if cursor_open {
             let c = conns.pop();
             if let (Some(c), Some(st)) = (c, self.stmts.get_mut(&id)) {
-                let bid = c.stmts.get(&sql).map(|s| s.id).unwrap_or(0);
+                let bid = c.stmts.get(&backend_sql).map(|s| s.id).unwrap_or(0);
                 st.cursor = Some((route.nodes[0].clone(), c, bid));
             }
             self.release(vec![], conns, &res);
@@ -328,7 +370,7 @@ impl Session {
             p.put_u32_le(rows);
             c.send(&p).await?;
             let mut reply = crate::exec::Reply::default();
-            let (w, st) = relay::relay_rows(&mut c, &mut self.out, &mut reply).await?;
+            let (w, st) = relay::relay_rows(&mut c, &mut self.out, &mut reply, None).await?;
             if let Some(st) = st {
                 relay::write_terminator(&mut self.out, &fmt, w, fmt.patch(st));
                 c.finish(st);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::session::Session;
-use crate::config::model::Config;
+use crate::config::model::{Config, Schema};
 use crate::error::{Error, Result};
 use crate::exec::{self, Reply};
 use crate::route::{self, Mode, Route};
@@ -14,6 +14,21 @@ use crate::sql::analyze::Analysis;
 use crate::sql::classify::{classify, Kind};
 use crate::sql::hint::{self, Hint};
 use crate::sql::session::{parse_kill, parse_set, parse_use, SetItem};
+
+/// The COM_QUERY packets a route sends: the client's own packet, or the rewritten statement(s).
+pub fn text_payloads(r: &Route, raw: &Bytes) -> Vec<Bytes> {
+    let pack = |s: &str| {
+        let mut p = BytesMut::with_capacity(s.len() + 1);
+        p.put_u8(0x03);
+        p.extend_from_slice(s.as_bytes());
+        p.freeze()
+    };
+    match &r.sql {
+        route::Rewrite::Original => vec![raw.clone()],
+        route::Rewrite::Shared(s) => vec![pack(s)],
+        route::Rewrite::PerNode(v) => v.iter().map(|s| pack(s)).collect(),
+    }
+}
 
 /// A loggable form of a statement: shortened, and never with a password in it.
 pub fn loggable(sql: &str) -> String {
@@ -68,6 +83,7 @@ impl Session {
             },
             Kind::Show => self.show(sql, start).await,
             Kind::Describe => self.describe(sql, start, raw).await,
+            Kind::Explain => self.explain(sql, start, raw).await,
             Kind::Xa => Err(Error::unsupported("XA transactions are not supported through shardcat")),
             Kind::LoadData => Err(Error::unsupported("LOAD DATA is not supported through shardcat yet")),
             Kind::Lock | Kind::Unlock => {
@@ -175,8 +191,8 @@ impl Session {
     }
 
     /// Routing's view of this session: its config, schema rights and node liveness.
-    pub fn route_ctx<'a>(&'a self, cfg: &'a Config) -> route::Ctx<'a> {
-        route::Ctx { cfg, user: &self.user, backends: &self.shared.backends }
+    pub fn route_ctx<'a>(&'a self, cfg: &'a Config, rules: &'a route::Rules) -> route::Ctx<'a> {
+        route::Ctx { cfg, rules, user: &self.user, backends: &self.shared.backends, parents: None }
     }
 
     /// The session's schema, or (for statements needing none) the first schema the user may use.
@@ -276,7 +292,8 @@ impl Session {
                     .parse_cache
                     .get(&hsql)
                     .map_err(|m| Error::sql(1064, "42000", format!("cannot parse the hint's SQL: {m}")))?;
-                let routed = route::route(&self.route_ctx(&cfg), schema, hkind, &a);
+                let rules = self.shared.rules.load_full();
+                let routed = route::route(&self.route_ctx(&cfg, &rules), schema, hkind, &a, &hsql, &[]);
                 match routed {
                     Ok(r) => r.nodes,
                     // the hint SQL only chooses nodes: a merge it would need is irrelevant here
@@ -297,7 +314,8 @@ impl Session {
             (_, Kind::Select | Kind::Show | Kind::Describe | Kind::Explain) => Mode::Concat,
             _ => Mode::WriteAllSum,
         };
-        let reply = self.execute(&Route { nodes, mode }, &[payload]).await?;
+        let r = Route { nodes, mode, sql: route::Rewrite::Original, limit: None };
+        let reply = self.execute(&r, &[payload]).await?;
         self.after_reply(kind, &reply, real);
         Ok(())
     }
@@ -351,20 +369,99 @@ impl Session {
             return Err(Error::sql(1046, "3D000", "No database selected"));
         }
         let r = match &analysis {
-            Some(a) if !passthrough => route::route(&self.route_ctx(&cfg), schema, kind, a)?,
-            _ => Route {
-                nodes: vec![route::any_node(schema, &|n| self.shared.backends.node_alive(n))?],
-                mode: Mode::Single,
-            },
+            Some(a) if !passthrough => self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await?,
+            _ => Route::single(route::any_node(schema, &|n| self.shared.backends.node_alive(n))?),
         };
         if kind == Kind::Ddl && self.in_tx {
             // DDL commits the open transaction, as on MySQL
             self.finish_pinned("COMMIT").await?;
             self.in_tx = false;
         }
-        let reply = self.execute(&r, &[payload]).await?;
+        let payloads = text_payloads(&r, &payload);
+        let reply = self.execute(&r, &payloads).await?;
         self.after_reply(kind, &reply, sql);
         Ok(())
+    }
+
+    /// Routes a statement, first finding the parent rows an ER child INSERT needs (through the
+    /// session's own connections, so an uncommitted parent in this transaction is found).
+    pub async fn route_with_lookups(
+        &mut self,
+        cfg: &Config,
+        schema: &Schema,
+        kind: Kind,
+        a: &Analysis,
+        sql: &str,
+        params: &[route::Param],
+    ) -> Result<Route> {
+        let rules = self.shared.rules.load_full();
+        let lookup = match a.stmts.as_slice() {
+            [s @ sqlparser::ast::Statement::Insert(_)] => {
+                route::insert::parent_lookups(&self.route_ctx(cfg, &rules), schema, s, params)?
+            }
+            _ => None,
+        };
+        let found = match lookup {
+            Some(l) => Some(self.find_parents(&schema.name, &l).await?),
+            None => None,
+        };
+        let mut ctx = self.route_ctx(cfg, &rules);
+        ctx.parents = found.as_ref();
+        route::route(&ctx, schema, kind, a, sql, params)
+    }
+
+    /// Where the parent rows with the given key values are: cached, else looked up on every node.
+    async fn find_parents(
+        &mut self,
+        schema: &str,
+        l: &route::insert::ParentLookup,
+    ) -> Result<std::collections::HashMap<String, Arc<str>>> {
+        let mut found = std::collections::HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.shared.parent_cache.lock();
+            for v in &l.values {
+                match cache.get(&(schema.to_string(), l.parent.to_ascii_uppercase(), v.clone())) {
+                    Some(n) if !self.tx_active() => {
+                        found.insert(v.clone(), n.clone());
+                    }
+                    _ => missing.push(v.clone()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let ident = |s: &str| format!("`{}`", s.replace('`', "``"));
+        let list: Vec<String> =
+            missing.iter().map(|v| route::rewrite::literal(&route::Param::Bytes(v.as_bytes().to_vec()))).collect();
+        let q = format!(
+            "SELECT {} FROM {} WHERE {} IN ({})",
+            ident(&l.parent_key),
+            ident(&l.parent),
+            ident(&l.parent_key),
+            list.join(", ")
+        );
+        for node in &l.nodes {
+            let nodes = vec![node.clone()];
+            let mut conns = self.acquire(&nodes).await?;
+            let res = conns[0].query_rows(&q).await;
+            self.release(nodes, conns, &res);
+            for row in res? {
+                if let Some(Some(cell)) = row.into_iter().next() {
+                    let key = String::from_utf8_lossy(&cell).into_owned();
+                    let hit = missing.iter().find(|m| **m == key || m.eq_ignore_ascii_case(&key)).cloned();
+                    if let Some(v) = hit {
+                        found.entry(v.clone()).or_insert_with(|| node.clone());
+                        self.shared
+                            .parent_cache
+                            .lock()
+                            .put((schema.to_string(), l.parent.to_ascii_uppercase(), v), node.clone());
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Sends per-node payloads (one shared, or one per node) along a route and streams the reply.

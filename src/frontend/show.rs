@@ -9,7 +9,7 @@ use bytes::{BufMut, BytesMut};
 use super::local::Col;
 use super::session::Session;
 use crate::error::{Error, Result};
-use crate::route::{self, Mode, Route};
+use crate::route::{self, Route};
 use crate::sql::classify::Kind;
 use crate::sql::classify::{skip_space_and_comments, word_at};
 
@@ -143,7 +143,7 @@ impl Session {
             next,
             "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "FORMAT" | "EXTENDED" | "PARTITIONS"
         ) {
-            return self.routed(sql, Kind::Explain, raw).await;
+            return self.explain(sql, start, raw).await;
         }
         let (table, qualified) = Self::table_arg(sql, &w, 1);
         if table.is_empty() {
@@ -177,7 +177,7 @@ impl Session {
         let mut p = BytesMut::with_capacity(sql.len() + 1);
         p.put_u8(0x03);
         p.extend_from_slice(sql.as_bytes());
-        let r = Route { nodes: vec![node], mode: Mode::Single };
+        let r = Route::single(node);
         let reply = self.execute(&r, &[p.freeze()]).await?;
         self.after_reply(Kind::Show, &reply, sql);
         Ok(())

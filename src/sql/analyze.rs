@@ -34,6 +34,8 @@ pub enum LocalExpr {
 
 #[derive(Debug, Clone)]
 pub struct Analysis {
+    /// The parsed statements (routing reads conditions, VALUES rows and LIMITs from them).
+    pub stmts: Vec<Statement>,
     pub statements: usize,
     pub tables: Vec<TableRef>,
     /// Why a multi-node SELECT would need a merge (ORDER BY, LIMIT, …); `None` when rows can be concatenated.
@@ -93,7 +95,7 @@ pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
         [Statement::Query(q)] => (merge_need(q), local_select(sql, q), !q.locks.is_empty()),
         _ => (None, None, false),
     };
-    Ok(Arc::new(Analysis { statements: stmts.len(), tables, needs_merge, local, locking_read }))
+    Ok(Arc::new(Analysis { statements: stmts.len(), stmts, tables, needs_merge, local, locking_read }))
 }
 
 fn add_table(tables: &mut Vec<TableRef>, name: &ObjectName) {
@@ -178,35 +180,45 @@ fn merge_need(q: &Query) -> Option<&'static str> {
     }
 }
 
-/// The original text of an AST node (MySQL names result columns after it).
-fn source_text(sql: &str, node: &impl Spanned) -> Option<String> {
-    let span = node.span();
-    let (s, e) = (span.start, span.end);
-    if s.line == 0 || e.line == 0 {
+/// The byte offset in `sql` of a sqlparser location (1-based line and character column).
+pub fn byte_offset(sql: &str, loc: sqlparser::tokenizer::Location) -> Option<usize> {
+    if loc.line == 0 {
         return None;
     }
-    let offset = |line: u64, col: u64| -> Option<usize> {
-        let mut pos = 0usize;
-        for (i, l) in sql.split_inclusive('\n').enumerate() {
-            if i as u64 + 1 == line {
-                let chars = l.char_indices().nth(col.saturating_sub(1) as usize).map(|(b, _)| b).unwrap_or(l.len());
-                return Some(pos + chars);
-            }
-            pos += l.len();
+    let mut pos = 0usize;
+    for (i, l) in sql.split_inclusive('\n').enumerate() {
+        if i as u64 + 1 == loc.line {
+            let chars = l.char_indices().nth(loc.column.saturating_sub(1) as usize).map(|(b, _)| b).unwrap_or(l.len());
+            return Some(pos + chars);
         }
-        None
-    };
-    let (a, mut b) = (offset(s.line, s.column)?, offset(e.line, e.column)?);
-    // a function's span ends at its name: take the argument list too
+        pos += l.len();
+    }
+    None
+}
+
+/// The byte range of a span in `sql`.
+pub fn byte_span(sql: &str, span: sqlparser::tokenizer::Span) -> Option<(usize, usize)> {
+    let (a, b) = (byte_offset(sql, span.start)?, byte_offset(sql, span.end)?);
+    (a <= b).then_some((a, b))
+}
+
+/// The byte range of an expression in `sql`, function arguments included (sqlparser's span of a
+/// function call ends at its name).
+pub fn expr_byte_span(sql: &str, e: &impl Spanned) -> Option<(usize, usize)> {
+    let (a, mut b) = byte_span(sql, e.span())?;
     let rest = sql.get(b..)?;
     let trimmed = rest.trim_start();
     if trimmed.starts_with('(') {
         let open = b + (rest.len() - trimmed.len());
         let mut depth = 0usize;
+        let mut quote: Option<char> = None;
         for (i, ch) in sql[open..].char_indices() {
-            match ch {
-                '(' => depth += 1,
-                ')' => {
+            match (quote, ch) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"' | '`') => quote = Some(ch),
+                (None, '(') => depth += 1,
+                (None, ')') => {
                     depth -= 1;
                     if depth == 0 {
                         b = open + i + 1;
@@ -217,6 +229,12 @@ fn source_text(sql: &str, node: &impl Spanned) -> Option<String> {
             }
         }
     }
+    Some((a, b))
+}
+
+/// The original text of an AST node (MySQL names result columns after it).
+fn source_text(sql: &str, node: &impl Spanned) -> Option<String> {
+    let (a, b) = expr_byte_span(sql, node)?;
     sql.get(a..b).map(str::to_string)
 }
 

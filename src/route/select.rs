@@ -1,0 +1,108 @@
+//! SELECT routing: each table's nodes from the WHERE conditions on its sharding column, combined
+//! across the statement's tables; one node passes through, several stream concatenated rows when no
+//! merge is needed (LIMIT without ORDER BY included), anything else waits for cross-shard merges.
+
+use std::sync::Arc;
+
+use sqlparser::ast::{ObjectNamePart, Query, SetExpr, TableFactor, TableWithJoins};
+
+use super::condition::Binder;
+use super::{combine, limit, needs_merge, place, table_nodes, Ctx, Mode, NodeSet, Param, Rewrite, Route};
+use crate::config::model::Schema;
+use crate::error::Result;
+use crate::sql::analyze::{Analysis, TableRef};
+
+/// The tables of a FROM list with the names their columns may be qualified with.
+pub fn from_tables(from: &[TableWithJoins]) -> Vec<(TableRef, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut add = |f: &TableFactor| {
+        if let TableFactor::Table { name, alias, .. } = f {
+            let parts: Vec<&str> = name
+                .0
+                .iter()
+                .map(|p| match p {
+                    ObjectNamePart::Identifier(i) => i.value.as_str(),
+                    ObjectNamePart::Function(f) => f.name.value.as_str(),
+                })
+                .collect();
+            let (schema, table) = match parts.as_slice() {
+                [t] => (None, t.to_string()),
+                [.., s, t] => (Some(s.to_string()), t.to_string()),
+                [] => return,
+            };
+            let mut quals = vec![table.clone()];
+            if let Some(a) = alias {
+                quals.push(a.name.value.clone());
+            }
+            out.push((TableRef { schema, name: table }, quals));
+        }
+    };
+    for twj in from {
+        add(&twj.relation);
+        for j in &twj.joins {
+            add(&j.relation);
+        }
+    }
+    out
+}
+
+pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, params: &[Param]) -> Result<Route> {
+    let Some(stmt) = a.stmts.first() else { return Ok(Route::single(super::any_node(schema, &|n| ctx.alive(n))?)) };
+    let binder = Binder::new(stmt, params);
+    let (top, selection) = match q.body.as_ref() {
+        SetExpr::Select(s) => (from_tables(&s.from), s.selection.as_ref()),
+        _ => (Vec::new(), None),
+    };
+    let unqualified = top.len() == 1;
+    let mut sets = Vec::new();
+    let mut places = Vec::new();
+    for t in a.tables.iter().filter(|t| !t.schema.as_deref().is_some_and(super::is_system_schema)) {
+        let p = place(ctx, schema, t)?;
+        let set = match top.iter().find(|(r, _)| r == t) {
+            Some((_, quals)) => table_nodes(ctx, &p, selection, quals.clone(), unqualified, &binder)?,
+            None => table_nodes(ctx, &p, None, Vec::new(), false, &binder)?,
+        };
+        sets.push((t.name.clone(), set, p.partitioned()));
+        places.push(p);
+    }
+    let mut nodes = combine(ctx, &sets, a.locking_read)?;
+    if nodes.is_empty() {
+        // no row can match: any node of the table answers with the right (empty) result
+        if let Some(NodeSet::Exact(_)) = sets.first().map(|s| &s.1) {
+            if let Some(first) = places.first().and_then(|p| p.table).and_then(|t| t.data_nodes.first()) {
+                nodes = vec![Arc::from(first.as_str())];
+            }
+        }
+        if nodes.is_empty() {
+            nodes = vec![super::any_node(schema, &|n| ctx.alive(n))?];
+        }
+    }
+    let auto = if a.locking_read { None } else { limit::auto_limit(schema, q, &places, selection) };
+    let mut route = Route { nodes, mode: Mode::Single, sql: Rewrite::Original, limit: None };
+    if let Some(n) = auto {
+        route.sql = Rewrite::Shared(limit::append_limit(sql, n));
+    }
+    if route.nodes.len() == 1 {
+        return Ok(route);
+    }
+    let table = sets.iter().find(|s| s.2).map(|s| s.0.clone()).unwrap_or_default();
+    match (a.needs_merge, auto) {
+        (None, None) => route.mode = Mode::Concat,
+        (None, Some(n)) => {
+            route.mode = Mode::Concat;
+            route.limit = Some((0, n));
+        }
+        (Some("LIMIT"), _) => match limit::concat_limit(sql, q, &binder)? {
+            Some((rewritten, offset, count)) => {
+                route.mode = Mode::Concat;
+                route.limit = Some((offset, count));
+                if let Some(text) = rewritten {
+                    route.sql = Rewrite::Shared(text);
+                }
+            }
+            None => return Err(needs_merge("a LIMIT that is not a literal", &table, route.nodes.len())),
+        },
+        (Some(what), _) => return Err(needs_merge(what, &table, route.nodes.len())),
+    }
+    Ok(route)
+}
