@@ -73,7 +73,10 @@ pub struct BackendConn {
     /// False while a response is only partly read: such a connection is never reused.
     pub clean: bool,
     pub last_used: Instant,
-    pub stmts: HashMap<Arc<str>, BackendStmt>,
+    /// Prepared statements by the database they were prepared in, then by text: a statement keeps
+    /// resolving table names in the database that was current when it was prepared.
+    stmts: HashMap<Arc<str>, HashMap<Arc<str>, BackendStmt>>,
+    stmt_count: usize,
 }
 
 const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
@@ -185,7 +188,36 @@ impl BackendConn {
             clean: true,
             last_used: Instant::now(),
             stmts: HashMap::new(),
+            stmt_count: 0,
         })
+    }
+
+    /// The statement prepared for `sql` in the current database, if any.
+    pub fn stmt(&self, sql: &str) -> Option<&BackendStmt> {
+        self.stmts.get(self.db.as_deref()?)?.get(sql)
+    }
+
+    /// Remembers a statement prepared in the current database. Beyond `cap` statements, one is
+    /// closed (COM_STMT_CLOSE has no reply: it leaves with the next command); clients never notice,
+    /// their statements are prepared again when needed.
+    pub fn remember_stmt(&mut self, sql: Arc<str>, bs: BackendStmt, cap: usize) {
+        let Some(db) = self.db.clone() else { return };
+        if self.stmt_count >= cap {
+            let victim = self.stmts.iter().find_map(|(d, m)| m.keys().next().map(|k| (d.clone(), k.clone())));
+            if let Some((d, k)) = victim {
+                if let Some(old) = self.stmts.get_mut(&d).and_then(|m| m.remove(&k)) {
+                    let mut p = BytesMut::with_capacity(5);
+                    p.put_u8(0x19);
+                    p.put_u32_le(old.id);
+                    self.queue_no_reply(&p);
+                    self.stmt_count -= 1;
+                }
+            }
+        }
+        let per_db = self.stmts.entry(Arc::from(db.as_str())).or_default();
+        if per_db.insert(sql, bs).is_none() {
+            self.stmt_count += 1;
+        }
     }
 
     pub fn deprecate_eof(&self) -> bool {
@@ -375,6 +407,7 @@ impl BackendConn {
                 self.autocommit = st & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0;
                 self.isolation = None;
                 self.stmts.clear();
+                self.stmt_count = 0;
                 self.dirty = false;
             }
             self.sets_owner = want.session_id;

@@ -286,7 +286,7 @@ impl Session {
         let mut payloads = Vec::with_capacity(conns.len());
         let mut prep_err = None;
         for c in conns.iter_mut() {
-            let bid = match c.stmts.get(&backend_sql) {
+            let bid = match c.stmt(&backend_sql) {
                 Some(s) => s.id,
                 None => match relay::prepare::<tokio::io::Sink>(c, &backend_sql, None).await {
                     Ok(Ok(bs)) => {
@@ -338,7 +338,7 @@ impl Session {
         if cursor_open {
             let c = conns.pop();
             if let (Some(c), Some(st)) = (c, self.stmts.get_mut(&id)) {
-                let bid = c.stmts.get(&backend_sql).map(|s| s.id).unwrap_or(0);
+                let bid = c.stmt(&backend_sql).map(|s| s.id).unwrap_or(0);
                 st.cursor = Some((route.nodes[0].clone(), c, bid));
             }
             self.release(vec![], conns, &res);
@@ -400,17 +400,7 @@ fn unknown_stmt(id: u32, what: &str) -> Error {
     Error::sql(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to {what}"))
 }
 
-/// Caches a backend statement on its connection, closing the oldest beyond the cap.
+/// Caches a backend statement on its connection.
 fn remember(c: &mut Pooled, sql: Arc<str>, bs: crate::backend::conn::BackendStmt) {
-    if c.stmts.len() >= MAX_BACKEND_STMTS {
-        if let Some(k) = c.stmts.keys().next().cloned() {
-            if let Some(old) = c.stmts.remove(&k) {
-                let mut p = BytesMut::with_capacity(5);
-                p.put_u8(0x19);
-                p.put_u32_le(old.id);
-                c.queue_no_reply(&p); // COM_STMT_CLOSE has no reply; it goes out with the next command
-            }
-        }
-    }
-    c.stmts.insert(sql, bs);
+    c.remember_stmt(sql, bs, MAX_BACKEND_STMTS);
 }
