@@ -112,3 +112,34 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, params: &[Param])
     let mode = if all_global { Mode::WriteAllReportOne } else { Mode::WriteAllSum };
     Ok(Route { nodes, mode, sql: Rewrite::Original, limit: None })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::nodes_of;
+
+    #[test]
+    fn update_and_delete_routing_table() {
+        let cases: &[(&str, &[&str])] = &[
+            ("UPDATE t_mod SET v = 'a' WHERE id = 5", &["sdn2"]),
+            ("UPDATE t_mod SET v = 'a'", &["sdn1", "sdn2", "sdn3", "sdn4"]),
+            ("UPDATE t_mod SET id = 5, v = 'a' WHERE id = 5 AND v = 'b'", &["sdn2"]),
+            ("DELETE FROM t_mod WHERE id IN (2, 6)", &["sdn3"]),
+            ("DELETE FROM orders WHERE customer_id = 8", &["sdn1"]),
+            ("UPDATE region SET name = 'x'", &["sdn1", "sdn2", "sdn3", "sdn4"]),
+            ("DELETE FROM t_mod WHERE id = 1 LIMIT 1", &["sdn2"]),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(nodes_of(sql, &[]).unwrap(), *want, "{sql}");
+        }
+        for refused in [
+            "UPDATE t_mod SET id = 6 WHERE id = 5",
+            "UPDATE t_mod SET id = 5 WHERE id = 5 OR v = 'a'",
+            "UPDATE t_mod SET id = 5 WHERE id BETWEEN 5 AND 5",
+            "UPDATE orders SET customer_id = 1 WHERE id = 1",
+            "DELETE FROM t_mod ORDER BY id LIMIT 1",
+            "UPDATE t_mod SET v = 'a' LIMIT 2",
+        ] {
+            assert_eq!(nodes_of(refused, &[]).unwrap_err().code_and_state().0, 1105, "{refused}");
+        }
+    }
+}

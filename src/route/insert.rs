@@ -301,16 +301,47 @@ fn place_row(s: &Sharding<'_>, v: Option<Lit>, row: usize) -> Result<usize> {
     }
 }
 
+/// The `)` closing the `(` at `open`, skipping quoted strings and identifiers.
+fn matching_paren(sql: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in sql.get(open..)?.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' | '`' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(open + i);
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
 /// One INSERT text per node: the client's statement with only that node's VALUES rows, in order.
 fn split_rows(sql: &str, rows: &[&[Expr]], targets: &[usize], order: &[usize]) -> Result<Vec<String>> {
     let cannot = || Error::unsupported("cannot locate the VALUES rows in the statement text to split them");
     let mut spans = Vec::with_capacity(rows.len());
     for row in rows {
-        let (first, last) = (row.first().ok_or_else(cannot)?, row.last().ok_or_else(cannot)?);
+        let first = row.first().ok_or_else(cannot)?;
         let (a, _) = expr_byte_span(sql, first).ok_or_else(cannot)?;
-        let (_, b) = expr_byte_span(sql, last).ok_or_else(cannot)?;
         let open = sql[..a].rfind('(').filter(|o| sql[o + 1..a].trim().is_empty()).ok_or_else(cannot)?;
-        let close = b + sql[b..].find(')').filter(|c| sql[b..b + c].trim().is_empty()).ok_or_else(cannot)?;
+        let close = matching_paren(sql, open).ok_or_else(cannot)?;
         spans.push((open, close + 1));
     }
     let prefix = &sql[..spans[0].0];
@@ -323,4 +354,60 @@ fn split_rows(sql: &str, rows: &[&[Expr]], targets: &[usize], order: &[usize]) -
             format!("{prefix}{}{suffix}", rows.join(", "))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::route_sql;
+    use super::super::Param;
+
+    #[test]
+    fn insert_routing_table() {
+        let r = route_sql("INSERT INTO t_mod (id, v) VALUES (1, 'a'), (2, 'b'), (5, 'c'), (6, 'd')", &[]).unwrap();
+        assert_eq!(
+            r,
+            vec![
+                ("sdn2".into(), "INSERT INTO t_mod (id, v) VALUES (1, 'a'), (5, 'c')".into()),
+                ("sdn3".into(), "INSERT INTO t_mod (id, v) VALUES (2, 'b'), (6, 'd')".into())
+            ]
+        );
+        assert_eq!(route_sql("insert into t_mod(v, id) values ('x', 3)", &[]).unwrap()[0].0, "sdn4");
+        assert_eq!(route_sql("INSERT INTO t_mod SET id = 4, v = 'x'", &[]).unwrap()[0].0, "sdn1");
+        assert_eq!(route_sql("INSERT INTO orders (id, customer_id) VALUES (9, 3)", &[]).unwrap()[0].0, "sdn4");
+        assert_eq!(route_sql("INSERT INTO region (id) VALUES (1)", &[]).unwrap().len(), 4);
+        assert_eq!(
+            route_sql("INSERT INTO t_enum (code) VALUES (NULL)", &[]).unwrap()[0].0,
+            "sdn4",
+            "NULL → default node"
+        );
+        assert_eq!(
+            route_sql("REPLACE INTO t_enum (code, v) VALUES (20, 'a')", &[]).unwrap()[0].0,
+            "sdn2",
+            "primary key = sharding column"
+        );
+        // prepared: bound parameters route; rows for several shards become plain statements
+        let p = [Param::Number("1".into()), Param::Bytes(b"x".to_vec()), Param::Number("2".into()), Param::Null];
+        let r = route_sql("INSERT INTO t_mod (id, v) VALUES (?, ?), (?, ?)", &p).unwrap();
+        assert_eq!(r[0], ("sdn2".into(), "INSERT INTO t_mod (id, v) VALUES (1, CONVERT(X'78' USING utf8mb4))".into()));
+        assert_eq!(r[1], ("sdn3".into(), "INSERT INTO t_mod (id, v) VALUES (2, NULL)".into()));
+        let one = route_sql("INSERT INTO t_mod (id, v) VALUES (?, ?)", &p[..2]).unwrap();
+        assert_eq!(
+            one,
+            vec![("sdn2".into(), "INSERT INTO t_mod (id, v) VALUES (?, ?)".into())],
+            "one shard: unchanged"
+        );
+        for (sql, code) in [
+            ("INSERT INTO t_mod VALUES (1, 'a')", 1064),
+            ("INSERT INTO t_mod (v) VALUES ('a')", 1064),
+            ("INSERT INTO t_mod (id, v) VALUES (NULL, 'a')", 1064),
+            ("INSERT INTO t_range (id, v) VALUES (-1, 'a')", 1064),
+            ("INSERT INTO t_range (id, v) VALUES ('abc', 'a')", 1064),
+            ("INSERT INTO t_mod (id, v) VALUES (1, 'a') ON DUPLICATE KEY UPDATE id = 5", 1105),
+            ("INSERT INTO t_mod (id, v) SELECT 1, 'a'", 1105),
+            ("INSERT INTO t_mod (id, v) VALUES (1)", 1136),
+            ("REPLACE INTO order_items (id, order_id) VALUES (1, 1)", 1105),
+        ] {
+            assert_eq!(route_sql(sql, &[]).unwrap_err().code_and_state().0, code, "{sql}");
+        }
+    }
 }

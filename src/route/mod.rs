@@ -212,6 +212,17 @@ pub fn table_nodes(
             let Some(r) = ctx.rules.sharded(&p.schema.name, &t.name) else { return Ok(NodeSet::Exact(nodes_of(t))) };
             let target = Target { column: &r.column, qualifiers, unqualified };
             let parts = Router { target: &target, func: r.func.as_ref(), binder }.parts(selection);
+            if t.rule_required && parts == Parts::All {
+                return Err(Error::sql(
+                    1064,
+                    "42000",
+                    format!(
+                        "route rule for table {} is required: a condition on {} (=, IN, BETWEEN) must narrow it",
+                        t.name.to_ascii_uppercase(),
+                        r.column
+                    ),
+                ));
+            }
             Ok(NodeSet::Exact(pick(t, parts)?))
         }
         TableKind::Child { parent, join_key, parent_key } => {
@@ -392,4 +403,47 @@ pub fn needs_merge(what: &str, table: &str, nodes: usize) -> Error {
     Error::unsupported(format!(
         "SELECT with {what} on '{table}' spans {nodes} dataNodes and needs a cross-shard merge, which shardcat does not run yet"
     ))
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! Routing without a network: the tests/fixtures/sharding deployment, routed in memory.
+    use super::*;
+    use std::sync::OnceLock;
+
+    pub struct Fixture {
+        pub cfg: Config,
+        pub rules: Rules,
+        pub backends: Backends,
+    }
+
+    pub fn fixture() -> &'static Fixture {
+        static F: OnceLock<Fixture> = OnceLock::new();
+        F.get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sharding");
+            let (cfg, _) = crate::config::load(&dir, None).unwrap_or_else(|d| panic!("{:?}", d.0));
+            let rules = Rules::build(&cfg).unwrap();
+            let backends = Backends::build(&cfg);
+            Fixture { cfg, rules, backends }
+        })
+    }
+
+    /// Routes `sql` in schema `shard` with `params`; nodes and what each receives.
+    pub fn route_sql(sql: &str, params: &[Param]) -> Result<Vec<(String, String)>> {
+        let f = fixture();
+        let user = f.cfg.users[0].clone();
+        let ctx = Ctx { cfg: &f.cfg, rules: &f.rules, user: &user, backends: &f.backends, parents: None };
+        let schema = f.cfg.schema("shard").unwrap();
+        let a = crate::sql::analyze::analyze(sql).map_err(Error::unsupported)?;
+        let (kind, _) = crate::sql::classify::classify(sql);
+        let r = route(&ctx, schema, kind, &a, sql, params)?;
+        Ok(r.nodes.iter().enumerate().map(|(i, n)| (n.to_string(), r.sql_for(i, sql).to_string())).collect())
+    }
+
+    /// Just the node names of a route, sorted.
+    pub fn nodes_of(sql: &str, params: &[Param]) -> Result<Vec<String>> {
+        let mut v: Vec<String> = route_sql(sql, params)?.into_iter().map(|(n, _)| n).collect();
+        v.sort();
+        Ok(v)
+    }
 }

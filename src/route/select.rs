@@ -106,3 +106,48 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
     }
     Ok(route)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::nodes_of;
+    use super::super::Param;
+
+    #[test]
+    fn select_routing_table() {
+        let all = ["sdn1", "sdn2", "sdn3", "sdn4"];
+        let cases: &[(&str, &[&str])] = &[
+            ("SELECT * FROM t_mod WHERE id = 6", &["sdn3"]),
+            ("SELECT * FROM t_mod t WHERE t.id IN (4, 5) AND t.v > 'a'", &["sdn1", "sdn2"]),
+            ("SELECT * FROM t_mod WHERE id = 1 OR v = 'x'", &all),
+            ("SELECT * FROM t_mod WHERE id BETWEEN 10 AND 11", &["sdn3", "sdn4"]),
+            ("SELECT * FROM t_range WHERE id > 30000", &["sdn4"]),
+            ("SELECT * FROM t_range WHERE id <= 20000", &["sdn1", "sdn2"]),
+            ("SELECT * FROM t_enum WHERE code = 99", &["sdn4"]),
+            ("SELECT * FROM orders WHERE customer_id IN (1, 2)", &["sdn2", "sdn3"]),
+            ("SELECT * FROM order_items WHERE order_id = 1", &all),
+            ("SELECT * FROM t_mod WHERE id IN (SELECT id FROM t_mod WHERE id = 1)", &all),
+            ("SELECT * FROM t_mod m JOIN region r ON m.id = r.id WHERE m.id = 2", &["sdn3"]),
+            ("SELECT * FROM t_mod WHERE id = 1 FOR UPDATE", &["sdn2"]),
+            ("SELECT 1", &["sdn1"]),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(nodes_of(sql, &[]).unwrap(), *want, "{sql}");
+        }
+        assert_eq!(nodes_of("SELECT * FROM region", &[]).unwrap().len(), 1, "a global read: one node");
+        assert_eq!(nodes_of("SELECT * FROM t_req WHERE id = 1", &[]).unwrap(), ["sdn2"]);
+        let e = nodes_of("SELECT * FROM t_req WHERE v = 'x'", &[]).unwrap_err();
+        assert!(
+            e.code_and_state().0 == 1064 && e.to_string().contains("route rule for table T_REQ is required"),
+            "{e}"
+        );
+        let p = [Param::Number("7".into())];
+        assert_eq!(nodes_of("SELECT * FROM t_mod WHERE id = ?", &p).unwrap(), ["sdn4"]);
+        for refused in [
+            "SELECT id FROM t_mod ORDER BY id",
+            "SELECT COUNT(*) FROM t_mod",
+            "SELECT * FROM t_mod a JOIN t_range b ON a.id = b.id",
+        ] {
+            assert_eq!(nodes_of(refused, &[]).unwrap_err().code_and_state().0, 1105, "{refused}");
+        }
+    }
+}
