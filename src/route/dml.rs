@@ -4,20 +4,18 @@
 
 use std::sync::Arc;
 
-use sqlparser::ast::{AssignmentTarget, FromTable, ObjectNamePart, Statement};
+use sqlparser::ast::{AssignmentTarget, FromTable, Statement};
 
 use super::condition::{and_equalities, Binder, Target};
 use super::select::from_tables;
 use super::{combine, place, table_nodes, Ctx, Mode, NodeSet, Param, Rewrite, Route};
 use crate::config::model::{Schema, TableKind};
 use crate::error::{Error, Result};
+use crate::sql::analyze::last_ident;
 
 fn assigned_column(t: &AssignmentTarget) -> Option<String> {
     match t {
-        AssignmentTarget::ColumnName(n) => n.0.last().map(|p| match p {
-            ObjectNamePart::Identifier(i) => i.value.clone(),
-            ObjectNamePart::Function(f) => f.name.value.clone(),
-        }),
+        AssignmentTarget::ColumnName(n) => Some(last_ident(n)),
         AssignmentTarget::Tuple(_) => None,
     }
 }

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlparser::ast::{Expr, ObjectNamePart, OnInsert, SetExpr, Statement, TableObject};
+use sqlparser::ast::{Expr, OnInsert, SetExpr, Statement, TableObject};
 
 use super::condition::{Binder, Lit};
 use super::{place, Ctx, Mode, Param, Rewrite, Route};
 use crate::config::model::{Schema, Table, TableKind};
 use crate::error::{Error, Result};
 use crate::rule::PartitionFunction;
-use crate::sql::analyze::{expr_byte_span, TableRef};
+use crate::sql::analyze::{expr_byte_span, last_ident, table_ref, TableRef};
 
 /// Parent rows a child-table INSERT must find first (the joinKey does not reference the root's
 /// sharding column, so the parent's location has to be looked up).
@@ -25,28 +25,10 @@ pub struct ParentLookup {
 }
 
 fn name_parts(t: &TableObject) -> Option<TableRef> {
-    let TableObject::TableName(n) = t else { return None };
-    let parts: Vec<&str> =
-        n.0.iter()
-            .map(|p| match p {
-                ObjectNamePart::Identifier(i) => i.value.as_str(),
-                ObjectNamePart::Function(f) => f.name.value.as_str(),
-            })
-            .collect();
-    match parts.as_slice() {
-        [t] => Some(TableRef { schema: None, name: t.to_string() }),
-        [.., s, t] => Some(TableRef { schema: Some(s.to_string()), name: t.to_string() }),
-        [] => None,
+    match t {
+        TableObject::TableName(n) => table_ref(n),
+        _ => None,
     }
-}
-
-fn column_name(n: &sqlparser::ast::ObjectName) -> String {
-    n.0.last()
-        .map(|p| match p {
-            ObjectNamePart::Identifier(i) => i.value.clone(),
-            ObjectNamePart::Function(f) => f.name.value.clone(),
-        })
-        .unwrap_or_default()
 }
 
 /// The (columns, rows) an INSERT writes: VALUES rows, or the single row of `INSERT … SET`.
@@ -56,7 +38,7 @@ fn rows(ins: &sqlparser::ast::Insert) -> Option<(Vec<String>, Vec<&[Expr]>)> {
             .assignments
             .iter()
             .map(|a| match &a.target {
-                sqlparser::ast::AssignmentTarget::ColumnName(n) => column_name(n),
+                sqlparser::ast::AssignmentTarget::ColumnName(n) => last_ident(n),
                 sqlparser::ast::AssignmentTarget::Tuple(_) => String::new(),
             })
             .collect();
@@ -64,7 +46,7 @@ fn rows(ins: &sqlparser::ast::Insert) -> Option<(Vec<String>, Vec<&[Expr]>)> {
         return Some((cols, Vec::new()));
     }
     let SetExpr::Values(v) = ins.source.as_ref()?.body.as_ref() else { return None };
-    Some((ins.columns.iter().map(column_name).collect(), v.rows.iter().map(|r| r.as_slice()).collect()))
+    Some((ins.columns.iter().map(last_ident).collect(), v.rows.iter().map(|r| r.as_slice()).collect()))
 }
 
 /// How a table's rows are placed by one column.
@@ -186,7 +168,7 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, sql: &str, params
     if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &ins.on {
         for a in assignments {
             if let sqlparser::ast::AssignmentTarget::ColumnName(n) = &a.target {
-                if column_name(n).eq_ignore_ascii_case(&s.column) {
+                if last_ident(n).eq_ignore_ascii_case(&s.column) {
                     return Err(Error::unsupported(format!(
                         "Sharding column can't be updated: {} -> {}",
                         t.name.to_ascii_uppercase(),

@@ -4,37 +4,26 @@
 
 use std::sync::Arc;
 
-use sqlparser::ast::{ObjectNamePart, Query, SetExpr, TableFactor, TableWithJoins};
+use sqlparser::ast::{Query, SetExpr, TableFactor, TableWithJoins};
 
 use super::condition::Binder;
 use super::{combine, limit, needs_merge, place, table_nodes, Ctx, Mode, NodeSet, Param, Rewrite, Route};
 use crate::config::model::Schema;
 use crate::error::Result;
-use crate::sql::analyze::{Analysis, TableRef};
+use crate::sql::analyze::{table_ref, Analysis, TableRef};
 
 /// The tables of a FROM list with the names their columns may be qualified with.
 pub fn from_tables(from: &[TableWithJoins]) -> Vec<(TableRef, Vec<String>)> {
     let mut out = Vec::new();
     let mut add = |f: &TableFactor| {
         if let TableFactor::Table { name, alias, .. } = f {
-            let parts: Vec<&str> = name
-                .0
-                .iter()
-                .map(|p| match p {
-                    ObjectNamePart::Identifier(i) => i.value.as_str(),
-                    ObjectNamePart::Function(f) => f.name.value.as_str(),
-                })
-                .collect();
-            let (schema, table) = match parts.as_slice() {
-                [t] => (None, t.to_string()),
-                [.., s, t] => (Some(s.to_string()), t.to_string()),
-                [] => return,
-            };
+            let Some(tref) = table_ref(name) else { return };
+            let table = tref.name.clone();
             let mut quals = vec![table.clone()];
             if let Some(a) = alias {
                 quals.push(a.name.value.clone());
             }
-            out.push((TableRef { schema, name: table }, quals));
+            out.push((tref, quals));
         }
     };
     for twj in from {

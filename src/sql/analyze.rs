@@ -98,7 +98,19 @@ pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
     Ok(Arc::new(Analysis { statements: stmts.len(), stmts, tables, needs_merge, local, locking_read }))
 }
 
-fn add_table(tables: &mut Vec<TableRef>, name: &ObjectName) {
+/// The last identifier of a (possibly qualified) name: the column of `t.col`, the table of `db.t`.
+pub fn last_ident(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => i.value.clone(),
+            ObjectNamePart::Function(f) => f.name.value.clone(),
+        })
+        .unwrap_or_default()
+}
+
+/// A table name as schema qualifier and table.
+pub fn table_ref(name: &ObjectName) -> Option<TableRef> {
     let parts: Vec<&str> = name
         .0
         .iter()
@@ -107,13 +119,18 @@ fn add_table(tables: &mut Vec<TableRef>, name: &ObjectName) {
             ObjectNamePart::Function(f) => f.name.value.as_str(),
         })
         .collect();
-    let t = match parts.as_slice() {
-        [n] => TableRef { schema: None, name: n.to_string() },
-        [.., s, n] => TableRef { schema: Some(s.to_string()), name: n.to_string() },
-        [] => return,
-    };
-    if !tables.contains(&t) {
-        tables.push(t);
+    match parts.as_slice() {
+        [n] => Some(TableRef { schema: None, name: n.to_string() }),
+        [.., s, n] => Some(TableRef { schema: Some(s.to_string()), name: n.to_string() }),
+        [] => None,
+    }
+}
+
+fn add_table(tables: &mut Vec<TableRef>, name: &ObjectName) {
+    if let Some(t) = table_ref(name) {
+        if !tables.contains(&t) {
+            tables.push(t);
+        }
     }
 }
 
