@@ -208,6 +208,8 @@ pub struct System {
     pub max_prepared_stmt_count: u32,
     pub non_password_login: bool,
     pub handle_distributed_transactions: u8,
+    /// Bytes a cross-shard merge may hold in memory (`mergeMemoryLimit`, shardcat's; 256 MiB).
+    pub merge_memory_limit: usize,
     /// Largest client packet accepted (`maxPacketSize`; shardcat's default 64 MiB).
     pub max_packet_size: usize,
     pub properties: BTreeMap<String, String>,
@@ -231,6 +233,7 @@ impl Default for System {
             non_password_login: false,
             handle_distributed_transactions: 0,
             max_packet_size: 64 << 20,
+            merge_memory_limit: 256 << 20,
             properties: BTreeMap::new(),
         }
     }

@@ -111,6 +111,7 @@ const KNOWN_SYSTEM: &[&str] = &[
     "sqlStatMaxSize",
     "orderBySql",
     "strictTxIsolationSelect",
+    "mergeMemoryLimit",
 ];
 
 pub fn read(path: &Path, root: &Element, d: &mut Diagnostics) -> ServerXml {
@@ -180,6 +181,7 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
                 sys.max_prepared_stmt_count = num(d).unwrap_or(16_382).min(u32::MAX as u64) as u32
             }
             "nonePasswordLogin" => sys.non_password_login = v == "1",
+            "mergeMemoryLimit" => sys.merge_memory_limit = num(d).unwrap_or(256 << 20).max(1024) as usize,
             "maxPacketSize" => sys.max_packet_size = num(d).unwrap_or(64 << 20).clamp(1024, 1 << 30) as usize,
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,
             _ => {}

@@ -1,6 +1,9 @@
 //! Execution: sends a routed statement to its backend connections and streams the replies to the
 //! client — `relay` for one node (raw pass-through), `scatter` for several (concatenate or write-all).
 
+pub mod aggregate;
+pub mod cell;
+pub mod merge;
 pub mod relay;
 pub mod scatter;
 
@@ -15,14 +18,16 @@ use crate::route::{Mode, Route};
 
 /// Runs a routed command on its connections (one per route node, in order) and streams the reply.
 /// `payloads` holds one command for all nodes, or one per node.
+/// `merge_limit` caps the bytes a merge may hold (groups, sorted groups).
 pub async fn run<W: AsyncWrite + Unpin>(
     route: &Route,
     conns: &mut [Pooled],
     payloads: &[Bytes],
     out: &mut PacketWriter<W>,
     fmt: &ClientFmt,
+    merge_limit: usize,
 ) -> Result<Reply> {
-    match route.mode {
+    match &route.mode {
         Mode::Single => match (conns.first_mut(), payloads.first()) {
             (Some(c), Some(p)) => {
                 c.send(p).await?;
@@ -35,6 +40,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
             scatter::write_all(conns, &route.nodes, payloads, scatter::Counting::ReportOne, out, fmt).await
         }
         Mode::WriteAllSum => scatter::write_all(conns, &route.nodes, payloads, scatter::Counting::Sum, out, fmt).await,
+        Mode::Merge(plan) => merge::run(conns, payloads, plan.as_ref(), out, fmt, merge_limit).await,
     }
 }
 

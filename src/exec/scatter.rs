@@ -12,7 +12,7 @@ use crate::proto::codec::PacketWriter;
 use crate::proto::packets::{self, ERR_HEADER, OK_HEADER};
 
 /// Sends each connection its payload: `payloads[i]`, or `payloads[0]` when all share one.
-async fn send_all(conns: &mut [Pooled], payloads: &[Bytes]) -> Result<()> {
+pub(crate) async fn send_all(conns: &mut [Pooled], payloads: &[Bytes]) -> Result<()> {
     for (i, c) in conns.iter_mut().enumerate() {
         match payloads.get(i).or(payloads.first()) {
             Some(p) => c.queue(p),
@@ -101,7 +101,7 @@ pub async fn concat<W: AsyncWrite + Unpin>(
 }
 
 /// Completes a reply whose first packet has been read, discarding the rest.
-async fn finish_after_first(c: &mut Pooled, first: &[u8]) -> Result<()> {
+pub(crate) async fn finish_after_first(c: &mut Pooled, first: &[u8]) -> Result<()> {
     match first.first() {
         Some(&OK_HEADER) | Some(&ERR_HEADER) => {
             let st = if first.first() == Some(&OK_HEADER) {

@@ -261,6 +261,11 @@ impl Session {
             }
             (None, None) => return Err(Error::unsupported("prepared statement without a route")),
         };
+        if matches!(route.mode, Mode::Merge(_)) {
+            return Err(Error::unsupported(
+                "a cross-shard merge (ORDER BY, GROUP BY, aggregates, DISTINCT over shards) through a prepared statement is not supported yet; use a plain query",
+            ));
+        }
         if let route::Rewrite::PerNode(texts) = &route.sql {
             // an INSERT split over shards runs as plain statements with the parameters written in
             let payloads: Vec<bytes::Bytes> = texts
@@ -329,7 +334,8 @@ impl Session {
             return r;
         }
         let fmt = self.stmt_fmt();
-        let res = crate::exec::run(&route, &mut conns, &payloads, &mut self.out, &fmt).await;
+        let limit = self.shared.config.load().system.merge_memory_limit;
+        let res = crate::exec::run(&route, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
         // an open cursor keeps its connection with the statement
         let cursor_open = cursor_requested
             && route.mode == Mode::Single

@@ -468,7 +468,8 @@ impl Session {
     pub async fn execute(&mut self, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = self.stmt_fmt();
-        let res = exec::run(r, &mut conns, payloads, &mut self.out, &fmt).await;
+        let limit = self.shared.config.load().system.merge_memory_limit;
+        let res = exec::run(r, &mut conns, payloads, &mut self.out, &fmt, limit).await;
         self.release(r.nodes.clone(), conns, &res);
         let reply = res?;
         self.out.flush().await?;

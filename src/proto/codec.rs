@@ -137,6 +137,14 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         Ok(())
     }
 
+    /// Flushes when the buffer has grown large (long results stream instead of piling up).
+    pub async fn flush_if_large(&mut self) -> io::Result<()> {
+        if self.buf.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.inner.write_all(&self.buf).await?;

@@ -6,6 +6,7 @@ pub mod condition;
 pub mod dml;
 pub mod insert;
 pub mod limit;
+pub mod merge;
 pub mod rewrite;
 pub mod rules;
 pub mod select;
@@ -36,6 +37,8 @@ pub enum Mode {
     WriteAllReportOne,
     /// A write spread over shards: affected rows are summed.
     WriteAllSum,
+    /// Rows from every node merged by the plan (ORDER BY, GROUP BY, aggregates, DISTINCT, LIMIT).
+    Merge(Box<merge::MergePlan>),
 }
 
 /// What each node receives.

@@ -91,7 +91,18 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
             }
             None => return Err(needs_merge("a LIMIT that is not a literal", &table, route.nodes.len())),
         },
-        (Some(what), _) => return Err(needs_merge(what, &table, route.nodes.len())),
+        (Some(_), _) => {
+            let mut plan = super::merge::plan(sql, q, &binder)?;
+            if let (None, Some(n)) = (plan.limit, auto) {
+                // sqlMaxLimit: the proxy keeps n rows of the merged result; plain merges let shards stop at n
+                plan.limit = Some((0, n));
+                if plan.group.is_none() {
+                    plan.shard_sql = limit::append_limit(&plan.shard_sql, n);
+                }
+            }
+            route.sql = Rewrite::Shared(plan.shard_sql.clone());
+            route.mode = Mode::Merge(Box::new(plan));
+        }
     }
     Ok(route)
 }
@@ -123,6 +134,7 @@ mod tests {
             assert_eq!(nodes_of(sql, &[]).unwrap(), *want, "{sql}");
         }
         assert_eq!(nodes_of("SELECT * FROM region", &[]).unwrap().len(), 1, "a global read: one node");
+        assert_eq!(nodes_of("SELECT id FROM t_mod ORDER BY id", &[]).unwrap(), all, "merged over every shard");
         assert_eq!(nodes_of("SELECT * FROM t_req WHERE id = 1", &[]).unwrap(), ["sdn2"]);
         let e = nodes_of("SELECT * FROM t_req WHERE v = 'x'", &[]).unwrap_err();
         assert!(
@@ -132,8 +144,8 @@ mod tests {
         let p = [Param::Number("7".into())];
         assert_eq!(nodes_of("SELECT * FROM t_mod WHERE id = ?", &p).unwrap(), ["sdn4"]);
         for refused in [
-            "SELECT id FROM t_mod ORDER BY id",
-            "SELECT COUNT(*) FROM t_mod",
+            "SELECT COUNT(DISTINCT v) FROM t_mod",
+            "SELECT v FROM t_mod GROUP BY v HAVING COUNT(*) > 1",
             "SELECT * FROM t_mod a JOIN t_range b ON a.id = b.id",
         ] {
             assert_eq!(nodes_of(refused, &[]).unwrap_err().code_and_state().0, 1105, "{refused}");

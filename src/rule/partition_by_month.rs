@@ -3,14 +3,13 @@
 
 use chrono::Datelike;
 
-use super::java::{DateFormat, Zone};
+use super::java::DateFormat;
 use super::util::Props;
 use super::{BuildCtx, PartitionFunction, RuleError};
 
 #[derive(Debug)]
 pub struct PartitionByMonth {
     fmt: DateFormat,
-    zone: Zone,
     /// (year, month) of sBeginDate; `None` = month-of-year mode.
     begin: Option<(i64, i64)>,
     count: Option<i64>,
@@ -22,7 +21,7 @@ impl PartitionByMonth {
     pub fn new(p: &Props, ctx: &BuildCtx, history: bool) -> Result<Self, RuleError> {
         let fmt = DateFormat::new(p.get("dateFormat").unwrap_or("yyyy-MM-dd"))
             .map_err(|e| format!("function '{}': {e}", p.name))?;
-        let zone = ctx.zone(p)?;
+        ctx.zone(p)?; // accepted for symmetry; months are read from the written date itself
         let ym = |k: &str, v: &str| -> Result<(i64, i64), String> {
             let t = fmt.parse_local(v).ok_or_else(|| {
                 format!("function '{}': {k}='{v}' does not match dateFormat '{}'", p.name, fmt.pattern)
@@ -50,7 +49,7 @@ impl PartitionByMonth {
         if count.is_some_and(|n| n <= 0) {
             return Err(format!("function '{}': sEndDate is before sBeginDate", p.name).into());
         }
-        Ok(PartitionByMonth { fmt, zone, begin, count, clamp: !history })
+        Ok(PartitionByMonth { fmt, begin, count, clamp: !history })
     }
 
     fn index_of(&self, year: i64, month: i64) -> Option<usize> {
@@ -66,7 +65,6 @@ impl PartitionByMonth {
     fn year_month(&self, v: &str) -> Result<(i64, i64), String> {
         let t =
             self.fmt.parse_local(v).ok_or_else(|| format!("columnValue:{v} Please check if the format satisfied."))?;
-        let _ = &self.zone;
         Ok((i64::from(t.year()), i64::from(t.month())))
     }
 }

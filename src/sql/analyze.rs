@@ -219,30 +219,74 @@ pub fn byte_span(sql: &str, span: sqlparser::tokenizer::Span) -> Option<(usize, 
     (a <= b).then_some((a, b))
 }
 
+/// Depth change of `text` in parentheses, quote-aware.
+fn paren_balance(text: &str) -> i64 {
+    let mut depth = 0i64;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' | '`' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            },
+        }
+    }
+    depth
+}
+
 /// The byte range of an expression in `sql`, function arguments included (sqlparser's span of a
-/// function call ends at its name).
+/// function call ends at its name or at its last argument).
 pub fn expr_byte_span(sql: &str, e: &impl Spanned) -> Option<(usize, usize)> {
     let (a, mut b) = byte_span(sql, e.span())?;
+    // a span ending at a function's name: take its argument list
     let rest = sql.get(b..)?;
     let trimmed = rest.trim_start();
-    if trimmed.starts_with('(') {
-        let open = b + (rest.len() - trimmed.len());
-        let mut depth = 0usize;
+    let mut depth = paren_balance(&sql[a..b]);
+    let call = depth == 0
+        && trimmed.starts_with('(')
+        && sql[a..b].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_');
+    if call {
+        b += rest.len() - trimmed.len();
+    }
+    // close every parenthesis the span opened (or the call's argument list)
+    if depth > 0 || call {
         let mut quote: Option<char> = None;
-        for (i, ch) in sql[open..].char_indices() {
-            match (quote, ch) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '\'' | '"' | '`') => quote = Some(ch),
-                (None, '(') => depth += 1,
-                (None, ')') => {
-                    depth -= 1;
-                    if depth == 0 {
-                        b = open + i + 1;
-                        break;
+        let mut escaped = false;
+        for (i, c) in sql[b..].char_indices() {
+            match quote {
+                Some(q) => {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q != '`' {
+                        escaped = true;
+                    } else if c == q {
+                        quote = None;
                     }
                 }
-                _ => {}
+                None => match c {
+                    '\'' | '"' | '`' => quote = Some(c),
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth <= 0 {
+                            b = b + i + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                },
             }
         }
     }

@@ -1,0 +1,453 @@
+//! Planning a cross-shard merge for a SELECT: the statement each shard runs (the client's text with
+//! hidden helper columns appended — sort keys, collation weights, partial aggregates) and what the
+//! proxy does with the rows: k-way merge by ORDER BY, aggregation by GROUP BY, DISTINCT, LIMIT.
+
+use sqlparser::ast::{
+    Distinct, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, LimitClause, OrderByKind, OrderBySort, Query,
+    SelectItem, SetExpr, Value,
+};
+
+use super::condition::{Binder, Lit};
+use crate::error::{Error, Result};
+use crate::sql::analyze::expr_byte_span;
+
+/// A column of the shards' result: one the client sees, or a hidden helper (counted from the first
+/// hidden column, which follows the client's columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColRef {
+    Visible(usize),
+    Hidden(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub col: ColRef,
+    /// `WEIGHT_STRING(key)`: compared instead of the value when the key is a string.
+    pub weight: ColRef,
+    pub desc: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AggKind {
+    Count,
+    Sum,
+    /// MIN/MAX compare strings by the weight column.
+    Min {
+        weight: ColRef,
+    },
+    Max {
+        weight: ColRef,
+    },
+    /// AVG's value is recomputed from hidden SUM and COUNT columns.
+    Avg {
+        sum: ColRef,
+        count: ColRef,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggSpec {
+    pub col: usize,
+    pub kind: AggKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupKey {
+    pub col: ColRef,
+    pub weight: ColRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergePlan {
+    /// What every shard runs.
+    pub shard_sql: String,
+    /// How many hidden columns follow the client's columns.
+    pub hidden: usize,
+    pub order: Vec<SortKey>,
+    /// Grouping (GROUP BY, DISTINCT, or aggregates over the whole table when empty).
+    pub group: Option<Vec<GroupKey>>,
+    pub aggs: Vec<AggSpec>,
+    /// (offset, count) applied by the proxy after merging.
+    pub limit: Option<(u64, u64)>,
+}
+
+fn refuse(what: &str) -> Error {
+    Error::unsupported(format!("cross-shard SELECT with {what} is not supported by shardcat yet"))
+}
+
+const AGGREGATES: &[&str] = &[
+    "COUNT",
+    "SUM",
+    "MIN",
+    "MAX",
+    "AVG",
+    "GROUP_CONCAT",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
+];
+
+fn func_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Function(f) if f.over.is_none() => Some(f.name.to_string().to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+fn contains_aggregate(e: &Expr) -> bool {
+    sqlparser::ast::visit_expressions(e, |x: &Expr| match func_name(x) {
+        Some(n) if AGGREGATES.contains(&n.as_str()) => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// The function's single argument text, and whether it is `DISTINCT`.
+fn agg_arg<'a>(sql: &'a str, e: &Expr) -> Option<(Option<&'a str>, bool)> {
+    let Expr::Function(f) = e else { return None };
+    let FunctionArguments::List(l) = &f.args else { return None };
+    let distinct = matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+    match l.args.as_slice() {
+        [a] => {
+            let text = match a {
+                sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Wildcard) => None,
+                sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(x)) => {
+                    let (s, t) = expr_byte_span(sql, x)?;
+                    Some(&sql[s..t])
+                }
+                _ => return None,
+            };
+            Some((text, distinct))
+        }
+        _ => None,
+    }
+}
+
+fn literal_u64(binder: &Binder, e: &Expr) -> Option<u64> {
+    if matches!(e, Expr::Value(v) if matches!(v.value, Value::Placeholder(_))) {
+        return None;
+    }
+    match binder.literal(e)? {
+        Lit::Text(t) => t.parse().ok(),
+        Lit::Null => None,
+    }
+}
+
+struct Builder<'a> {
+    sql: &'a str,
+    hidden: Vec<String>,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, expr: String) -> ColRef {
+        if let Some(i) = self.hidden.iter().position(|h| *h == expr) {
+            return ColRef::Hidden(i);
+        }
+        self.hidden.push(expr);
+        ColRef::Hidden(self.hidden.len() - 1)
+    }
+
+    fn text(&self, e: &Expr) -> Result<String> {
+        let (a, b) =
+            expr_byte_span(self.sql, e).ok_or_else(|| refuse("an expression shardcat cannot locate in the text"))?;
+        Ok(self.sql[a..b].to_string())
+    }
+}
+
+/// Plans the merge of a multi-shard SELECT whose shape needs one (`what` says why).
+pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
+    let SetExpr::Select(s) = q.body.as_ref() else { return Err(refuse("UNION or a parenthesized query")) };
+    if q.with.is_some() {
+        return Err(refuse("WITH"));
+    }
+    if s.having.is_some() {
+        return Err(refuse("HAVING"));
+    }
+    if !q.locks.is_empty() {
+        return Err(refuse("FOR UPDATE"));
+    }
+    let mut b = Builder { sql, hidden: Vec::new() };
+    // the client's columns: expressions (with their text) or a wildcard
+    let mut items: Vec<Option<(&Expr, Option<String>)>> = Vec::new();
+    for it in &s.projection {
+        match it {
+            SelectItem::UnnamedExpr(e) => items.push(Some((e, None))),
+            SelectItem::ExprWithAlias { expr, alias } => items.push(Some((expr, Some(alias.value.clone())))),
+            _ => items.push(None),
+        }
+    }
+    let wildcard = items.iter().any(Option::is_none);
+    let resolve = |e: &Expr, b: &mut Builder<'_>| -> Result<(ColRef, String)> {
+        // a position, an alias of a select item, the same text as a select item, or a hidden column
+        if let Expr::Value(v) = e {
+            if let Value::Number(n, _) = &v.value {
+                let i: usize = n.parse().map_err(|_| refuse("a non-integer position"))?;
+                if wildcard || i == 0 || i > items.len() {
+                    return Err(refuse("a column position next to *"));
+                }
+                let (ie, _) = items[i - 1].as_ref().ok_or_else(|| refuse("a position of *"))?;
+                return Ok((ColRef::Visible(i - 1), b.text(ie)?));
+            }
+        }
+        if let Expr::Identifier(id) = e {
+            for (i, it) in items.iter().enumerate() {
+                if let Some((ie, Some(alias))) = it {
+                    if alias.eq_ignore_ascii_case(&id.value) {
+                        if wildcard {
+                            return Err(refuse("an alias next to *"));
+                        }
+                        return Ok((ColRef::Visible(i), b.text(ie)?));
+                    }
+                }
+            }
+        }
+        let text = b.text(e)?;
+        if !wildcard {
+            for (i, it) in items.iter().enumerate() {
+                if let Some((ie, _)) = it {
+                    if b.text(ie)?.eq_ignore_ascii_case(&text) {
+                        return Ok((ColRef::Visible(i), text));
+                    }
+                }
+            }
+        }
+        Ok((b.add(text.clone()), text))
+    };
+
+    // aggregates among the client's columns
+    let mut aggs = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let Some((e, _)) = it else { continue };
+        match func_name(e).filter(|n| AGGREGATES.contains(&n.as_str())) {
+            Some(name) => {
+                let (arg, distinct) =
+                    agg_arg(sql, e).ok_or_else(|| refuse(&format!("{name} with several arguments")))?;
+                if distinct {
+                    return Err(refuse(&format!("{name}(DISTINCT …)")));
+                }
+                let text = b.text(e)?;
+                let kind = match name.as_str() {
+                    "COUNT" => AggKind::Count,
+                    "SUM" => AggKind::Sum,
+                    "MIN" => AggKind::Min { weight: b.add(format!("WEIGHT_STRING({text})")) },
+                    "MAX" => AggKind::Max { weight: b.add(format!("WEIGHT_STRING({text})")) },
+                    "AVG" => {
+                        let arg = arg.ok_or_else(|| refuse("AVG(*)"))?;
+                        AggKind::Avg { sum: b.add(format!("SUM({arg})")), count: b.add(format!("COUNT({arg})")) }
+                    }
+                    other => return Err(refuse(&format!("{other}()"))),
+                };
+                aggs.push(AggSpec { col: i, kind });
+            }
+            None if contains_aggregate(e) => return Err(refuse("an aggregate inside an expression")),
+            None => {}
+        }
+    }
+    if !aggs.is_empty() && wildcard {
+        return Err(refuse("* next to aggregates"));
+    }
+
+    // grouping: GROUP BY, DISTINCT, or plain aggregates (one group)
+    let group_exprs: Vec<&Expr> = match &s.group_by {
+        GroupByExpr::Expressions(e, mods) if mods.is_empty() => e.iter().collect(),
+        _ => return Err(refuse("GROUP BY ALL or WITH ROLLUP")),
+    };
+    let distinct = match &s.distinct {
+        None | Some(Distinct::All) => false,
+        Some(Distinct::Distinct) => true,
+        Some(_) => return Err(refuse("DISTINCT ON")),
+    };
+    let group = if distinct {
+        if wildcard || !aggs.is_empty() || !group_exprs.is_empty() {
+            return Err(refuse("DISTINCT with *, aggregates or GROUP BY"));
+        }
+        let mut keys = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let Some((e, _)) = it else { continue };
+            let text = b.text(e)?;
+            keys.push(GroupKey { col: ColRef::Visible(i), weight: b.add(format!("WEIGHT_STRING({text})")) });
+        }
+        Some(keys)
+    } else if !group_exprs.is_empty() {
+        let mut keys = Vec::new();
+        for e in group_exprs {
+            let (col, text) = resolve(e, &mut b)?;
+            keys.push(GroupKey { col, weight: b.add(format!("WEIGHT_STRING({text})")) });
+        }
+        Some(keys)
+    } else if !aggs.is_empty() {
+        Some(Vec::new())
+    } else {
+        None
+    };
+
+    // ORDER BY
+    let mut order = Vec::new();
+    if let Some(ob) = &q.order_by {
+        let OrderByKind::Expressions(list) = &ob.kind else { return Err(refuse("ORDER BY ALL")) };
+        for o in list {
+            if o.options.nulls_first.is_some() || matches!(o.options.sort, Some(OrderBySort::Using(_))) {
+                return Err(refuse("NULLS FIRST/LAST"));
+            }
+            if contains_aggregate(&o.expr) && resolve_visible_only(&o.expr, &items, &b)?.is_none() {
+                return Err(refuse("ORDER BY an aggregate that is not selected"));
+            }
+            let (col, text) = resolve(&o.expr, &mut b)?;
+            if distinct && matches!(col, ColRef::Hidden(_)) {
+                return Err(refuse("DISTINCT with ORDER BY a column that is not selected"));
+            }
+            let weight = b.add(format!("WEIGHT_STRING({text})"));
+            order.push(SortKey { col, weight, desc: matches!(o.options.sort, Some(OrderBySort::Desc)) });
+        }
+    }
+
+    // LIMIT: literal numbers; the proxy applies it after merging
+    let limit = match &q.limit_clause {
+        None => None,
+        Some(LimitClause::LimitOffset { limit: Some(l), offset, .. }) => {
+            let n = literal_u64(binder, l).ok_or_else(|| refuse("a LIMIT that is not a literal"))?;
+            let m = match offset {
+                Some(o) => literal_u64(binder, &o.value).ok_or_else(|| refuse("an OFFSET that is not a literal"))?,
+                None => 0,
+            };
+            Some((m, n))
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => Some((
+            literal_u64(binder, offset).ok_or_else(|| refuse("an OFFSET that is not a literal"))?,
+            literal_u64(binder, limit).ok_or_else(|| refuse("a LIMIT that is not a literal"))?,
+        )),
+        Some(_) => return Err(refuse("LIMIT ALL")),
+    };
+
+    // the shards' statement: hidden columns after the select list; LIMIT m+n for a plain ordered
+    // merge, no LIMIT when groups are merged (a group may span shards)
+    let mut shard_sql = sql.to_string();
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    if let Some((m, n)) = limit {
+        let (start, end) = limit_region(sql, q).ok_or_else(|| refuse("a LIMIT shardcat cannot locate"))?;
+        let replacement = if group.is_some() {
+            String::new()
+        } else {
+            format!("LIMIT {}", m.checked_add(n).ok_or_else(|| refuse("LIMIT overflow"))?)
+        };
+        edits.push((start, end, replacement));
+    }
+    if !b.hidden.is_empty() {
+        let last = s.projection.last().ok_or_else(|| refuse("an empty select list"))?;
+        let (_, end) = expr_byte_span(sql, last).ok_or_else(|| refuse("a select list shardcat cannot locate"))?;
+        let cols: Vec<String> = b.hidden.iter().enumerate().map(|(i, h)| format!("{h} AS `__sc_{i}`")).collect();
+        edits.push((end, end, format!(", {}", cols.join(", "))));
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (a, z, text) in edits {
+        shard_sql.replace_range(a..z, &text);
+    }
+    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit })
+}
+
+/// A visible column whose text equals `e` (ORDER BY COUNT(*) with COUNT(*) selected).
+fn resolve_visible_only(e: &Expr, items: &[Option<(&Expr, Option<String>)>], b: &Builder<'_>) -> Result<Option<usize>> {
+    let text = b.text(e)?;
+    for (i, it) in items.iter().enumerate() {
+        if let Some((ie, alias)) = it {
+            if b.text(ie)?.eq_ignore_ascii_case(&text) {
+                return Ok(Some(i));
+            }
+            if let (Expr::Identifier(id), Some(a)) = (e, alias) {
+                if a.eq_ignore_ascii_case(&id.value) {
+                    return Ok(Some(i));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The byte range of the whole `LIMIT …` clause (keyword included).
+fn limit_region(sql: &str, q: &Query) -> Option<(usize, usize)> {
+    use sqlparser::ast::Spanned;
+    let exprs: Vec<&Expr> = match q.limit_clause.as_ref()? {
+        LimitClause::LimitOffset { limit, offset, .. } => {
+            limit.iter().chain(offset.as_ref().map(|o| &o.value)).collect()
+        }
+        LimitClause::OffsetCommaLimit { offset, limit } => vec![offset, limit],
+    };
+    let spans: Vec<(usize, usize)> =
+        exprs.iter().filter_map(|e| crate::sql::analyze::byte_span(sql, e.span())).collect();
+    let start = spans.iter().map(|s| s.0).min()?;
+    let end = spans.iter().map(|s| s.1).max()?;
+    let kw = sql[..start].to_ascii_uppercase().rfind("LIMIT")?;
+    Some((kw, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::ast::Statement;
+    use sqlparser::dialect::MySqlDialect;
+    use sqlparser::parser::Parser;
+
+    fn p(sql: &str) -> Result<MergePlan> {
+        let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
+        let Statement::Query(q) = &stmt else { panic!() };
+        plan(sql, q, &Binder::new(&stmt, &[]))
+    }
+
+    #[test]
+    fn ordered_scans_get_weights_and_hidden_keys() {
+        let m = p("SELECT id, name FROM t ORDER BY name DESC, 1 LIMIT 5, 10").unwrap();
+        assert_eq!(m.shard_sql, "SELECT id, name, WEIGHT_STRING(name) AS `__sc_0`, WEIGHT_STRING(id) AS `__sc_1` FROM t ORDER BY name DESC, 1 LIMIT 15");
+        assert_eq!(m.order[0], SortKey { col: ColRef::Visible(1), weight: ColRef::Hidden(0), desc: true });
+        assert_eq!(m.order[1].col, ColRef::Visible(0));
+        assert_eq!(m.limit, Some((5, 10)));
+        let m = p("SELECT id FROM t ORDER BY created").unwrap();
+        assert_eq!(
+            m.shard_sql,
+            "SELECT id, created AS `__sc_0`, WEIGHT_STRING(created) AS `__sc_1` FROM t ORDER BY created"
+        );
+        assert_eq!(m.order[0].col, ColRef::Hidden(0));
+    }
+
+    #[test]
+    fn aggregates_and_groups() {
+        let m = p("SELECT g, COUNT(*), AVG(x) AS a FROM t GROUP BY g ORDER BY g LIMIT 3").unwrap();
+        assert_eq!(
+            m.shard_sql,
+            "SELECT g, COUNT(*), AVG(x) AS a, SUM(x) AS `__sc_0`, COUNT(x) AS `__sc_1`, WEIGHT_STRING(g) AS `__sc_2` FROM t GROUP BY g ORDER BY g "
+        );
+        assert_eq!(m.aggs[0], AggSpec { col: 1, kind: AggKind::Count });
+        assert_eq!(
+            m.aggs[1],
+            AggSpec { col: 2, kind: AggKind::Avg { sum: ColRef::Hidden(0), count: ColRef::Hidden(1) } }
+        );
+        assert_eq!(m.group, Some(vec![GroupKey { col: ColRef::Visible(0), weight: ColRef::Hidden(2) }]));
+        assert_eq!(m.limit, Some((0, 3)));
+        assert_eq!(p("SELECT COUNT(*) FROM t").unwrap().group, Some(vec![]));
+        let d = p("SELECT DISTINCT a, b FROM t").unwrap();
+        assert_eq!(d.group.map(|g| g.len()), Some(2));
+    }
+
+    #[test]
+    fn refusals() {
+        for sql in [
+            "SELECT COUNT(DISTINCT a) FROM t",
+            "SELECT GROUP_CONCAT(a) FROM t",
+            "SELECT SUM(a) + 1 FROM t",
+            "SELECT a FROM t GROUP BY a HAVING COUNT(*) > 1",
+            "SELECT a FROM t UNION SELECT a FROM u",
+            "SELECT * FROM t ORDER BY 1",
+            "SELECT a FROM t ORDER BY COUNT(*)",
+        ] {
+            assert!(p(sql).is_err(), "{sql}");
+        }
+    }
+}
