@@ -1,0 +1,250 @@
+//! The oracle: one data set loaded through shardcat into the sharded schema (tests/fixtures/sharding)
+//! and, identically, into one unsharded MariaDB database; every query of the corpus runs on both and
+//! must give the same columns (names, types, decimals) and rows — in order when the query orders them
+//! completely, as multisets otherwise — or, for a shape shardcat refuses, an error (never other rows).
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use mysql_async::prelude::*;
+use mysql_async::{Row, Value};
+
+const ORACLE_DB: &str = "oracle_shard";
+
+fn proxy() -> &'static Proxy {
+    static P: OnceLock<Proxy> = OnceLock::new();
+    P.get_or_init(|| {
+        stack();
+        for port in [PRIMARY1, PRIMARY2] {
+            let out = std::process::Command::new("mariadb")
+                .args(["--protocol=TCP", "-h127.0.0.1", &format!("-P{port}"), "-uproxy", "-pproxy", "-e"])
+                .arg(format!("CREATE DATABASE IF NOT EXISTS sc_a; CREATE DATABASE IF NOT EXISTS sc_b; CREATE DATABASE IF NOT EXISTS {ORACLE_DB}"))
+                .output()
+                .expect("mariadb client");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        Proxy::start(&root().join("tests/fixtures/sharding"), None)
+    })
+}
+
+const TABLES: &[(&str, &str)] = &[
+    ("customer", "id BIGINT PRIMARY KEY, name VARCHAR(20), city VARCHAR(20) NULL, amt DECIMAL(10,2) NULL, born DATE NULL, score INT NULL"),
+    ("orders", "id BIGINT PRIMARY KEY, customer_id BIGINT, total DECIMAL(12,3), status VARCHAR(10), created DATETIME"),
+    ("region", "id INT PRIMARY KEY, name VARCHAR(20)"),
+    ("t_range", "id BIGINT PRIMARY KEY, v VARCHAR(20)"),
+];
+
+/// The data set: deterministic, with NULLs, duplicates, mixed-case strings, decimals and dates.
+fn rows() -> Vec<(&'static str, String)> {
+    let names = ["alice", "Bob", "bob", "CARL", "dora", "Émile", "eve", "Alice", "zed", "Yann"];
+    let cities = ["Paris", "paris", "Berlin", "", "Oslo"];
+    let mut out = Vec::new();
+    let mut vals = Vec::new();
+    for i in 1..=60i64 {
+        let city = if i % 7 == 0 { "NULL".to_string() } else { format!("'{}'", cities[(i % 5) as usize]) };
+        let amt = if i % 11 == 0 { "NULL".to_string() } else { format!("{}.{:02}", (i * 37) % 500, (i * 13) % 100) };
+        let born = if i % 9 == 0 {
+            "NULL".to_string()
+        } else {
+            format!("'19{:02}-{:02}-{:02}'", 50 + i % 50, 1 + i % 12, 1 + i % 28)
+        };
+        let score = if i % 8 == 0 { "NULL".to_string() } else { ((i * 7919) % 101 - 50).to_string() };
+        vals.push(format!("({i}, '{}', {city}, {amt}, {born}, {score})", names[(i % 10) as usize]));
+    }
+    out.push((
+        "customer",
+        format!("INSERT INTO customer (id, name, city, amt, born, score) VALUES {}", vals.join(", ")),
+    ));
+    let mut vals = Vec::new();
+    for i in 1..=150i64 {
+        let status = ["new", "paid", "PAID", "shipped"][(i % 4) as usize];
+        vals.push(format!(
+            "({}, {}, {}.{:03}, '{status}', '2024-{:02}-{:02} {:02}:{:02}:00')",
+            1000 + i,
+            1 + (i * 17) % 60,
+            (i * 29) % 1000,
+            (i * 7) % 1000,
+            1 + i % 12,
+            1 + i % 28,
+            i % 24,
+            i % 60
+        ));
+    }
+    out.push((
+        "orders",
+        format!("INSERT INTO orders (id, customer_id, total, status, created) VALUES {}", vals.join(", ")),
+    ));
+    out.push((
+        "region",
+        "INSERT INTO region VALUES (1, 'eu'), (2, 'us'), (3, 'EU'), (4, 'apac'), (5, 'latam')".to_string(),
+    ));
+    let vals: Vec<String> = (0..80i64).map(|i| format!("({}, 'r{}')", (i * 1237) % 99_000, i % 13)).collect();
+    out.push(("t_range", format!("INSERT IGNORE INTO t_range (id, v) VALUES {}", vals.join(", "))));
+    out
+}
+
+async fn load() {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        let mut p = mysql_async::Conn::new(opts(proxy().port, "app", "app", Some("shard"))).await.unwrap();
+        let mut o = direct_conn(PRIMARY1, ORACLE_DB).await;
+        for (t, cols) in TABLES {
+            for c in [&mut p, &mut o] {
+                exec(c, &format!("DROP TABLE IF EXISTS {t}")).await;
+                exec(c, &format!("CREATE TABLE {t} ({cols}) DEFAULT CHARSET=utf8mb4")).await;
+            }
+        }
+        for (_, sql) in rows() {
+            exec(&mut p, &sql).await;
+            exec(&mut o, &sql).await;
+        }
+    })
+    .await;
+}
+
+/// What a query answered: column (name, type, decimals) and rows as text.
+type Answer = (Vec<(String, u8, u8)>, Vec<Vec<Option<String>>>);
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+async fn run(c: &mut mysql_async::Conn, sql: &str, prepared: bool) -> Result<Answer, String> {
+    let rows: Vec<Row> =
+        if prepared { c.exec(sql, ()).await } else { c.query(sql).await }.map_err(|e| e.to_string())?;
+    let cols = match rows.first() {
+        Some(r) => {
+            r.columns_ref().iter().map(|c| (c.name_str().into_owned(), c.column_type() as u8, c.decimals())).collect()
+        }
+        None => Vec::new(),
+    };
+    let data = rows.iter().map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(text)).collect()).collect();
+    Ok((cols, data))
+}
+
+/// Corpus entries: (flags, SQL). Flags: `o` the query orders its rows completely (compare in order);
+/// `c` values equal under the column's case-insensitive collation are equivalent (which of several
+/// collation-equal values a server returns — MIN('Alice','alice'), a group's name — is unspecified).
+const CORPUS: &[(&str, &str)] = &[
+    // ordered scans
+    ("o", "SELECT id, name FROM customer ORDER BY id"),
+    ("o", "SELECT id, name FROM customer ORDER BY id DESC"),
+    ("o", "SELECT id, name, city FROM customer ORDER BY name, id"),
+    ("o", "SELECT id, name FROM customer ORDER BY name DESC, id DESC"),
+    ("o", "SELECT id, city FROM customer ORDER BY city, id"),
+    ("o", "SELECT id, city FROM customer ORDER BY city DESC, id"),
+    ("o", "SELECT id, amt FROM customer ORDER BY amt, id"),
+    ("o", "SELECT id, amt FROM customer ORDER BY amt DESC, id"),
+    ("o", "SELECT id, born FROM customer ORDER BY born, id"),
+    ("o", "SELECT id, score FROM customer ORDER BY score DESC, id"),
+    ("o", "SELECT id FROM customer ORDER BY name, id"),
+    ("o", "SELECT id, name AS n FROM customer ORDER BY n, id"),
+    ("o", "SELECT id, name FROM customer ORDER BY 2, 1"),
+    ("o", "SELECT id, name FROM customer ORDER BY LOWER(name), id"),
+    ("o", "SELECT id, amt FROM customer ORDER BY amt * -1, id"),
+    ("o", "SELECT id, name FROM customer WHERE city = 'paris' ORDER BY id"),
+    ("o", "SELECT id, name FROM customer WHERE amt > 100 ORDER BY amt, id"),
+    ("o", "SELECT id, total, status FROM orders ORDER BY total DESC, id"),
+    ("o", "SELECT id, created FROM orders ORDER BY created, id"),
+    ("o", "SELECT id, v FROM t_range ORDER BY v, id"),
+    ("o", "SELECT * FROM customer ORDER BY id"),
+    // limits
+    ("o", "SELECT id, name FROM customer ORDER BY id LIMIT 5"),
+    ("o", "SELECT id, name FROM customer ORDER BY id LIMIT 10, 5"),
+    ("o", "SELECT id, name FROM customer ORDER BY id LIMIT 5 OFFSET 50"),
+    ("o", "SELECT id, name FROM customer ORDER BY id LIMIT 100, 5"),
+    ("o", "SELECT id FROM customer ORDER BY id LIMIT 0"),
+    ("o", "SELECT id, name FROM customer ORDER BY name, id LIMIT 7, 9"),
+    ("o", "SELECT id, total FROM orders ORDER BY total DESC, id LIMIT 3"),
+    // aggregates without GROUP BY
+    ("o", "SELECT COUNT(*) FROM customer"),
+    ("o", "SELECT COUNT(city), COUNT(amt), COUNT(born) FROM customer"),
+    ("o", "SELECT SUM(amt), MIN(amt), MAX(amt) FROM customer"),
+    ("o", "SELECT AVG(amt) FROM customer"),
+    ("o", "SELECT AVG(id), SUM(id) FROM customer"),
+    ("oc", "SELECT MIN(name), MAX(name) FROM customer"),
+    ("o", "SELECT MIN(born), MAX(born) FROM customer"),
+    ("o", "SELECT MIN(city), MAX(city) FROM customer"),
+    ("o", "SELECT SUM(score), AVG(score), MIN(score), MAX(score) FROM customer"),
+    ("o", "SELECT COUNT(*), SUM(amt), AVG(amt) FROM customer WHERE id < 0"),
+    ("o", "SELECT COUNT(*) AS n, SUM(total) AS s FROM orders WHERE status = 'paid'"),
+    ("o", "SELECT SUM(total), AVG(total) FROM orders"),
+    ("o", "SELECT MAX(created), MIN(created) FROM orders"),
+    ("o", "SELECT COUNT(*) FROM t_range WHERE id > 50000"),
+    // GROUP BY
+    ("", "SELECT city, COUNT(*) FROM customer GROUP BY city"),
+    ("o", "SELECT city, COUNT(*) FROM customer GROUP BY city ORDER BY city"),
+    ("c", "SELECT name, COUNT(*), SUM(amt) FROM customer GROUP BY name"),
+    ("o", "SELECT status, COUNT(*) AS n, SUM(total), AVG(total), MIN(id), MAX(created) FROM orders GROUP BY status ORDER BY status"),
+    ("o", "SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id ORDER BY n DESC, customer_id LIMIT 5"),
+    ("o", "SELECT YEAR(born) AS y, COUNT(*) FROM customer GROUP BY YEAR(born) ORDER BY y"),
+    ("o", "SELECT city, name, COUNT(*) FROM customer GROUP BY city, name ORDER BY city, name"),
+    ("", "SELECT score, COUNT(*) FROM customer GROUP BY score"),
+    ("o", "SELECT city, AVG(amt) FROM customer GROUP BY city ORDER BY 2, 1"),
+    ("o", "SELECT v, COUNT(*) FROM t_range GROUP BY v ORDER BY COUNT(*) DESC, v LIMIT 4"),
+    ("", "SELECT status, MIN(total), MAX(total) FROM orders WHERE total > 100 GROUP BY status"),
+    // DISTINCT
+    ("", "SELECT DISTINCT city FROM customer"),
+    ("oc", "SELECT DISTINCT name FROM customer ORDER BY name"),
+    ("", "SELECT DISTINCT status FROM orders"),
+    ("", "SELECT DISTINCT city, name FROM customer"),
+    // concatenation (no merge needed)
+    ("", "SELECT id, name FROM customer"),
+    ("", "SELECT id, name FROM customer WHERE born IS NULL"),
+    ("", "SELECT * FROM orders WHERE customer_id IN (3, 4, 5)"),
+    // global table
+    ("o", "SELECT id, name FROM region ORDER BY id"),
+    ("o", "SELECT COUNT(*) FROM region"),
+];
+
+/// Shapes refused for now (each must error, never answer differently).
+const REFUSED: &[&str] = &[
+    "SELECT COUNT(DISTINCT city) FROM customer",
+    "SELECT GROUP_CONCAT(name) FROM customer",
+    "SELECT city, COUNT(*) FROM customer GROUP BY city HAVING COUNT(*) > 3",
+    "SELECT id FROM customer UNION SELECT id FROM orders",
+    "SELECT SUM(amt) + 1 FROM customer",
+];
+
+fn normalise(mut a: Answer, flags: &str) -> Answer {
+    if flags.contains('c') {
+        for row in a.1.iter_mut() {
+            for cell in row.iter_mut().flatten() {
+                *cell = cell.to_lowercase();
+            }
+        }
+    }
+    if !flags.contains('o') {
+        a.1.sort();
+    }
+    a
+}
+
+#[tokio::test]
+async fn corpus_matches_one_server() {
+    load().await;
+    let mut p = mysql_async::Conn::new(opts(proxy().port, "app", "app", Some("shard"))).await.unwrap();
+    let mut o = direct_conn(PRIMARY1, ORACLE_DB).await;
+    let mut failures = Vec::new();
+    for (flags, sql) in CORPUS {
+        let want = run(&mut o, sql, false).await.map(|a| normalise(a, flags));
+        let got = run(&mut p, sql, false).await.map(|a| normalise(a, flags));
+        match (&want, &got) {
+            (Ok(w), Ok(g)) if w == g => {}
+            (Ok(w), Ok(g)) => failures.push(format!("{sql}\n  oracle: {w:?}\n  proxy:  {g:?}")),
+            (w, g) => failures.push(format!("{sql}\n  oracle: {w:?}\n  proxy:  {g:?}")),
+        }
+    }
+    for sql in REFUSED {
+        if let Ok(a) = run(&mut p, sql, false).await {
+            failures.push(format!("{sql}: expected a refusal, got {a:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} queries differ:\n{}", failures.len(), CORPUS.len(), failures.join("\n"));
+}
