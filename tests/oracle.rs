@@ -198,6 +198,15 @@ const CORPUS: &[(&str, &str)] = &[
     ("", "SELECT id, name FROM customer"),
     ("", "SELECT id, name FROM customer WHERE born IS NULL"),
     ("", "SELECT * FROM orders WHERE customer_id IN (3, 4, 5)"),
+    // co-located joins: ER parent ⋈ child, any table ⋈ global table
+    ("o", "SELECT c.id, c.name, o.id, o.total FROM customer c JOIN orders o ON o.customer_id = c.id ORDER BY o.id"),
+    ("", "SELECT c.id, o.id FROM customer c JOIN orders o ON o.customer_id = c.id WHERE o.status = 'paid'"),
+    ("o", "SELECT o.id FROM customer c JOIN orders o ON o.customer_id = c.id WHERE c.id = 7 ORDER BY o.id"),
+    ("c", "SELECT c.name, COUNT(*), SUM(o.total) FROM customer c JOIN orders o ON o.customer_id = c.id GROUP BY c.name"),
+    ("o", "SELECT c.id, COUNT(o.id) FROM customer c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.id ORDER BY c.id"),
+    ("o", "SELECT c.id, r.name FROM customer c JOIN region r ON r.id = c.id % 5 + 1 ORDER BY c.id"),
+    ("o", "SELECT r.name, COUNT(*) FROM customer c JOIN region r ON r.id = c.id % 5 + 1 GROUP BY r.name ORDER BY r.name"),
+    ("o", "SELECT c.id, o.total FROM customer c, orders o WHERE o.customer_id = c.id AND o.total > 900 ORDER BY c.id, o.total"),
     // global table
     ("o", "SELECT id, name FROM region ORDER BY id"),
     ("o", "SELECT COUNT(*) FROM region"),
@@ -210,6 +219,8 @@ const REFUSED: &[&str] = &[
     "SELECT city, COUNT(*) FROM customer GROUP BY city HAVING COUNT(*) > 3",
     "SELECT id FROM customer UNION SELECT id FROM orders",
     "SELECT SUM(amt) + 1 FROM customer",
+    "SELECT c.id, t.v FROM customer c JOIN t_range t ON t.id = c.id",
+    "SELECT o.id FROM orders o JOIN customer c ON c.score = o.customer_id",
 ];
 
 fn normalise(mut a: Answer, flags: &str) -> Answer {

@@ -83,7 +83,7 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, params: &[Param])
     if tables.is_empty() {
         return Err(Error::unsupported("an UPDATE/DELETE without a table"));
     }
-    let mut nodes = combine(ctx, &sets, true)?;
+    let mut nodes = combine(ctx, &sets, true, false)?;
     if nodes.is_empty() {
         // no row can match: run it on one node so the client still gets MySQL's answer (0 rows)
         let p = place(ctx, schema, &tables[0].0)?;

@@ -244,7 +244,13 @@ pub fn table_nodes(
 }
 
 /// Combines the node sets of every table of a statement. `Err` names the tables that cannot meet.
-pub fn combine(ctx: &Ctx<'_>, sets: &[(String, NodeSet, bool)], for_write: bool) -> Result<Vec<Arc<str>>> {
+/// `colocated`: the partitioned tables were proven to join on co-located rows.
+pub fn combine(
+    ctx: &Ctx<'_>,
+    sets: &[(String, NodeSet, bool)],
+    for_write: bool,
+    colocated: bool,
+) -> Result<Vec<Arc<str>>> {
     let mut exact: Option<(&Vec<Arc<str>>, &str)> = None;
     for (name, set, _) in sets {
         if let NodeSet::Exact(nodes) = set {
@@ -265,9 +271,9 @@ pub fn combine(ctx: &Ctx<'_>, sets: &[(String, NodeSet, bool)], for_write: bool)
     }
     let partitioned: Vec<&str> = sets.iter().filter(|s| s.2).map(|s| s.0.as_str()).collect();
     if let Some((nodes, _)) = exact {
-        if partitioned.len() > 1 && nodes.len() > 1 {
+        if partitioned.len() > 1 && nodes.len() > 1 && !colocated {
             return Err(Error::unsupported(format!(
-                "statement joins sharded tables {} across {} dataNodes; co-located joins arrive with cross-shard queries",
+                "statement joins sharded tables {} across {} dataNodes without a co-locating condition (ER joinKey = parentKey, or equal sharding columns under the same rule); cross-node joins are not supported yet",
                 partitioned.join(", "),
                 nodes.len()
             )));
@@ -365,7 +371,7 @@ fn generic(ctx: &Ctx<'_>, schema: &Schema, kind: Kind, a: &Analysis, tables: &[&
         sets.push((t.name.clone(), set, p.partitioned()));
     }
     let is_write = kind.is_write() || a.locking_read || kind == Kind::Ddl;
-    let nodes = combine(ctx, &sets, is_write)?;
+    let nodes = combine(ctx, &sets, is_write, false)?;
     if nodes.len() == 1 {
         return Ok(Route::new(nodes, Mode::Single));
     }

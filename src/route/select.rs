@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use sqlparser::ast::{Query, SetExpr, TableFactor, TableWithJoins};
+use sqlparser::ast::{BinaryOperator, Expr, Query, SetExpr, TableFactor, TableWithJoins};
 
 use super::condition::Binder;
 use super::{combine, limit, needs_merge, place, table_nodes, Ctx, Mode, NodeSet, Param, Rewrite, Route};
-use crate::config::model::Schema;
+use crate::config::model::{Schema, TableKind};
 use crate::error::Result;
 use crate::sql::analyze::{table_ref, Analysis, TableRef};
 
@@ -35,6 +35,106 @@ pub fn from_tables(from: &[TableWithJoins]) -> Vec<(TableRef, Vec<String>)> {
     out
 }
 
+/// Column equalities `a.x = b.y` of the WHERE clause (AND-ed) and of the JOIN … ON conditions.
+fn equalities<'q>(s: &'q sqlparser::ast::Select) -> Vec<(&'q [sqlparser::ast::Ident], &'q [sqlparser::ast::Ident])> {
+    fn walk<'q>(e: &'q Expr, out: &mut Vec<(&'q [sqlparser::ast::Ident], &'q [sqlparser::ast::Ident])>) {
+        match e {
+            Expr::Nested(inner) => walk(inner, out),
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                walk(left, out);
+                walk(right, out);
+            }
+            Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
+                if let (Expr::CompoundIdentifier(a), Expr::CompoundIdentifier(b)) = (left.as_ref(), right.as_ref()) {
+                    out.push((a.as_slice(), b.as_slice()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(w) = &s.selection {
+        walk(w, &mut out);
+    }
+    for twj in &s.from {
+        for j in &twj.joins {
+            use sqlparser::ast::{JoinConstraint, JoinOperator as J};
+            let c = match &j.join_operator {
+                J::Join(c) | J::Inner(c) | J::Left(c) | J::LeftOuter(c) | J::Right(c) | J::RightOuter(c) => Some(c),
+                _ => None,
+            };
+            if let Some(JoinConstraint::On(e)) = c {
+                walk(e, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Whether the partitioned tables of the FROM list are co-located: linked by equalities between an ER
+/// child's joinKey and its parent's parentKey, or between the sharding columns of two tables with the
+/// same function and dataNodes.
+fn colocated(ctx: &Ctx<'_>, schema: &Schema, s: &sqlparser::ast::Select, top: &[(TableRef, Vec<String>)]) -> bool {
+    let tables: Vec<Option<&crate::config::model::Table>> =
+        top.iter().map(|(t, _)| if t.schema.is_none() { schema.table(&t.name) } else { None }).collect();
+    let partitioned: Vec<usize> = (0..top.len())
+        .filter(|i| {
+            tables[*i].is_some_and(|t| {
+                matches!(t.kind, TableKind::Sharded { .. } | TableKind::Child { .. }) && t.data_nodes.len() > 1
+            })
+        })
+        .collect();
+    if partitioned.len() < 2 {
+        return true;
+    }
+    let find = |q: &str| top.iter().position(|(_, quals)| quals.iter().any(|n| n.eq_ignore_ascii_case(q)));
+    let mut parent: Vec<usize> = (0..top.len()).collect();
+    fn root(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let rule_of = |t: &crate::config::model::Table| -> Option<(String, String)> {
+        let TableKind::Sharded { rule } = &t.kind else { return None };
+        let r = ctx.cfg.table_rule(rule)?;
+        Some((r.algorithm.clone(), r.column.clone()))
+    };
+    for (a, b) in equalities(s) {
+        let ([.., qa, ca], [.., qb, cb]) = (a, b) else { continue };
+        let (Some(ia), Some(ib)) = (find(&qa.value), find(&qb.value)) else { continue };
+        let (Some(ta), Some(tb)) = (tables[ia], tables[ib]) else { continue };
+        let linked = |x: &crate::config::model::Table, cx: &str, y: &crate::config::model::Table, cy: &str| -> bool {
+            // x is y's ER child, joined on joinKey = parentKey
+            if let TableKind::Child { parent, join_key, parent_key } = &x.kind {
+                if parent.eq_ignore_ascii_case(&y.name)
+                    && join_key.eq_ignore_ascii_case(cx)
+                    && parent_key.eq_ignore_ascii_case(cy)
+                {
+                    return true;
+                }
+            }
+            false
+        };
+        let same_rule = match (rule_of(ta), rule_of(tb)) {
+            (Some((fa, col_a)), Some((fb, col_b))) => {
+                fa == fb
+                    && ta.data_nodes == tb.data_nodes
+                    && col_a.eq_ignore_ascii_case(&ca.value)
+                    && col_b.eq_ignore_ascii_case(&cb.value)
+            }
+            _ => false,
+        };
+        if linked(ta, &ca.value, tb, &cb.value) || linked(tb, &cb.value, ta, &ca.value) || same_rule {
+            let (ra, rb) = (root(&mut parent, ia), root(&mut parent, ib));
+            parent[ra] = rb;
+        }
+    }
+    let r0 = root(&mut parent, partitioned[0]);
+    partitioned.iter().all(|i| root(&mut parent, *i) == r0)
+}
+
 pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, params: &[Param]) -> Result<Route> {
     let Some(stmt) = a.stmts.first() else { return Ok(Route::single(super::any_node(schema, &|n| ctx.alive(n))?)) };
     let binder = Binder::new(stmt, params);
@@ -54,7 +154,33 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
         sets.push((t.name.clone(), set, p.partitioned()));
         places.push(p);
     }
-    let mut nodes = combine(ctx, &sets, a.locking_read)?;
+    // co-located joins: the rows that meet are on the same node; run on the nodes all sides share
+    let joined = match q.body.as_ref() {
+        SetExpr::Select(sel)
+            if top.len() > 1 && sets.iter().filter(|s| s.2).count() > 1 && colocated(ctx, schema, sel, &top) =>
+        {
+            true
+        }
+        _ => false,
+    };
+    if joined {
+        let mut common: Option<Vec<Arc<str>>> = None;
+        for (_, set, part) in &sets {
+            if let (NodeSet::Exact(n), true) = (set, part) {
+                common = Some(match common {
+                    None => n.clone(),
+                    Some(c) => c.into_iter().filter(|x| n.contains(x)).collect(),
+                });
+            }
+        }
+        let common = common.unwrap_or_default();
+        for (_, set, part) in sets.iter_mut() {
+            if *part {
+                *set = NodeSet::Exact(common.clone());
+            }
+        }
+    }
+    let mut nodes = combine(ctx, &sets, a.locking_read, joined)?;
     if nodes.is_empty() {
         // no row can match: any node of the table answers with the right (empty) result
         if let Some(NodeSet::Exact(_)) = sets.first().map(|s| &s.1) {
