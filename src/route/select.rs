@@ -36,8 +36,11 @@ pub fn from_tables(from: &[TableWithJoins]) -> Vec<(TableRef, Vec<String>)> {
 }
 
 /// Column equalities `a.x = b.y` of the WHERE clause (AND-ed) and of the JOIN … ON conditions.
-fn equalities<'q>(s: &'q sqlparser::ast::Select) -> Vec<(&'q [sqlparser::ast::Ident], &'q [sqlparser::ast::Ident])> {
-    fn walk<'q>(e: &'q Expr, out: &mut Vec<(&'q [sqlparser::ast::Ident], &'q [sqlparser::ast::Ident])>) {
+/// The identifier paths of both sides of each equality.
+type Equality<'q> = (&'q [sqlparser::ast::Ident], &'q [sqlparser::ast::Ident]);
+
+fn equalities(s: &sqlparser::ast::Select) -> Vec<Equality<'_>> {
+    fn walk<'q>(e: &'q Expr, out: &mut Vec<Equality<'q>>) {
         match e {
             Expr::Nested(inner) => walk(inner, out),
             Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
@@ -155,14 +158,8 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
         places.push(p);
     }
     // co-located joins: the rows that meet are on the same node; run on the nodes all sides share
-    let joined = match q.body.as_ref() {
-        SetExpr::Select(sel)
-            if top.len() > 1 && sets.iter().filter(|s| s.2).count() > 1 && colocated(ctx, schema, sel, &top) =>
-        {
-            true
-        }
-        _ => false,
-    };
+    let joined = matches!(q.body.as_ref(), SetExpr::Select(sel)
+        if top.len() > 1 && sets.iter().filter(|s| s.2).count() > 1 && colocated(ctx, schema, sel, &top));
     if joined {
         let mut common: Option<Vec<Arc<str>>> = None;
         for (_, set, part) in &sets {
