@@ -244,17 +244,21 @@ async fn corpus_matches_one_server() {
     let mut o = direct_conn(PRIMARY1, ORACLE_DB).await;
     let mut failures = Vec::new();
     for (flags, sql) in CORPUS {
-        let want = run(&mut o, sql, false).await.map(|a| normalise(a, flags));
-        let got = run(&mut p, sql, false).await.map(|a| normalise(a, flags));
-        match (&want, &got) {
-            (Ok(w), Ok(g)) if w == g => {}
-            (Ok(w), Ok(g)) => failures.push(format!("{sql}\n  oracle: {w:?}\n  proxy:  {g:?}")),
-            (w, g) => failures.push(format!("{sql}\n  oracle: {w:?}\n  proxy:  {g:?}")),
+        for prepared in [false, true] {
+            let want = run(&mut o, sql, prepared).await.map(|a| normalise(a, flags));
+            let got = run(&mut p, sql, prepared).await.map(|a| normalise(a, flags));
+            let how = if prepared { "prepared" } else { "text" };
+            match (&want, &got) {
+                (Ok(w), Ok(g)) if w == g => {}
+                (w, g) => failures.push(format!("{sql} ({how})\n  oracle: {w:?}\n  proxy:  {g:?}")),
+            }
         }
     }
     for sql in REFUSED {
-        if let Ok(a) = run(&mut p, sql, false).await {
-            failures.push(format!("{sql}: expected a refusal, got {a:?}"));
+        for prepared in [false, true] {
+            if let Ok(a) = run(&mut p, sql, prepared).await {
+                failures.push(format!("{sql} (prepared: {prepared}): expected a refusal, got {a:?}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{} of {} queries differ:\n{}", failures.len(), CORPUS.len(), failures.join("\n"));

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use tokio::io::AsyncWrite;
 
 use super::aggregate::Aggregator;
-use super::cell::{compare, decode_row, encode_row, ColumnInfo, Compare, Row};
+use super::cell::{compare, decode_row, encode_binary_row, encode_row, ColumnInfo, Compare, Row};
 use super::relay::{skip_columns, write_terminator, Window};
 use super::scatter::{finish_after_first, send_all};
 use super::{ClientFmt, Reply};
@@ -150,6 +150,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
     let mut warnings = 0u16;
     let mut live = vec![true; conns.len()];
     let keys = Keys { keys: &plan.order, cols: &cols, visible };
+    let mut bad_value = false;
     let result: Result<()> = async {
         let mut emit = |row: &Row, out: &mut PacketWriter<W>, reply: &mut Reply| -> bool {
             if let Some(w) = window.as_mut() {
@@ -163,7 +164,14 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 w.take -= 1;
             }
             let mut rb = BytesMut::with_capacity(64);
-            encode_row(&mut rb, row, visible);
+            if fmt.binary_rows {
+                if encode_binary_row(&mut rb, row, &cols, visible).is_none() {
+                    bad_value = true;
+                    return false;
+                }
+            } else {
+                encode_row(&mut rb, row, visible);
+            }
             out.push(&rb);
             reply.rows += 1;
             true
@@ -219,6 +227,9 @@ pub async fn run<W: AsyncWrite + Unpin>(
                     out.flush_if_large().await?;
                 }
             }
+        }
+        if bad_value {
+            return Err(Error::unsupported("a merged value does not fit its column type in the binary protocol"));
         }
         Ok(())
     }

@@ -53,6 +53,8 @@ pub struct ClientFmt {
     /// With autocommit off, whether a statement opened a transaction is the backend's call: keep its
     /// IN_TRANS bit.
     pub backend_in_trans: bool,
+    /// Rows the proxy builds go out in the binary protocol (a prepared statement's result).
+    pub binary_rows: bool,
 }
 
 const SESSION_BITS: u16 = StatusFlags::SERVER_STATUS_IN_TRANS.bits()

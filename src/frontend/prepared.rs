@@ -262,9 +262,18 @@ impl Session {
             (None, None) => return Err(Error::unsupported("prepared statement without a route")),
         };
         if matches!(route.mode, Mode::Merge(_)) {
-            return Err(Error::unsupported(
-                "a cross-shard merge (ORDER BY, GROUP BY, aggregates, DISTINCT over shards) through a prepared statement is not supported yet; use a plain query",
-            ));
+            return self
+                .execute_merged(
+                    &sql,
+                    kind,
+                    &schema_name,
+                    analysis.as_deref(),
+                    pkt,
+                    params,
+                    types.as_deref(),
+                    &long_data,
+                )
+                .await;
         }
         if let route::Rewrite::PerNode(texts) = &route.sql {
             // an INSERT split over shards runs as plain statements with the parameters written in
@@ -354,6 +363,54 @@ impl Session {
         let reply = res?;
         self.out.flush().await?;
         self.after_reply(kind, &reply, &sql);
+        Ok(())
+    }
+
+    /// A prepared statement whose result is merged across shards: the shards run it as a plain
+    /// statement with the parameters written in; the proxy sends the merged rows in the binary protocol.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_merged(
+        &mut self,
+        sql: &str,
+        kind: Kind,
+        schema_name: &str,
+        analysis: Option<&crate::sql::analyze::Analysis>,
+        pkt: &[u8],
+        params: u16,
+        types: Option<&[u8]>,
+        long_data: &BTreeMap<u16, Vec<u8>>,
+    ) -> Result<()> {
+        let bound = super::params::decode(pkt, params, types, long_data)
+            .ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
+        let stmt = analysis
+            .and_then(|a| a.stmts.first())
+            .ok_or_else(|| Error::unsupported("prepared statement without a parse"))?;
+        let text = route::rewrite::inline_params(sql, stmt, &bound)
+            .ok_or_else(|| Error::unsupported("cannot write the parameters into this statement to merge it"))?;
+        let a = self
+            .shared
+            .parse_cache
+            .get(&text)
+            .map_err(|m| Error::unsupported(format!("cannot re-read the statement with its parameters: {m}")))?;
+        let cfg = self.shared.config.load_full();
+        let schema = cfg
+            .schema(schema_name)
+            .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
+        let r = self.route_with_lookups(&cfg, schema, kind, &a, &text, &[]).await?;
+        let payloads = super::query::text_payloads(&r, &{
+            let mut p = BytesMut::with_capacity(text.len() + 1);
+            p.put_u8(0x03);
+            p.extend_from_slice(text.as_bytes());
+            p.freeze()
+        });
+        let mut conns = self.acquire(&r.nodes).await?;
+        let fmt = crate::exec::ClientFmt { binary_rows: true, ..self.stmt_fmt() };
+        let limit = self.shared.config.load().system.merge_memory_limit;
+        let res = crate::exec::run(&r, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
+        self.release(r.nodes.clone(), conns, &res);
+        let reply = res?;
+        self.out.flush().await?;
+        self.after_reply(kind, &reply, sql);
         Ok(())
     }
 

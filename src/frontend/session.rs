@@ -166,7 +166,12 @@ impl Session {
     }
 
     pub fn fmt(&self) -> ClientFmt {
-        ClientFmt { deprecate_eof: self.deprecate_eof(), status: self.status(), backend_in_trans: false }
+        ClientFmt {
+            deprecate_eof: self.deprecate_eof(),
+            status: self.status(),
+            backend_in_trans: false,
+            binary_rows: false,
+        }
     }
 
     /// The framing for the reply to a statement that runs on backends: with autocommit off, the
