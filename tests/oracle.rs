@@ -189,6 +189,14 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT city, AVG(amt) FROM customer GROUP BY city ORDER BY 2, 1"),
     ("o", "SELECT v, COUNT(*) FROM t_range GROUP BY v ORDER BY COUNT(*) DESC, v LIMIT 4"),
     ("", "SELECT status, MIN(total), MAX(total) FROM orders WHERE total > 100 GROUP BY status"),
+    // HAVING, evaluated on the merged groups
+    ("", "SELECT city, COUNT(*) FROM customer GROUP BY city HAVING COUNT(*) > 3"),
+    ("o", "SELECT status, SUM(total) AS s FROM orders GROUP BY status HAVING s > 10000 ORDER BY status"),
+    ("o", "SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id HAVING COUNT(*) >= 3 AND MAX(total) > 500 ORDER BY customer_id"),
+    ("c", "SELECT name, AVG(amt) FROM customer GROUP BY name HAVING AVG(amt) BETWEEN 100 AND 300"),
+    ("", "SELECT city FROM customer GROUP BY city HAVING city IS NOT NULL AND MIN(id) < 10"),
+    ("o", "SELECT COUNT(*) FROM customer HAVING COUNT(*) > 100"),
+    ("o", "SELECT score % 3 AS m, COUNT(*) FROM customer GROUP BY score % 3 HAVING m IS NOT NULL ORDER BY m"),
     // DISTINCT
     ("", "SELECT DISTINCT city FROM customer"),
     ("oc", "SELECT DISTINCT name FROM customer ORDER BY name"),
@@ -216,7 +224,6 @@ const CORPUS: &[(&str, &str)] = &[
 const REFUSED: &[&str] = &[
     "SELECT COUNT(DISTINCT city) FROM customer",
     "SELECT GROUP_CONCAT(name) FROM customer",
-    "SELECT city, COUNT(*) FROM customer GROUP BY city HAVING COUNT(*) > 3",
     "SELECT id FROM customer UNION SELECT id FROM orders",
     "SELECT SUM(amt) + 1 FROM customer",
     "SELECT c.id, t.v FROM customer c JOIN t_range t ON t.id = c.id",

@@ -217,6 +217,15 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 if group_keys.is_empty() && rows.is_empty() {
                     return Ok(());
                 }
+                if let Some(h) = &plan.having {
+                    let mut kept = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        if super::having::passes(h, &r, &cols)? {
+                            kept.push(r);
+                        }
+                    }
+                    rows = kept;
+                }
                 if !plan.order.is_empty() {
                     rows.sort_by(|a, b| keys.cmp(a, b));
                 }

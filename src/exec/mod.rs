@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod cell;
+pub mod having;
 pub mod merge;
 pub mod relay;
 pub mod scatter;

@@ -57,7 +57,7 @@ pub struct GroupKey {
     pub weight: ColRef,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MergePlan {
     /// What every shard runs.
     pub shard_sql: String,
@@ -69,6 +69,18 @@ pub struct MergePlan {
     pub aggs: Vec<AggSpec>,
     /// (offset, count) applied by the proxy after merging.
     pub limit: Option<(u64, u64)>,
+    /// HAVING, evaluated by the proxy on the merged groups.
+    pub having: Option<Having>,
+}
+
+/// A HAVING condition and the result columns its aggregates and columns are read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Having {
+    pub expr: Expr,
+    /// The statement text the expression's spans point into.
+    pub sql: String,
+    /// (lower-cased text of a sub-expression, absolute column index).
+    pub refs: Vec<(String, usize)>,
 }
 
 fn refuse(what: &str) -> Error {
@@ -168,9 +180,6 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     let SetExpr::Select(s) = q.body.as_ref() else { return Err(refuse("UNION or a parenthesized query")) };
     if q.with.is_some() {
         return Err(refuse("WITH"));
-    }
-    if s.having.is_some() {
-        return Err(refuse("HAVING"));
     }
     if !q.locks.is_empty() {
         return Err(refuse("FOR UPDATE"));
@@ -290,6 +299,84 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         None
     };
 
+    // HAVING: its aggregates and columns become (hidden) result columns; the proxy evaluates it
+    let having = match &s.having {
+        None => None,
+        Some(h) => {
+            if wildcard {
+                return Err(refuse("HAVING next to *"));
+            }
+            if group.is_none() {
+                return Err(refuse("HAVING without GROUP BY or aggregates"));
+            }
+            let mut refs: Vec<(String, usize)> = Vec::new();
+            let mut agg_spans: Vec<(usize, usize)> = Vec::new();
+            let mut found: Vec<Expr> = Vec::new();
+            let _ = sqlparser::ast::visit_expressions(h, |e: &Expr| {
+                if func_name(e).is_some() || matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                    found.push(e.clone());
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            for e in &found {
+                let span = expr_byte_span(sql, e);
+                let is_agg = func_name(e).is_some_and(|n| AGGREGATES.contains(&n.as_str()));
+                let is_col = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                if !is_agg && !is_col {
+                    continue;
+                }
+                if is_col && span.is_some_and(|(a, z)| agg_spans.iter().any(|(x, y)| *x <= a && z <= *y)) {
+                    continue; // a column inside an aggregate's argument
+                }
+                let text = b.text(e)?;
+                if is_agg {
+                    if let Some((a, z)) = span {
+                        agg_spans.push((a, z));
+                    }
+                }
+                let visible = items.iter().position(|it| {
+                    it.as_ref().is_some_and(|(ie, alias)| {
+                        b.text(ie).is_ok_and(|t| t.eq_ignore_ascii_case(&text))
+                            || matches!((e, alias), (Expr::Identifier(id), Some(a)) if a.eq_ignore_ascii_case(&id.value))
+                    })
+                });
+                let col = match visible {
+                    Some(i) => i,
+                    None => {
+                        let ColRef::Hidden(j) = b.add(text.clone()) else { continue };
+                        let abs = items.len() + j;
+                        if is_agg {
+                            let name = func_name(e).unwrap_or_default();
+                            let (arg, distinct) =
+                                agg_arg(sql, e).ok_or_else(|| refuse(&format!("{name} with several arguments")))?;
+                            if distinct {
+                                return Err(refuse(&format!("{name}(DISTINCT …) in HAVING")));
+                            }
+                            let kind = match name.as_str() {
+                                "COUNT" => AggKind::Count,
+                                "SUM" => AggKind::Sum,
+                                "MIN" => AggKind::Min { weight: b.add(format!("WEIGHT_STRING({text})")) },
+                                "MAX" => AggKind::Max { weight: b.add(format!("WEIGHT_STRING({text})")) },
+                                "AVG" => {
+                                    let arg = arg.ok_or_else(|| refuse("AVG(*)"))?;
+                                    AggKind::Avg {
+                                        sum: b.add(format!("SUM({arg})")),
+                                        count: b.add(format!("COUNT({arg})")),
+                                    }
+                                }
+                                other => return Err(refuse(&format!("{other}() in HAVING"))),
+                            };
+                            aggs.push(AggSpec { col: abs, kind });
+                        }
+                        abs
+                    }
+                };
+                refs.push((text.to_ascii_lowercase(), col));
+            }
+            Some(Having { expr: h.clone(), sql: sql.to_string(), refs })
+        }
+    };
+
     // ORDER BY
     let mut order = Vec::new();
     if let Some(ob) = &q.order_by {
@@ -347,11 +434,36 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         let cols: Vec<String> = b.hidden.iter().enumerate().map(|(i, h)| format!("{h} AS `__sc_{i}`")).collect();
         edits.push((end, end, format!(", {}", cols.join(", "))));
     }
+    if let Some(h) = &s.having {
+        // from the HAVING keyword to the next clause (ORDER BY, LIMIT) or the end
+        let (start, _) = expr_byte_span(sql, h).ok_or_else(|| refuse("a HAVING shardcat cannot locate"))?;
+        let kw = sql[..start]
+            .to_ascii_uppercase()
+            .rfind("HAVING")
+            .ok_or_else(|| refuse("a HAVING shardcat cannot locate"))?;
+        let order_start = match &q.order_by {
+            Some(ob) => match &ob.kind {
+                OrderByKind::Expressions(list) => list
+                    .first()
+                    .and_then(|o| expr_byte_span(sql, &o.expr))
+                    .and_then(|(a, _)| sql[..a].to_ascii_uppercase().rfind("ORDER")),
+                _ => None,
+            },
+            None => None,
+        };
+        let end = order_start
+            .or_else(|| limit_region(sql, q).map(|r| r.0))
+            .unwrap_or_else(|| sql.trim_end().trim_end_matches(';').len());
+        if end < start {
+            return Err(refuse("a HAVING shardcat cannot locate"));
+        }
+        edits.push((kw, end, String::new()));
+    }
     edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (a, z, text) in edits {
         shard_sql.replace_range(a..z, &text);
     }
-    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit })
+    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having })
 }
 
 /// A visible column whose text equals `e` (ORDER BY COUNT(*) with COUNT(*) selected).
@@ -432,6 +544,13 @@ mod tests {
         assert_eq!(m.group, Some(vec![GroupKey { col: ColRef::Visible(0), weight: ColRef::Hidden(2) }]));
         assert_eq!(m.limit, Some((0, 3)));
         assert_eq!(p("SELECT COUNT(*) FROM t").unwrap().group, Some(vec![]));
+        let h = p("SELECT g, COUNT(*) FROM t GROUP BY g HAVING COUNT(*) > 1 AND SUM(x) < 10 ORDER BY g").unwrap();
+        assert_eq!(
+            h.shard_sql,
+            "SELECT g, COUNT(*), WEIGHT_STRING(g) AS `__sc_0`, SUM(x) AS `__sc_1` FROM t GROUP BY g ORDER BY g"
+        );
+        let refs = h.having.unwrap().refs;
+        assert_eq!(refs, vec![("count(*)".to_string(), 1), ("sum(x)".to_string(), 3)]);
         let d = p("SELECT DISTINCT a, b FROM t").unwrap();
         assert_eq!(d.group.map(|g| g.len()), Some(2));
     }
@@ -442,7 +561,6 @@ mod tests {
             "SELECT COUNT(DISTINCT a) FROM t",
             "SELECT GROUP_CONCAT(a) FROM t",
             "SELECT SUM(a) + 1 FROM t",
-            "SELECT a FROM t GROUP BY a HAVING COUNT(*) > 1",
             "SELECT a FROM t UNION SELECT a FROM u",
             "SELECT * FROM t ORDER BY 1",
             "SELECT a FROM t ORDER BY COUNT(*)",

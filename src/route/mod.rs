@@ -26,7 +26,7 @@ use condition::{Binder, Parts, Router, Target};
 pub use rules::Rules;
 
 /// How the executor combines the nodes' replies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     /// One node: the reply is forwarded untouched.
     Single,
