@@ -215,6 +215,9 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT c.id, r.name FROM customer c JOIN region r ON r.id = c.id % 5 + 1 ORDER BY c.id"),
     ("o", "SELECT r.name, COUNT(*) FROM customer c JOIN region r ON r.id = c.id % 5 + 1 GROUP BY r.name ORDER BY r.name"),
     ("o", "SELECT c.id, o.total FROM customer c, orders o WHERE o.customer_id = c.id AND o.total > 900 ORDER BY c.id, o.total"),
+    // UNION ALL over tables sharded alike
+    ("", "SELECT id, name FROM customer WHERE id < 20 UNION ALL SELECT customer_id, status FROM orders WHERE id < 1010"),
+    ("", "SELECT city FROM customer UNION ALL SELECT status FROM orders"),
     // global table
     ("o", "SELECT id, name FROM region ORDER BY id"),
     ("o", "SELECT COUNT(*) FROM region"),

@@ -9,7 +9,7 @@ use sqlparser::ast::{BinaryOperator, Expr, Query, SetExpr, TableFactor, TableWit
 use super::condition::Binder;
 use super::{combine, limit, needs_merge, place, table_nodes, Ctx, Mode, NodeSet, Param, Rewrite, Route};
 use crate::config::model::{Schema, TableKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sql::analyze::{table_ref, Analysis, TableRef};
 
 /// The tables of a FROM list with the names their columns may be qualified with.
@@ -138,7 +138,53 @@ fn colocated(ctx: &Ctx<'_>, schema: &Schema, s: &sqlparser::ast::Select, top: &[
     partitioned.iter().all(|i| root(&mut parent, *i) == r0)
 }
 
+/// Whether a set expression is made only of `UNION ALL` of plain SELECTs.
+fn union_all_only(e: &SetExpr) -> bool {
+    use sqlparser::ast::{SetOperator, SetQuantifier};
+    match e {
+        SetExpr::Select(_) => true,
+        SetExpr::SetOperation { left, op: SetOperator::Union, set_quantifier: SetQuantifier::All, right } => {
+            union_all_only(left) && union_all_only(right)
+        }
+        _ => false,
+    }
+}
+
+/// `UNION ALL` over tables partitioned on the same dataNodes: every shard answers its part of each
+/// branch, and the concatenation is the whole multiset (no ORDER BY or LIMIT over the union).
+fn union_all(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis) -> Result<Option<Route>> {
+    if !matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) || !union_all_only(&q.body) {
+        return Ok(None);
+    }
+    if q.order_by.is_some() || q.limit_clause.is_some() {
+        return Err(needs_merge("ORDER BY or LIMIT over a UNION", "", 0));
+    }
+    let mut nodes: Option<Vec<String>> = None;
+    for t in a.tables.iter().filter(|t| !t.schema.as_deref().is_some_and(super::is_system_schema)) {
+        let p = place(ctx, schema, t)?;
+        let tab = p.table.filter(|_| p.partitioned()).ok_or_else(|| {
+            Error::unsupported(format!(
+                "UNION ALL over several dataNodes with table '{}', which is not sharded: its rows would repeat or be missing",
+                t.name
+            ))
+        })?;
+        match &nodes {
+            None => nodes = Some(tab.data_nodes.clone()),
+            Some(n) if *n == tab.data_nodes => {}
+            Some(_) => return Err(Error::unsupported("UNION ALL over tables sharded on different dataNodes")),
+        }
+    }
+    let nodes: Vec<Arc<str>> = nodes.unwrap_or_default().iter().map(|n| Arc::from(n.as_str())).collect();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Route { nodes, mode: Mode::Concat, sql: Rewrite::Original, limit: None }))
+}
+
 pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, params: &[Param]) -> Result<Route> {
+    if let Some(r) = union_all(ctx, schema, q, a)? {
+        return Ok(r);
+    }
     let Some(stmt) = a.stmts.first() else { return Ok(Route::single(super::any_node(schema, &|n| ctx.alive(n))?)) };
     let binder = Binder::new(stmt, params);
     let (top, selection) = match q.body.as_ref() {
