@@ -218,6 +218,12 @@ const CORPUS: &[(&str, &str)] = &[
     // UNION ALL over tables sharded alike
     ("", "SELECT id, name FROM customer WHERE id < 20 UNION ALL SELECT customer_id, status FROM orders WHERE id < 1010"),
     ("", "SELECT city FROM customer UNION ALL SELECT status FROM orders"),
+    ("c", "SELECT name FROM customer UNION SELECT status FROM orders"),
+    ("", "SELECT id FROM customer UNION SELECT customer_id FROM orders"),
+    ("o", "SELECT id FROM customer WHERE id < 10 UNION ALL SELECT customer_id FROM orders WHERE id < 1010 ORDER BY 1"),
+    ("oc", "SELECT id, name FROM customer UNION SELECT customer_id, status FROM orders ORDER BY 1, 2 LIMIT 10"),
+    ("oc", "SELECT city AS x FROM customer UNION SELECT status FROM orders ORDER BY x"),
+    ("o", "SELECT id FROM customer UNION ALL SELECT id FROM orders ORDER BY id DESC LIMIT 5, 5"),
     // global table
     ("o", "SELECT id, name FROM region ORDER BY id"),
     ("o", "SELECT COUNT(*) FROM region"),
@@ -227,7 +233,8 @@ const CORPUS: &[(&str, &str)] = &[
 const REFUSED: &[&str] = &[
     "SELECT COUNT(DISTINCT city) FROM customer",
     "SELECT GROUP_CONCAT(name) FROM customer",
-    "SELECT id FROM customer UNION SELECT id FROM orders",
+    "SELECT id FROM customer UNION SELECT id FROM region",
+    "SELECT id FROM customer INTERSECT SELECT customer_id FROM orders",
     "SELECT SUM(amt) + 1 FROM customer",
     "SELECT c.id, t.v FROM customer c JOIN t_range t ON t.id = c.id",
     "SELECT o.id FROM orders o JOIN customer c ON c.score = o.customer_id",

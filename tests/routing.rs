@@ -139,6 +139,7 @@ async fn unknown_tables_read_only_users_and_parse_errors() {
 /// A backend that is down at startup: the proxy starts, says which dataHost, and recovers later.
 #[tokio::test]
 async fn backend_down_at_startup_gives_2003_naming_the_data_host() {
+    let _g = LOCK.lock().await;
     stack();
     let dir = std::env::temp_dir().join(format!("shardcat-down-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -147,7 +148,9 @@ async fn backend_down_at_startup_gives_2003_naming_the_data_host() {
     std::fs::write(dir.join("schema.xml"), schema).unwrap();
     std::fs::copy(root().join("config/server.xml"), dir.join("server.xml")).unwrap();
     let p = Proxy::start(&dir, Some(&root().join("rules")));
-    let mut c = mysql_async::Conn::new(opts(p.port, "app", "app", Some("demo"))).await.unwrap();
+    let mut c = mysql_async::Conn::new(opts(p.port, "app", "app", Some("demo")))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\nproxy log:\n{}", p.log_text()));
     let e = c.query_drop("SELECT * FROM customer").await.unwrap_err();
     let (code, _, msg) = server_error(&e).unwrap();
     assert_eq!(code, 2003, "{msg}");

@@ -466,6 +466,140 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having })
 }
 
+/// The SELECT branches of a chain of UNIONs, and whether every UNION is `ALL`. `None` for other set
+/// operations or a mix of `UNION` and `UNION ALL`.
+fn union_branches(e: &SetExpr) -> Option<(Vec<&sqlparser::ast::Select>, bool)> {
+    use sqlparser::ast::{SetOperator, SetQuantifier};
+    match e {
+        SetExpr::Select(s) => Some((vec![s], true)),
+        SetExpr::SetOperation { left, op: SetOperator::Union, set_quantifier, right } => {
+            let all = match set_quantifier {
+                SetQuantifier::All => true,
+                SetQuantifier::Distinct | SetQuantifier::None => false,
+                _ => return None,
+            };
+            let (mut l, la) = union_branches(left)?;
+            let (r, ra) = union_branches(right)?;
+            l.extend(r);
+            // a chain must be all ALL or all DISTINCT to be merged as one
+            let l_is_single = matches!(left.as_ref(), SetExpr::Select(_));
+            let r_is_single = matches!(right.as_ref(), SetExpr::Select(_));
+            if (!l_is_single && la != all) || (!r_is_single && ra != all) {
+                return None;
+            }
+            Some((l, all))
+        }
+        _ => None,
+    }
+}
+
+/// Plans a UNION [ALL] over shards: every branch gets `WEIGHT_STRING` of each column appended; UNION
+/// de-duplicates in the proxy by those weights; ORDER BY and LIMIT apply to the merged result.
+pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
+    let (branches, all) =
+        union_branches(&q.body).ok_or_else(|| refuse("INTERSECT, EXCEPT or a mix of UNION and UNION ALL"))?;
+    let mut b = Builder { sql, hidden: Vec::new() };
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut width = None;
+    let mut first_items: Vec<(String, Option<String>)> = Vec::new();
+    for (n, s) in branches.iter().enumerate() {
+        if s.having.is_some()
+            || !matches!(&s.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+            || s.distinct.is_some()
+        {
+            // a branch with its own grouping is fine for the shards only when rows cannot meet across
+            // shards; keep it simple: plain branches only
+            return Err(refuse("a UNION branch with GROUP BY, HAVING or DISTINCT"));
+        }
+        let mut texts = Vec::new();
+        for it in &s.projection {
+            let (e, alias) = match it {
+                SelectItem::UnnamedExpr(e) => (e, None),
+                SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+                _ => return Err(refuse("* in a UNION")),
+            };
+            if contains_aggregate(e) {
+                return Err(refuse("aggregates in a UNION branch"));
+            }
+            texts.push((b.text(e)?, alias));
+        }
+        match width {
+            None => width = Some(texts.len()),
+            Some(w) if w != texts.len() => {
+                return Err(Error::sql(1222, "21000", "The used SELECT statements have a different number of columns"))
+            }
+            _ => {}
+        }
+        let last = s.projection.last().ok_or_else(|| refuse("an empty select list"))?;
+        let (_, end) = expr_byte_span(sql, last).ok_or_else(|| refuse("a select list shardcat cannot locate"))?;
+        let cols: Vec<String> =
+            texts.iter().enumerate().map(|(i, (t, _))| format!("WEIGHT_STRING({t}) AS `__sc_{i}`")).collect();
+        edits.push((end, end, format!(", {}", cols.join(", "))));
+        if n == 0 {
+            first_items = texts;
+        }
+    }
+    let width = width.unwrap_or(0);
+    b.hidden = (0..width).map(|i| format!("w{i}")).collect();
+    let weight = |i: usize| ColRef::Hidden(i);
+    let mut order = Vec::new();
+    if let Some(ob) = &q.order_by {
+        let OrderByKind::Expressions(list) = &ob.kind else { return Err(refuse("ORDER BY ALL")) };
+        for o in list {
+            if o.options.nulls_first.is_some() {
+                return Err(refuse("NULLS FIRST/LAST"));
+            }
+            let i = match &o.expr {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => n.parse::<usize>().ok().filter(|i| *i >= 1 && *i <= width).map(|i| i - 1),
+                    _ => None,
+                },
+                Expr::Identifier(id) => first_items.iter().position(|(t, a)| {
+                    a.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&id.value)) || t.eq_ignore_ascii_case(&id.value)
+                }),
+                _ => None,
+            }
+            .ok_or_else(|| refuse("ORDER BY over a UNION that is not a result column"))?;
+            order.push(SortKey {
+                col: ColRef::Visible(i),
+                weight: weight(i),
+                desc: matches!(o.options.sort, Some(OrderBySort::Desc)),
+            });
+        }
+    }
+    let group = (!all).then(|| (0..width).map(|i| GroupKey { col: ColRef::Visible(i), weight: weight(i) }).collect());
+    let limit = match &q.limit_clause {
+        None => None,
+        Some(LimitClause::LimitOffset { limit: Some(l), offset, .. }) => Some((
+            match offset {
+                Some(o) => literal_u64(binder, &o.value).ok_or_else(|| refuse("an OFFSET that is not a literal"))?,
+                None => 0,
+            },
+            literal_u64(binder, l).ok_or_else(|| refuse("a LIMIT that is not a literal"))?,
+        )),
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => Some((
+            literal_u64(binder, offset).ok_or_else(|| refuse("an OFFSET that is not a literal"))?,
+            literal_u64(binder, limit).ok_or_else(|| refuse("a LIMIT that is not a literal"))?,
+        )),
+        Some(_) => return Err(refuse("LIMIT ALL")),
+    };
+    if let Some((m, n)) = limit {
+        let (start, end) = limit_region(sql, q).ok_or_else(|| refuse("a LIMIT shardcat cannot locate"))?;
+        let text = if all {
+            format!("LIMIT {}", m.checked_add(n).ok_or_else(|| refuse("LIMIT overflow"))?)
+        } else {
+            String::new()
+        };
+        edits.push((start, end, text));
+    }
+    let mut shard_sql = sql.to_string();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (a, z, text) in edits {
+        shard_sql.replace_range(a..z, &text);
+    }
+    Ok(MergePlan { shard_sql, hidden: width, order, group, aggs: Vec::new(), limit, having: None })
+}
+
 /// A visible column whose text equals `e` (ORDER BY COUNT(*) with COUNT(*) selected).
 fn resolve_visible_only(e: &Expr, items: &[Option<(&Expr, Option<String>)>], b: &Builder<'_>) -> Result<Option<usize>> {
     let text = b.text(e)?;

@@ -70,6 +70,13 @@ impl Route {
         Route { nodes, mode, sql: Rewrite::Original, limit: None }
     }
 
+    /// This route with a merge plan: every node runs the plan's statement, the proxy merges.
+    pub fn merged(mut self, plan: merge::MergePlan) -> Route {
+        self.sql = Rewrite::Shared(plan.shard_sql.clone());
+        self.mode = Mode::Merge(Box::new(plan));
+        self
+    }
+
     /// The statement node `i` receives.
     pub fn sql_for<'a>(&'a self, i: usize, original: &'a str) -> &'a str {
         match &self.sql {

@@ -150,14 +150,11 @@ fn union_all_only(e: &SetExpr) -> bool {
     }
 }
 
-/// `UNION ALL` over tables partitioned on the same dataNodes: every shard answers its part of each
-/// branch, and the concatenation is the whole multiset (no ORDER BY or LIMIT over the union).
-fn union_all(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis) -> Result<Option<Route>> {
-    if !matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) || !union_all_only(&q.body) {
+/// UNION [ALL] over tables partitioned on the same dataNodes: every shard answers its part of each
+/// branch; UNION ALL without ORDER BY/LIMIT is their concatenation, anything else a merge.
+fn union(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, binder: &Binder) -> Result<Option<Route>> {
+    if !matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) {
         return Ok(None);
-    }
-    if q.order_by.is_some() || q.limit_clause.is_some() {
-        return Err(needs_merge("ORDER BY or LIMIT over a UNION", "", 0));
     }
     let mut nodes: Option<Vec<String>> = None;
     for t in a.tables.iter().filter(|t| !t.schema.as_deref().is_some_and(super::is_system_schema)) {
@@ -178,12 +175,20 @@ fn union_all(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis) -> Result<
     if nodes.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Route { nodes, mode: Mode::Concat, sql: Rewrite::Original, limit: None }))
+    if union_all_only(&q.body) && q.order_by.is_none() && q.limit_clause.is_none() {
+        return Ok(Some(Route { nodes, mode: Mode::Concat, sql: Rewrite::Original, limit: None }));
+    }
+    let plan = super::merge::plan_union(sql, q, binder)?;
+    Ok(Some(
+        Route { nodes, mode: Mode::Concat, sql: Rewrite::Shared(plan.shard_sql.clone()), limit: None }.merged(plan),
+    ))
 }
 
 pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, params: &[Param]) -> Result<Route> {
-    if let Some(r) = union_all(ctx, schema, q, a)? {
-        return Ok(r);
+    if let Some(stmt) = a.stmts.first() {
+        if let Some(r) = union(ctx, schema, q, a, sql, &Binder::new(stmt, params))? {
+            return Ok(r);
+        }
     }
     let Some(stmt) = a.stmts.first() else { return Ok(Route::single(super::any_node(schema, &|n| ctx.alive(n))?)) };
     let binder = Binder::new(stmt, params);
