@@ -77,7 +77,28 @@ fn equalities(s: &sqlparser::ast::Select) -> Vec<Equality<'_>> {
 /// Whether the partitioned tables of the FROM list are co-located: linked by equalities between an ER
 /// child's joinKey and its parent's parentKey, or between the sharding columns of two tables with the
 /// same function and dataNodes.
-fn colocated(ctx: &Ctx<'_>, schema: &Schema, s: &sqlparser::ast::Select, top: &[(TableRef, Vec<String>)]) -> bool {
+fn colocated(
+    ctx: &Ctx<'_>,
+    schema: &Schema,
+    s: &sqlparser::ast::Select,
+    top: &[(TableRef, Vec<String>)],
+    in_links: &[(Option<String>, String, String, String)],
+) -> bool {
+    // the tables of IN-subqueries join the FROM list, linked by their IN equality
+    let mut top: Vec<(TableRef, Vec<String>)> = top.to_vec();
+    let mut extra: Vec<(usize, String, usize, String)> = Vec::new();
+    for (q, c, t, ic) in in_links {
+        let outer = match q {
+            Some(q) => top.iter().position(|(_, quals)| quals.iter().any(|n| n.eq_ignore_ascii_case(q))),
+            None if top.len() == 1 => Some(0),
+            None => None,
+        };
+        let Some(o) = outer else { return false };
+        let n = top.len();
+        top.push((TableRef { schema: None, name: t.clone() }, vec![format!("__in_{n}")]));
+        extra.push((o, c.clone(), n, ic.clone()));
+    }
+    let top = top.as_slice();
     let tables: Vec<Option<&crate::config::model::Table>> =
         top.iter().map(|(t, _)| if t.schema.is_none() { schema.table(&t.name) } else { None }).collect();
     let partitioned: Vec<usize> = (0..top.len())
@@ -104,9 +125,13 @@ fn colocated(ctx: &Ctx<'_>, schema: &Schema, s: &sqlparser::ast::Select, top: &[
         let r = ctx.cfg.table_rule(rule)?;
         Some((r.algorithm.clone(), r.column.clone()))
     };
+    let mut pairs: Vec<(usize, String, usize, String)> = extra;
     for (a, b) in equalities(s) {
         let ([.., qa, ca], [.., qb, cb]) = (a, b) else { continue };
         let (Some(ia), Some(ib)) = (find(&qa.value), find(&qb.value)) else { continue };
+        pairs.push((ia, ca.value.clone(), ib, cb.value.clone()));
+    }
+    for (ia, ca, ib, cb) in pairs {
         let (Some(ta), Some(tb)) = (tables[ia], tables[ib]) else { continue };
         let linked = |x: &crate::config::model::Table, cx: &str, y: &crate::config::model::Table, cy: &str| -> bool {
             // x is y's ER child, joined on joinKey = parentKey
@@ -124,12 +149,12 @@ fn colocated(ctx: &Ctx<'_>, schema: &Schema, s: &sqlparser::ast::Select, top: &[
             (Some((fa, col_a)), Some((fb, col_b))) => {
                 fa == fb
                     && ta.data_nodes == tb.data_nodes
-                    && col_a.eq_ignore_ascii_case(&ca.value)
-                    && col_b.eq_ignore_ascii_case(&cb.value)
+                    && col_a.eq_ignore_ascii_case(&ca)
+                    && col_b.eq_ignore_ascii_case(&cb)
             }
             _ => false,
         };
-        if linked(ta, &ca.value, tb, &cb.value) || linked(tb, &cb.value, ta, &ca.value) || same_rule {
+        if linked(ta, &ca, tb, &cb) || linked(tb, &cb, ta, &ca) || same_rule {
             let (ra, rb) = (root(&mut parent, ia), root(&mut parent, ib));
             parent[ra] = rb;
         }
@@ -184,6 +209,117 @@ fn union(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, bin
     ))
 }
 
+/// Subqueries of a statement, as far as routing over several shards is concerned.
+struct Subqueries {
+    /// `outer.col IN (SELECT col FROM t …)` in the top-level WHERE (AND-ed): (outer qualifier or
+    /// None, outer column, inner table, inner column).
+    in_links: Vec<(Option<String>, String, String, String)>,
+    /// Derived tables of the top-level FROM that need no merge of their own.
+    plain_derived: usize,
+    /// Anything else: scalar subqueries, EXISTS, IN under OR/NOT, derived tables that aggregate…
+    other: bool,
+}
+
+fn subqueries(q: &Query) -> Subqueries {
+    let mut s = Subqueries { in_links: Vec::new(), plain_derived: 0, other: q.with.is_some() };
+    let SetExpr::Select(sel) = q.body.as_ref() else { return s };
+    for twj in &sel.from {
+        for f in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            if let TableFactor::Derived { subquery, .. } = f {
+                let nested = contains_subquery_expr(subquery);
+                if crate::sql::analyze::merge_need(subquery).is_none() && !nested && subquery.with.is_none() {
+                    s.plain_derived += 1;
+                } else {
+                    s.other = true;
+                }
+            }
+        }
+    }
+    // IN (SELECT …) on an AND path of WHERE
+    fn and_terms<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match e {
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                and_terms(left, out);
+                and_terms(right, out);
+            }
+            Expr::Nested(inner) => and_terms(inner, out),
+            other => out.push(other),
+        }
+    }
+    let mut terms = Vec::new();
+    if let Some(w) = &sel.selection {
+        and_terms(w, &mut terms);
+    }
+    let mut counted = 0usize;
+    for t in terms {
+        if let Expr::In { expr, target: sqlparser::ast::InTarget::Subquery(sq), negated: false, .. } = t {
+            counted += 1;
+            let outer = match expr.as_ref() {
+                Expr::Identifier(i) => Some((None, i.value.clone())),
+                Expr::CompoundIdentifier(p) if p.len() >= 2 => {
+                    Some((Some(p[p.len() - 2].value.clone()), p[p.len() - 1].value.clone()))
+                }
+                _ => None,
+            };
+            let inner = match sq.body.as_ref() {
+                SetExpr::Select(is)
+                    if is.from.len() == 1 && is.from[0].joins.is_empty() && is.projection.len() == 1 =>
+                {
+                    let table = match &is.from[0].relation {
+                        TableFactor::Table { name, .. } => crate::sql::analyze::table_ref(name),
+                        _ => None,
+                    };
+                    let col = match &is.projection[0] {
+                        sqlparser::ast::SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+                        sqlparser::ast::SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => {
+                            p.last().map(|i| i.value.clone())
+                        }
+                        _ => None,
+                    };
+                    let plain = crate::sql::analyze::merge_need(sq).is_none() && !contains_subquery_expr(sq);
+                    match (table, col, plain) {
+                        (Some(t), Some(c), true) if t.schema.is_none() => Some((t.name, c)),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match (outer, inner) {
+                (Some((q, c)), Some((t, ic))) => s.in_links.push((q, c, t, ic)),
+                _ => s.other = true,
+            }
+        }
+    }
+    // any other subquery expression anywhere
+    let total = count_subquery_exprs(q);
+    if total > counted {
+        s.other = true;
+    }
+    s
+}
+
+fn is_subquery_expr(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { target: sqlparser::ast::InTarget::Subquery(_), .. }
+    )
+}
+
+fn contains_subquery_expr(q: &Query) -> bool {
+    count_subquery_exprs(q) > 0
+}
+
+fn count_subquery_exprs(q: &Query) -> usize {
+    let mut n = 0;
+    let _ = sqlparser::ast::visit_expressions(q, |e: &Expr| {
+        if is_subquery_expr(e) {
+            n += 1;
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    n
+}
+
 pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, params: &[Param]) -> Result<Route> {
     if let Some(stmt) = a.stmts.first() {
         if let Some(r) = union(ctx, schema, q, a, sql, &Binder::new(stmt, params))? {
@@ -209,8 +345,32 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
         places.push(p);
     }
     // co-located joins: the rows that meet are on the same node; run on the nodes all sides share
-    let joined = matches!(q.body.as_ref(), SetExpr::Select(sel)
-        if top.len() > 1 && sets.iter().filter(|s| s.2).count() > 1 && colocated(ctx, schema, sel, &top));
+    let subs = subqueries(q);
+    let partitioned_count = sets.iter().filter(|s| s.2).count();
+    let joined = partitioned_count > 1
+        && matches!(q.body.as_ref(), SetExpr::Select(sel) if colocated(ctx, schema, sel, &top, &subs.in_links));
+    // an IN-subquery over a sharded table filtering an unsharded outer table would repeat the outer
+    // rows on every shard where the subquery finds a match
+    let partitioned_name = |name: &str| sets.iter().any(|(n, _, part)| *part && n.eq_ignore_ascii_case(name));
+    let outer_unsharded_in = subs.in_links.iter().any(|(q, _, inner, _)| {
+        let outer = match q {
+            Some(q) => top.iter().find(|(_, quals)| quals.iter().any(|n| n.eq_ignore_ascii_case(q))),
+            None if top.len() == 1 => top.first(),
+            None => None,
+        };
+        partitioned_name(inner) && !outer.is_some_and(|(t, _)| partitioned_name(&t.name))
+    });
+    if subs.other || outer_unsharded_in || (subs.plain_derived > 0 && partitioned_count > 1) {
+        // a subquery over sharded rows could see only one shard's part: run it only on one node
+        let spans_nodes = sets.iter().any(|(_, set, part)| *part && matches!(set, NodeSet::Exact(n) if n.len() > 1));
+        if spans_nodes {
+            let names: Vec<&str> = sets.iter().map(|s| s.0.as_str()).collect();
+            return Err(Error::unsupported(format!(
+                "a subquery or derived table over sharded tables ({}) that spans several dataNodes; only derived tables without aggregation and IN (SELECT …) on co-located keys run across shards",
+                names.join(", ")
+            )));
+        }
+    }
     if joined {
         let mut common: Option<Vec<Arc<str>>> = None;
         for (_, set, part) in &sets {

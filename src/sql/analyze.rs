@@ -134,7 +134,7 @@ fn add_table(tables: &mut Vec<TableRef>, name: &ObjectName) {
     }
 }
 
-fn merge_need(q: &Query) -> Option<&'static str> {
+pub fn merge_need(q: &Query) -> Option<&'static str> {
     if q.order_by.is_some() {
         return Some("ORDER BY");
     }
