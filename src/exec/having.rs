@@ -206,3 +206,44 @@ impl Eval<'_> {
 pub fn passes(h: &Having, row: &Row, cols: &[ColumnInfo]) -> Result<bool> {
     Ok(Eval { h, row, cols }.truth(&h.expr)? == Some(true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::ast::{SetExpr, Statement};
+    use sqlparser::dialect::MySqlDialect;
+    use sqlparser::parser::Parser;
+
+    fn having(sql: &str, refs: &[(&str, usize)]) -> Having {
+        let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
+        let Statement::Query(q) = stmt else { panic!() };
+        let SetExpr::Select(s) = *q.body else { panic!() };
+        Having {
+            expr: s.having.unwrap(),
+            sql: sql.to_string(),
+            refs: refs.iter().map(|(t, i)| (t.to_string(), *i)).collect(),
+        }
+    }
+
+    fn col(ty: u8) -> ColumnInfo {
+        ColumnInfo { name: String::new(), ty, flags: 0, decimals: 0, charset: 45 }
+    }
+
+    #[test]
+    fn three_valued_conditions_over_group_rows() {
+        let cols = [col(0xFD), col(0x08), col(0xF6)];
+        let h = having(
+            "SELECT g, COUNT(*), SUM(x) FROM t GROUP BY g HAVING COUNT(*) > 1 AND (SUM(x) IS NULL OR SUM(x) / COUNT(*) < 2.5) AND g <> 'B'",
+            &[("count(*)", 1), ("sum(x)", 2), ("g", 0)],
+        );
+        let row =
+            |g: &str, n: &str, s: Option<&str>| -> Row { vec![Some(g.into()), Some(n.into()), s.map(|x| x.into())] };
+        assert!(passes(&h, &row("a", "2", Some("4.00")), &cols).unwrap());
+        assert!(!passes(&h, &row("a", "2", Some("6.00")), &cols).unwrap());
+        assert!(passes(&h, &row("a", "3", None), &cols).unwrap());
+        assert!(!passes(&h, &row("a", "1", None), &cols).unwrap());
+        assert!(!passes(&h, &row("b", "5", None), &cols).unwrap(), "strings compare case-insensitively");
+        let bad = having("SELECT g FROM t GROUP BY g HAVING ABS(SUM(x)) > 1", &[("g", 0)]);
+        assert!(passes(&bad, &row("a", "1", None), &cols).is_err(), "unsupported expressions are errors, not guesses");
+    }
+}

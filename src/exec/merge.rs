@@ -3,19 +3,20 @@
 //! then applies OFFSET/LIMIT and sends only the client's columns. Rows stream as the client reads.
 
 use bytes::{Bytes, BytesMut};
-use std::cmp::Ordering;
 use tokio::io::AsyncWrite;
 
 use super::aggregate::Aggregator;
-use super::cell::{compare, decode_row, encode_binary_row, encode_row, ColumnInfo, Compare, Row};
-use super::relay::{skip_columns, write_terminator, Window};
+use super::cell::{decode_row, encode_binary_row, encode_row, ColumnInfo, Row};
+use super::limit::{Admit, Window};
+use super::merge_sort::Keys;
+use super::relay::{skip_columns, write_terminator};
 use super::scatter::{finish_after_first, send_all};
 use super::{ClientFmt, Reply};
 use crate::backend::Pooled;
 use crate::error::{Error, Result};
 use crate::proto::codec::PacketWriter;
 use crate::proto::packets::{self, ERR_HEADER, OK_HEADER};
-use crate::route::merge::{ColRef, MergePlan, SortKey};
+use crate::route::merge::MergePlan;
 
 /// Reads the next row of a shard's result; `None` at its end (the connection is then clean).
 async fn next_row(c: &mut Pooled, n: usize, warnings: &mut u16) -> Result<Option<Row>> {
@@ -45,39 +46,6 @@ async fn drain_all(conns: &mut [Pooled], live: &[bool], n: usize) {
         if *l {
             while let Ok(Some(_)) = next_row(c, n, &mut w).await {}
         }
-    }
-}
-
-struct Keys<'a> {
-    keys: &'a [SortKey],
-    cols: &'a [ColumnInfo],
-    visible: usize,
-}
-
-impl Keys<'_> {
-    fn idx(&self, c: ColRef) -> usize {
-        match c {
-            ColRef::Visible(i) => i,
-            ColRef::Hidden(j) => self.visible + j,
-        }
-    }
-
-    fn cmp(&self, a: &Row, b: &Row) -> Ordering {
-        for k in self.keys {
-            let i = self.idx(k.col);
-            let numeric = self.cols.get(i).is_some_and(ColumnInfo::is_numeric);
-            let o = if numeric {
-                compare(&a[i], &b[i], Compare::Numeric)
-            } else {
-                let w = self.idx(k.weight);
-                compare(&a[w], &b[w], Compare::Bytes)
-            };
-            let o = if k.desc { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        Ordering::Equal
     }
 }
 
@@ -153,15 +121,10 @@ pub async fn run<W: AsyncWrite + Unpin>(
     let mut bad_value = false;
     let result: Result<()> = async {
         let mut emit = |row: &Row, out: &mut PacketWriter<W>, reply: &mut Reply| -> bool {
-            if let Some(w) = window.as_mut() {
-                if w.skip > 0 {
-                    w.skip -= 1;
-                    return true;
-                }
-                if w.take == 0 {
-                    return false;
-                }
-                w.take -= 1;
+            match super::limit::admit(window.as_mut()) {
+                Admit::Skip => return true,
+                Admit::Done => return false,
+                Admit::Send => {}
             }
             let mut rb = BytesMut::with_capacity(64);
             if fmt.binary_rows {
@@ -185,17 +148,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                     live[i] = r.is_some();
                     heads.push(r);
                 }
-                loop {
-                    let mut best: Option<usize> = None;
-                    for (i, h) in heads.iter().enumerate() {
-                        if let Some(r) = h {
-                            best = match best {
-                                Some(j) if keys.cmp(r, heads[j].as_ref().unwrap_or(r)) != Ordering::Less => Some(j),
-                                _ => Some(i),
-                            };
-                        }
-                    }
-                    let Some(i) = best else { break };
+                while let Some(i) = keys.next(&heads) {
                     let Some(row) = heads[i].take() else { break };
                     if !emit(&row, out, &mut reply) {
                         break;

@@ -4,7 +4,9 @@
 pub mod aggregate;
 pub mod cell;
 pub mod having;
+pub mod limit;
 pub mod merge;
+pub mod merge_sort;
 pub mod relay;
 pub mod scatter;
 

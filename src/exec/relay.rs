@@ -135,20 +135,13 @@ pub async fn relay<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Rows to skip, then rows to forward, across a concatenation (LIMIT without ORDER BY).
-#[derive(Debug, Clone, Copy)]
-pub struct Window {
-    pub skip: u64,
-    pub take: u64,
-}
-
 /// Forwards rows up to the terminator (those `window` lets through): Ok((warnings, Some(status))), or
 /// (_, None) after forwarding an error that ended the stream.
 pub async fn relay_rows<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
     out: &mut PacketWriter<W>,
     reply: &mut Reply,
-    mut window: Option<&mut Window>,
+    mut window: Option<&mut super::limit::Window>,
 ) -> Result<(u16, Option<u16>)> {
     loop {
         let p = conn.read().await?;
@@ -163,15 +156,10 @@ pub async fn relay_rows<W: AsyncWrite + Unpin>(
             conn.finish(st);
             return Ok((0, None));
         }
-        if let Some(w) = window.as_deref_mut() {
-            if w.skip > 0 {
-                w.skip -= 1;
-                continue;
-            }
-            if w.take == 0 {
-                continue; // past the limit: read to the end, keep the connection clean
-            }
-            w.take -= 1;
+        match super::limit::admit(window.as_deref_mut()) {
+            super::limit::Admit::Send => {}
+            // skipped, or past the limit: keep reading to the end so the connection stays clean
+            super::limit::Admit::Skip | super::limit::Admit::Done => continue,
         }
         reply.rows += 1;
         out.push_stream(&p).await?;

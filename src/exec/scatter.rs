@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 
-use super::relay::{self, drain, drain_rows, relay_columns, relay_rows, skip_columns, write_terminator};
+use super::relay::{drain, drain_rows, relay_columns, relay_rows, skip_columns, write_terminator};
 use super::{ClientFmt, Reply};
 use crate::backend::Pooled;
 use crate::error::{Error, Result};
@@ -36,7 +36,7 @@ pub async fn concat<W: AsyncWrite + Unpin>(
 ) -> Result<Reply> {
     send_all(conns, payloads).await?;
     let mut reply = Reply::default();
-    let mut window = limit.map(|(skip, take)| relay::Window { skip, take });
+    let mut window = limit.map(|(skip, take)| super::limit::Window { skip, take });
     // first packet of every reply: all must be result sets with the same column count
     let mut firsts = Vec::with_capacity(conns.len());
     for c in conns.iter_mut() {
