@@ -7,6 +7,7 @@ pub mod error;
 pub mod exec;
 pub mod frontend;
 pub mod proto;
+pub mod registry;
 pub mod route;
 pub mod rule;
 pub mod server;

@@ -77,6 +77,8 @@ pub struct BackendConn {
     /// resolving table names in the database that was current when it was prepared.
     stmts: HashMap<Arc<str>, HashMap<Arc<str>, BackendStmt>>,
     stmt_count: usize,
+    /// Column names of the last result read by `query_named`.
+    last_names: Vec<String>,
 }
 
 const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
@@ -189,6 +191,7 @@ impl BackendConn {
             last_used: Instant::now(),
             stmts: HashMap::new(),
             stmt_count: 0,
+            last_names: Vec::new(),
         })
     }
 
@@ -285,15 +288,21 @@ impl BackendConn {
     /// Runs a text query and returns every result set's rows decoded as byte cells (small results only:
     /// metadata and control queries).
     pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Vec<u8>>>>> {
+        Ok(self.query_named(sql).await?.1)
+    }
+
+    /// Like `query_rows`, with the column names of the (last) result set.
+    pub async fn query_named(&mut self, sql: &str) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>)> {
         let mut p = BytesMut::with_capacity(sql.len() + 1);
         p.put_u8(0x03);
         p.extend_from_slice(sql.as_bytes());
         self.send(&p).await?;
+        self.last_names.clear();
         let mut out = Vec::new();
         for (_, rows) in self.read_results().await? {
             out.extend(rows);
         }
-        Ok(out)
+        Ok((std::mem::take(&mut self.last_names), out))
     }
 
     /// Reads every result of a text command: (column count, rows). Errors become `Error::Sql` after the
@@ -329,8 +338,19 @@ impl BackendConn {
                     let mut pos = 0;
                     let n = packets::read_lenenc_int(&first, &mut pos)
                         .ok_or_else(|| self.malformed("bad column count"))? as usize;
+                    self.last_names.clear();
                     for _ in 0..n {
-                        self.read().await?;
+                        let def = self.read().await?;
+                        let mut pos = 0;
+                        let mut name = String::new();
+                        for i in 0..5 {
+                            match packets::read_lenenc_str(&def, &mut pos) {
+                                Some(Some(s)) if i == 4 => name = String::from_utf8_lossy(s).into_owned(),
+                                Some(_) => {}
+                                None => break,
+                            }
+                        }
+                        self.last_names.push(name);
                     }
                     if !self.deprecate_eof() {
                         self.read().await?;

@@ -1,7 +1,9 @@
-//! The backend side: connections to MariaDB servers (`conn`), pools per host (`pool`), and the map from
-//! each dataNode to the pool and physical database that serve it.
+//! The backend side: connections to MariaDB servers (`conn`), pools per host (`pool`), dataHosts with
+//! their writeHost/readHost choice (`datahost`), and the map from each dataNode to its dataHost and
+//! physical database.
 
 pub mod conn;
+pub mod datahost;
 pub mod pool;
 
 use std::collections::HashMap;
@@ -11,7 +13,10 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::{Error, Result};
 pub use conn::{BackendConn, SessionSync};
+pub use datahost::{DataHostSet, Member};
 pub use pool::{HostPool, Pooled};
+
+use crate::registry::Health;
 
 /// Where a dataNode's statements go.
 #[derive(Clone)]
@@ -19,85 +24,87 @@ pub struct NodeTarget {
     pub name: Arc<str>,
     pub data_host: Arc<str>,
     pub database: Arc<str>,
-    /// The current writeHost's pool (read/write splitting arrives with the HA work).
-    pub writer: Arc<HostPool>,
+    /// The dataHost: its current writeHost, and the hosts that may serve reads.
+    pub host: Arc<DataHostSet>,
 }
 
 pub struct Backends {
     nodes: HashMap<String, NodeTarget>,
-    /// Every pool, writeHosts and readHosts, by dataHost.
-    pub pools: Vec<(String, Arc<HostPool>)>,
+    /// Every dataHost.
+    pub hosts: Vec<Arc<DataHostSet>>,
 }
 
 impl Backends {
     pub fn build(cfg: &Config) -> Self {
         let idle_check = Duration::from_millis(cfg.system.data_node_idle_check_period_ms.clamp(1000, 300_000) / 10);
-        let mut writers: HashMap<String, Arc<HostPool>> = HashMap::new();
-        let mut pools = Vec::new();
-        for h in &cfg.data_hosts {
-            for (i, w) in h.write_hosts.iter().enumerate() {
+        let dnindex = cfg.config_dir.join("dnindex.properties");
+        let member =
+            |h: &crate::config::model::DataHost, host: &str, url: &str, user: &str, password: &str, weight: u32| {
                 let pool = HostPool::new(
                     conn::Endpoint {
-                        addr: w.url.clone(),
-                        user: w.user.clone(),
-                        password: w.password.clone(),
+                        addr: url.to_string(),
+                        user: user.to_string(),
+                        password: password.to_string(),
                         data_host: h.name.clone(),
-                        host_name: w.host.clone(),
+                        host_name: host.to_string(),
                     },
                     h.max_con,
                     h.min_con,
                     idle_check,
                 );
-                if i == 0 {
-                    writers.insert(h.name.clone(), pool.clone());
-                }
-                pools.push((h.name.clone(), pool));
-                for r in &w.read_hosts {
-                    let pool = HostPool::new(
-                        conn::Endpoint {
-                            addr: r.url.clone(),
-                            user: r.user.clone(),
-                            password: r.password.clone(),
-                            data_host: h.name.clone(),
-                            host_name: r.host.clone(),
-                        },
-                        h.max_con,
-                        h.min_con,
-                        idle_check,
-                    );
-                    pools.push((h.name.clone(), pool));
-                }
-            }
+                Member { name: host.to_string(), pool, health: Arc::new(Health::default()), weight }
+            };
+        let mut hosts = Vec::new();
+        for h in &cfg.data_hosts {
+            let writers: Vec<Member> =
+                h.write_hosts.iter().map(|w| member(h, &w.host, &w.url, &w.user, &w.password, w.weight)).collect();
+            let readers: Vec<Vec<Member>> = h
+                .write_hosts
+                .iter()
+                .map(|w| {
+                    w.read_hosts.iter().map(|r| member(h, &r.host, &r.url, &r.user, &r.password, r.weight)).collect()
+                })
+                .collect();
+            let current = datahost::read_dnindex(&dnindex, &h.name).unwrap_or(0);
+            hosts.push(Arc::new(DataHostSet::new(h.clone(), writers, readers, current, Some(dnindex.clone()))));
         }
         let mut nodes = HashMap::new();
         for n in &cfg.data_nodes {
-            if let Some(w) = writers.get(&n.data_host) {
+            if let Some(h) = hosts.iter().find(|h| h.cfg.name == n.data_host) {
                 nodes.insert(
                     n.name.clone(),
                     NodeTarget {
                         name: n.name.as_str().into(),
                         data_host: n.data_host.as_str().into(),
                         database: n.database.as_str().into(),
-                        writer: w.clone(),
+                        host: h.clone(),
                     },
                 );
             }
         }
-        Backends { nodes, pools }
+        Backends { nodes, hosts }
     }
 
     pub fn node(&self, name: &str) -> Result<&NodeTarget> {
         self.nodes.get(name).ok_or_else(|| Error::unsupported(format!("dataNode '{name}' is not configured")))
     }
 
-    /// Whether a dataNode's host answered the last connection attempt.
+    /// Whether a dataNode's current writeHost is up (heartbeat and last connection attempt).
     pub fn node_alive(&self, name: &str) -> bool {
-        self.nodes.get(name).is_some_and(|t| !t.writer.is_down())
+        self.nodes.get(name).is_some_and(|t| {
+            let w = t.host.writer();
+            w.health.alive() && !w.pool.is_down()
+        })
+    }
+
+    /// Every pool: writeHosts and readHosts of every dataHost.
+    pub fn pools(&self) -> impl Iterator<Item = &Arc<HostPool>> {
+        self.hosts.iter().flat_map(|h| h.writers.iter().chain(h.readers.iter().flatten()).map(|m| &m.pool))
     }
 
     /// Opens minCon connections on every pool in the background.
     pub fn warm_up(&self) {
-        for (_, p) in &self.pools {
+        for p in self.pools() {
             let p = p.clone();
             tokio::spawn(async move { p.warm_up().await });
         }

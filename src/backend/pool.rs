@@ -83,6 +83,13 @@ impl HostPool {
         })
     }
 
+    /// Connections lent out right now (least-active balancing).
+    pub fn in_use(&self) -> usize {
+        (self.max_con.max(1) as usize)
+            .saturating_sub(self.permits.available_permits())
+            .saturating_sub(self.idle_count())
+    }
+
     /// The last connection attempt failed (and none has succeeded since).
     pub fn is_down(&self) -> bool {
         self.down.load(Ordering::Relaxed)

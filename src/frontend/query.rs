@@ -15,6 +15,11 @@ use crate::sql::classify::{classify, Kind};
 use crate::sql::hint::{self, Hint};
 use crate::sql::session::{parse_kill, parse_set, parse_use, SetItem};
 
+/// Statements that may be served by a replica (outside transactions, without locking).
+pub fn is_read(kind: Kind) -> bool {
+    matches!(kind, Kind::Select | Kind::Show | Kind::Describe | Kind::Explain)
+}
+
 /// The COM_QUERY packets a route sends: the client's own packet, or the rewritten statement(s).
 pub fn text_payloads(r: &Route, raw: &Bytes) -> Vec<Bytes> {
     let pack = |s: &str| {
@@ -269,6 +274,17 @@ impl Session {
     async fn routed_with_hint(&mut self, h: Hint, real: &str, kind: Kind, payload: Bytes) -> Result<()> {
         let cfg = self.shared.config.load_full();
         let nodes: Vec<Arc<str>> = match h {
+            Hint::DbType(t) if t == "master" => {
+                // force the writeHost: route as usual, acquire as a write
+                let cfg2 = cfg.clone();
+                let schema = self.current_or_first_schema(&cfg2)?;
+                let a = self.shared.parse_cache.get(real).map_err(|m| Error::sql(1064, "42000", m.to_string()))?;
+                let r = self.route_with_lookups(&cfg2, schema, kind, &a, real, &[]).await?;
+                let payloads = text_payloads(&r, &payload);
+                let reply = self.execute_as(&r, &payloads, false).await?;
+                self.after_reply(kind, &reply, real);
+                return Ok(());
+            }
             Hint::DbType(_) => return self.routed_in(real, kind, None, payload).await,
             Hint::Schema(s) => {
                 let name = super::handshake::check_schema(&cfg, &self.user, &self.peer, &s)
@@ -378,7 +394,8 @@ impl Session {
             self.in_tx = false;
         }
         let payloads = text_payloads(&r, &payload);
-        let reply = self.execute(&r, &payloads).await?;
+        let read = is_read(kind) && !analysis.as_ref().is_some_and(|a| a.locking_read);
+        let reply = self.execute_as(&r, &payloads, read).await?;
         self.after_reply(kind, &reply, sql);
         Ok(())
     }
@@ -466,14 +483,42 @@ impl Session {
 
     /// Sends per-node payloads (one shared, or one per node) along a route and streams the reply.
     pub async fn execute(&mut self, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
-        let mut conns = self.acquire(&r.nodes).await?;
+        self.execute_as(r, payloads, false).await
+    }
+
+    /// `execute`; a `read` may be served by replicas (the dataHost's `balance`). After a write outside a
+    /// transaction, the session remembers its GTID so its next reads wait for replicas that have it.
+    pub async fn execute_as(&mut self, r: &Route, payloads: &[bytes::Bytes], read: bool) -> Result<Reply> {
+        let mut conns = self.acquire_for(&r.nodes, read).await?;
         let fmt = self.stmt_fmt();
         let limit = self.shared.config.load().system.merge_memory_limit;
         let res = exec::run(r, &mut conns, payloads, &mut self.out, &fmt, limit).await;
+        if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
+            self.remember_writes(&r.nodes, &mut conns).await;
+        }
         self.release(r.nodes.clone(), conns, &res);
         let reply = res?;
         self.out.flush().await?;
         Ok(reply)
+    }
+
+    /// Records `@@last_gtid` of connections that just wrote, for dataHosts that read from replicas.
+    pub async fn remember_writes(&mut self, nodes: &[Arc<str>], conns: &mut [crate::backend::Pooled]) {
+        for (n, c) in nodes.iter().zip(conns.iter_mut()) {
+            let Ok(t) = self.shared.backends.node(n) else { continue };
+            if t.host.cfg.balance == 0 {
+                continue;
+            }
+            let data_host = t.data_host.clone();
+            if let Ok(rows) = c.query_rows("SELECT @@last_gtid").await {
+                if let Some(Some(g)) = rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+                    let g = String::from_utf8_lossy(&g).into_owned();
+                    if !g.is_empty() {
+                        self.written.insert(data_host, g);
+                    }
+                }
+            }
+        }
     }
 
     /// Session bookkeeping after a reply: last insert id, found rows; a failure is logged.

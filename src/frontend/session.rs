@@ -48,6 +48,8 @@ pub struct Session {
     /// Backend connections held for the open transaction, by dataNode.
     pub pinned: Vec<(Arc<str>, Pooled)>,
     pub stmts: HashMap<u32, ClientStmt>,
+    /// The GTID of this session's last write per dataHost: replicas serve its reads once applied.
+    pub written: HashMap<Arc<str>, String>,
     pub next_stmt_id: u32,
 }
 
@@ -95,6 +97,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         multi_statements: caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
         pinned: Vec::new(),
         stmts: HashMap::new(),
+        written: HashMap::new(),
         next_stmt_id: 1,
     };
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {

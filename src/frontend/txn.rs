@@ -12,6 +12,12 @@ impl Session {
     /// One synced connection per node, in order. Inside a transaction, a node's pinned connection is
     /// reused, and a newly touched node gets the transaction opened on it first.
     pub async fn acquire(&mut self, nodes: &[Arc<str>]) -> Result<Vec<Pooled>> {
+        self.acquire_for(nodes, false).await
+    }
+
+    /// `acquire`, for a read when `read` (it may go to a replica, by the dataHost's `balance`).
+    pub async fn acquire_for(&mut self, nodes: &[Arc<str>], read: bool) -> Result<Vec<Pooled>> {
+        let read = read && !self.tx_active();
         let mut out = Vec::with_capacity(nodes.len());
         let variant = self.backend_variant();
         for node in nodes {
@@ -20,7 +26,13 @@ impl Session {
                 continue;
             }
             let target = self.shared.backends.node(node)?.clone();
-            let mut c = match target.writer.get(variant).await {
+            let pool = if read {
+                let need = self.written.get(&target.data_host).map(String::as_str);
+                target.host.reader(need).pool.clone()
+            } else {
+                target.host.writer().pool.clone()
+            };
+            let mut c = match pool.get(variant).await {
                 Ok(c) => c,
                 Err(e) => {
                     self.put_back(nodes, out);
@@ -97,6 +109,10 @@ impl Session {
         let mut first_err = None;
         for (node, mut c) in pinned {
             match c.exec_simple(verb).await {
+                Ok(_) if verb == "COMMIT" => {
+                    let nodes = [node.clone()];
+                    self.remember_writes(&nodes, std::slice::from_mut(&mut c)).await;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     if e.breaks_backend() {

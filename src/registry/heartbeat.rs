@@ -1,0 +1,212 @@
+//! Heartbeats: every `dataNodeHeartbeatPeriod` each writeHost and readHost runs its dataHost's heartbeat
+//! SQL and reports `@@read_only`, its GTID position and replication state; `maxRetryCount` failures in a
+//! row mark it down. A down current writeHost triggers the switch (`switchType`), with promotion of a
+//! read-only replica when `promoteReplica` is on, and fencing of the old writeHost when it returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::conn::{BackendConn, Variant};
+use crate::backend::{DataHostSet, Member};
+use crate::error::Result;
+
+const VARIANT: Variant = Variant { found_rows: false, deprecate_eof: true };
+
+fn cell(row: &[Option<Vec<u8>>], names: &[String], name: &str) -> String {
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name))
+        .and_then(|i| row.get(i).cloned().flatten())
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_default()
+}
+
+/// One probe: the heartbeat SQL, then the facts routing needs.
+async fn probe(conn: &mut BackendConn, sql: &str, m: &Member) -> Result<()> {
+    if !sql.trim().is_empty() {
+        conn.exec_simple(sql).await?;
+    }
+    let (_, rows) = conn.query_named("SELECT @@read_only, @@gtid_slave_pos, @@gtid_binlog_pos").await?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let text =
+        |i: usize| row.get(i).cloned().flatten().map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default();
+    let (read_only, slave_pos, binlog_pos) = (text(0) == "1", text(1), text(2));
+    let (names, status) = conn.query_named("SHOW SLAVE STATUS").await?;
+    let mut f = m.health.facts.write();
+    f.read_only = Some(read_only);
+    match status.first() {
+        Some(s) => {
+            f.replicating = true;
+            f.io_running = cell(s, &names, "Slave_IO_Running") == "Yes";
+            f.sql_running = cell(s, &names, "Slave_SQL_Running") == "Yes";
+            f.lag = cell(s, &names, "Seconds_Behind_Master").parse().ok();
+            let (sql_err, io_err) = (cell(s, &names, "Last_SQL_Error"), cell(s, &names, "Last_IO_Error"));
+            f.last_error = if sql_err.is_empty() { io_err } else { sql_err };
+            f.gtid = slave_pos;
+        }
+        None => {
+            f.replicating = false;
+            f.io_running = false;
+            f.sql_running = false;
+            f.lag = None;
+            f.last_error.clear();
+            f.gtid = binlog_pos;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the heartbeat of every host of every dataHost until the process ends.
+pub fn start(hosts: &[Arc<DataHostSet>], period: Duration) {
+    for set in hosts {
+        let members: Vec<(bool, usize)> = (0..set.writers.len())
+            .map(|i| (true, i))
+            .chain(set.readers.iter().enumerate().flat_map(|(w, rs)| (0..rs.len()).map(move |r| (false, w * 1000 + r))))
+            .collect();
+        for (is_writer, idx) in members {
+            let set = set.clone();
+            tokio::spawn(async move { run(set, is_writer, idx, period).await });
+        }
+    }
+}
+
+fn member(set: &DataHostSet, is_writer: bool, idx: usize) -> Option<&Member> {
+    if is_writer {
+        set.writers.get(idx)
+    } else {
+        set.readers.get(idx / 1000)?.get(idx % 1000)
+    }
+}
+
+async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duration) {
+    let mut conn: Option<BackendConn> = None;
+    let timeout = period.clamp(Duration::from_millis(500), Duration::from_secs(5));
+    loop {
+        let Some(m) = member(&set, is_writer, idx) else { return };
+        let result = tokio::time::timeout(timeout, async {
+            if conn.is_none() {
+                conn = Some(BackendConn::connect(m.pool.endpoint.clone(), VARIANT, timeout).await?);
+            }
+            match conn.as_mut() {
+                Some(c) => probe(c, &set.cfg.heartbeat, m).await,
+                None => Ok(()),
+            }
+        })
+        .await;
+        let ok = matches!(result, Ok(Ok(())));
+        if !ok {
+            conn = None;
+        }
+        let (was_alive, now_alive, fenced) = {
+            let mut f = m.health.facts.write();
+            let was = f.alive;
+            if ok {
+                f.failures = 0;
+                f.alive = true;
+            } else {
+                f.failures += 1;
+                if f.failures >= set.cfg.max_retry_count {
+                    f.alive = false;
+                }
+            }
+            f.checked = Some(std::time::Instant::now());
+            (was, f.alive, f.fenced)
+        };
+        if was_alive && !now_alive {
+            tracing::warn!(data_host = %set.cfg.name, host = %m.name, "host is down (heartbeat)");
+        } else if !was_alive && now_alive {
+            tracing::info!(data_host = %set.cfg.name, host = %m.name, "host is up again (heartbeat)");
+        }
+        if is_writer {
+            if !now_alive && set.current_index() == idx {
+                switch(&set, idx).await;
+            }
+            if now_alive && fenced {
+                fence(&set, m, conn.as_mut()).await;
+            }
+        }
+        // a host that just failed is probed again at once, to confirm quickly
+        let wait = if !ok && now_alive { Duration::from_millis(200) } else { period };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The current writeHost `from` is down: move writes to the next healthy writeHost.
+async fn switch(set: &DataHostSet, from: usize) {
+    if set.cfg.switch_type == -1 || set.cfg.not_switch || set.writers.len() < 2 {
+        return;
+    }
+    let _guard = set.switching.lock();
+    if set.current_index() != from {
+        return;
+    }
+    let n = set.writers.len();
+    for step in 1..n {
+        let j = (from + step) % n;
+        let cand = &set.writers[j];
+        let f = cand.health.snapshot();
+        if !f.alive || f.fenced {
+            continue;
+        }
+        if set.cfg.switch_type == 2 && f.replicating && !(f.sql_running && f.lag == Some(0)) {
+            continue; // switchType 2: only a candidate that has applied what it received
+        }
+        drop(_guard);
+        if set.cfg.promote_replica && f.read_only == Some(true) {
+            match promote(cand).await {
+                Ok(()) => {
+                    tracing::warn!(data_host = %set.cfg.name, host = %cand.name, "promoted the replica: replication stopped, read_only=0")
+                }
+                Err(e) => {
+                    tracing::error!(data_host = %set.cfg.name, host = %cand.name, error = %e, "promotion failed");
+                    return;
+                }
+            }
+        }
+        set.writers[from].health.facts.write().fenced = true;
+        set.set_current(j);
+        tracing::warn!(data_host = %set.cfg.name, from = %set.writers[from].name, to = %cand.name, index = j, "writeHost switched");
+        return;
+    }
+    tracing::error!(data_host = %set.cfg.name, "the writeHost is down and no other writeHost can take over");
+}
+
+/// Waits (bounded) until the replica applied its relay log, stops replication, turns read_only off.
+async fn promote(m: &Member) -> Result<()> {
+    let mut c = BackendConn::connect(m.pool.endpoint.clone(), VARIANT, Duration::from_secs(5)).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (names, rows) = c.query_named("SHOW SLAVE STATUS").await?;
+        let Some(s) = rows.first() else { break };
+        let read = (cell(s, &names, "Master_Log_File"), cell(s, &names, "Read_Master_Log_Pos"));
+        let exec = (cell(s, &names, "Relay_Master_Log_File"), cell(s, &names, "Exec_Master_Log_Pos"));
+        if read == exec || std::time::Instant::now() > deadline || cell(s, &names, "Slave_SQL_Running") != "Yes" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.exec_simple("STOP SLAVE").await?;
+    c.exec_simple("SET GLOBAL read_only = 0").await?;
+    let mut f = m.health.facts.write();
+    f.read_only = Some(false);
+    f.replicating = false;
+    Ok(())
+}
+
+/// A former writeHost is back: it is never written to again; with promotion on it is made read-only.
+async fn fence(set: &DataHostSet, m: &Member, conn: Option<&mut BackendConn>) {
+    if !set.cfg.promote_replica || m.health.facts.read().read_only == Some(true) {
+        return;
+    }
+    if let Some(c) = conn {
+        match c.exec_simple("SET GLOBAL read_only = 1").await {
+            Ok(()) => {
+                m.health.facts.write().read_only = Some(true);
+                tracing::warn!(data_host = %set.cfg.name, host = %m.name, "former writeHost is back: set read_only=1; re-attach it as a replica of the new writeHost");
+            }
+            Err(e) => {
+                tracing::error!(data_host = %set.cfg.name, host = %m.name, error = %e, "cannot fence the former writeHost")
+            }
+        }
+    }
+}
