@@ -95,6 +95,12 @@ impl HostPool {
         self.down.load(Ordering::Relaxed)
     }
 
+    /// Closes every idle connection (the host went away: they are dead).
+    pub fn clear_idle(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock());
+        drop(idle);
+    }
+
     pub fn idle_count(&self) -> usize {
         self.idle.lock().len()
     }

@@ -113,6 +113,7 @@ async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duratio
             (was, f.alive, f.fenced)
         };
         if was_alive && !now_alive {
+            m.pool.clear_idle();
             tracing::warn!(data_host = %set.cfg.name, host = %m.name, "host is down (heartbeat)");
         } else if !was_alive && now_alive {
             tracing::info!(data_host = %set.cfg.name, host = %m.name, "host is up again (heartbeat)");

@@ -150,3 +150,29 @@ pub fn limited_proxy() -> &'static Proxy {
         Proxy::start(&dir, Some(&root().join("rules")))
     })
 }
+
+/// A stack of its own (other ports, other folder) for tests that stop or kill servers.
+pub fn private_stack(dir: &str, ports: &str, dbs: &str, semisync: bool) {
+    let out = Command::new(root().join("scripts/stack"))
+        .arg("up")
+        .env("STACK_DIR", dir)
+        .env("STACK_PORTS", ports)
+        .env("STACK_DATABASES", dbs)
+        .env("STACK_SEMISYNC", if semisync { "1" } else { "0" })
+        .output()
+        .expect("run scripts/stack up");
+    assert!(out.status.success(), "scripts/stack up failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs SQL as root on a port of a private stack; Err with the client's message.
+pub fn root_sql(port: u16, sql: &str) -> Result<String, String> {
+    let out = Command::new("mariadb")
+        .args(["--protocol=TCP", "-h127.0.0.1", &format!("-P{port}"), "-uroot", "-N", "-B", "-e", sql])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
