@@ -147,3 +147,43 @@ async fn a_stopped_replica_stops_getting_reads_and_comes_back() {
     reads(&mut fresh, 10).await;
     assert!(rows_read(REPLICA) >= 10, "reads return to the recovered replica: {}", rows_read(REPLICA));
 }
+
+/// Reads on a server since the last reset, after running `sql` `n` times on `c`.
+async fn reads_of(c: &mut mysql_async::Conn, sql: &str, n: usize) -> (i64, i64) {
+    reset_stats();
+    for _ in 0..n {
+        let _: Vec<(i64, String)> = c.query(sql).await.unwrap();
+    }
+    (rows_read(PRIMARY), rows_read(REPLICA))
+}
+
+#[tokio::test]
+async fn locking_reads_autocommit_off_and_hints_choose_the_host() {
+    let _g = LOCK.lock().await;
+    let mut c = conn().await;
+    setup(&mut c).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut s = conn().await;
+    let (p, r) = reads_of(&mut s, "SELECT id, v FROM t WHERE id = 1 FOR UPDATE", 5).await;
+    assert!(p >= 5 && r == 0, "FOR UPDATE: primary {p} replica {r}");
+    let (p, r) = reads_of(&mut s, "SELECT id, v FROM t WHERE id = 1 LOCK IN SHARE MODE", 5).await;
+    assert!(p >= 5 && r == 0, "LOCK IN SHARE MODE: primary {p} replica {r}");
+    let (p, r) = reads_of(&mut s, "/*#mycat:db_type=master*/ SELECT id, v FROM t WHERE id = 1", 5).await;
+    assert!(p >= 5 && r == 0, "db_type=master: primary {p} replica {r}");
+    let (p, r) = reads_of(&mut s, "/*#mycat:db_type=slave*/ SELECT id, v FROM t WHERE id = 1", 5).await;
+    assert!(p == 0 && r >= 5, "db_type=slave: primary {p} replica {r}");
+
+    exec(&mut s, "SET autocommit = 0").await;
+    let (p, r) = reads_of(&mut s, "SELECT id, v FROM t WHERE id = 1", 5).await;
+    assert!(p >= 5 && r == 0, "autocommit=0: primary {p} replica {r}");
+    // /*balance*/ lets a read leave the transaction for a replica; the transaction goes on
+    exec(&mut s, "UPDATE t SET v = 'tx' WHERE id = 2").await;
+    let (p, r) = reads_of(&mut s, "/*balance*/ SELECT id, v FROM t WHERE id = 1", 5).await;
+    assert!(p == 0 && r >= 5, "/*balance*/ in a transaction: primary {p} replica {r}");
+    let v: Option<String> = s.query_first("SELECT v FROM t WHERE id = 2").await.unwrap();
+    assert_eq!(v.as_deref(), Some("tx"), "the transaction still sees its own write");
+    exec(&mut s, "ROLLBACK").await;
+    exec(&mut s, "SET autocommit = 1").await;
+    let v: Option<String> = s.query_first("/*#mycat:db_type=master*/ SELECT v FROM t WHERE id = 2").await.unwrap();
+    assert_eq!(v.as_deref(), Some("b"), "the rolled back write is gone");
+}

@@ -71,6 +71,16 @@ impl DataHostSet {
     /// The host for a read: by `balance`, among hosts fit to read (and, for a session that wrote, that
     /// have applied its write); the current writeHost when none is.
     pub fn reader(&self, need_gtid: Option<&str>) -> &Member {
+        self.pick_reader(self.cfg.balance, need_gtid)
+    }
+
+    /// The host for a read the client sent to a replica (`db_type=slave`): a readHost fit to read,
+    /// whatever `balance` says; the current writeHost when none is.
+    pub fn replica(&self, need_gtid: Option<&str>) -> &Member {
+        self.pick_reader(3, need_gtid)
+    }
+
+    fn pick_reader(&self, balance: u8, need_gtid: Option<&str>) -> &Member {
         let cur = self.current_index();
         let threshold = self.cfg.slave_threshold;
         let writer_alive = |i: usize| self.writers.get(i).is_some_and(|w| w.health.alive());
@@ -81,11 +91,13 @@ impl DataHostSet {
         for (i, w) in self.writers.iter().enumerate() {
             let group_ok = writer_alive(i) || self.cfg.temp_read_host_available;
             // balance 1: the standby writeHosts too; balance 2: every writeHost; 3: replicas only
-            let writer_reads = (self.cfg.balance == 1 && i != cur) || self.cfg.balance == 2;
-            if writer_reads && fit(w) {
+            let writer_reads = (balance == 1 && i != cur) || balance == 2;
+            // with promotion on, a standby writeHost reads only once it is known to be a read-only replica
+            let standby_ok = i == cur || !self.cfg.promote_replica || w.health.facts.read().read_only == Some(true);
+            if writer_reads && standby_ok && fit(w) {
                 candidates.push(w);
             }
-            if self.cfg.balance >= 1 && group_ok {
+            if balance >= 1 && group_ok {
                 candidates.extend(self.readers.get(i).into_iter().flatten().filter(|r| fit(r)));
             }
         }

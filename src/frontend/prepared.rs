@@ -295,7 +295,7 @@ impl Session {
             route::Rewrite::Shared(s) => Arc::from(s.as_str()),
             _ => sql.clone(),
         };
-        let mut conns = self.acquire_for(&route.nodes, super::query::is_read(kind)).await?;
+        let mut conns = self.acquire_for(&route.nodes, super::query::is_read(kind, &sql)).await?;
         // make sure every connection has the statement, then send long data and the execute
         let mut payloads = Vec::with_capacity(conns.len());
         let mut prep_err = None;
@@ -345,7 +345,7 @@ impl Session {
         let fmt = self.stmt_fmt();
         let limit = self.shared.config.load().system.merge_memory_limit;
         let res = crate::exec::run(&route, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
-        if !super::query::is_read(kind)
+        if !super::query::is_read(kind, &sql)
             && !self.tx_active()
             && matches!(&res, Ok(r) if r.failed.is_none() && !r.result_set)
         {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::session::ReadHint;
 use super::session::Session;
 use crate::config::model::{Config, Schema};
 use crate::error::{Error, Result};
@@ -15,9 +16,10 @@ use crate::sql::classify::{classify, Kind};
 use crate::sql::hint::{self, Hint};
 use crate::sql::session::{parse_kill, parse_set, parse_use, SetItem};
 
-/// Statements that may be served by a replica (outside transactions, without locking).
-pub fn is_read(kind: Kind) -> bool {
+/// Statements that may be served by a replica (outside transactions): reads that take no row locks.
+pub fn is_read(kind: Kind, sql: &str) -> bool {
     matches!(kind, Kind::Select | Kind::Show | Kind::Describe | Kind::Explain)
+        && !crate::sql::analyze::locking_text(sql)
 }
 
 /// The COM_QUERY packets a route sends: the client's own packet, or the rewritten statement(s).
@@ -253,9 +255,22 @@ impl Session {
         }
     }
 
+    /// A statement from the client: `/*balance*/` and Mycat hints first, then routing.
     pub async fn routed(&mut self, sql: &str, kind: Kind, raw: &Bytes) -> Result<()> {
-        if sql.trim_start().starts_with("/*") {
-            if let Some((h, at)) = hint::parse(sql).map_err(|m| Error::sql(1064, "42000", m))? {
+        let lead = sql.len() - sql.trim_start().len();
+        let balance = sql.get(lead..lead + 11).is_some_and(|p| p.eq_ignore_ascii_case("/*balance*/"));
+        self.read_hint = ReadHint { balance, slave: false };
+        let res = self.routed_hinted(sql, if balance { lead + 11 } else { 0 }, kind, raw).await;
+        self.read_hint = ReadHint::default();
+        res
+    }
+
+    /// `routed`, with a Mycat hint looked for from byte `from` on (after a `/*balance*/`).
+    async fn routed_hinted(&mut self, sql: &str, from: usize, kind: Kind, raw: &Bytes) -> Result<()> {
+        let rest = sql.get(from..).unwrap_or("");
+        if rest.trim_start().starts_with("/*") {
+            if let Some((h, at)) = hint::parse(rest).map_err(|m| Error::sql(1064, "42000", m))? {
+                let at = from + at;
                 // the statement after the hint, in the client's bytes when the hint decoded cleanly
                 let body = match raw.get(1..1 + at) {
                     Some(prefix) if prefix == &sql.as_bytes()[..at] => &raw[1 + at..],
@@ -285,7 +300,11 @@ impl Session {
                 self.after_reply(kind, &reply, real);
                 return Ok(());
             }
-            Hint::DbType(_) => return self.routed_in(real, kind, None, payload).await,
+            Hint::DbType(_) => {
+                // db_type=slave: a read goes to a readHost whatever `balance` says (writes ignore it)
+                self.read_hint.slave = true;
+                return self.routed_in(real, kind, None, payload).await;
+            }
             Hint::Schema(s) => {
                 let name = super::handshake::check_schema(&cfg, &self.user, &self.peer, &s)
                     .map_err(|_| Error::sql(1064, "42000", format!("can't find hint schema:{s}")))?;
@@ -394,7 +413,7 @@ impl Session {
             self.in_tx = false;
         }
         let payloads = text_payloads(&r, &payload);
-        let read = is_read(kind) && !analysis.as_ref().is_some_and(|a| a.locking_read);
+        let read = is_read(kind, sql) && !analysis.as_ref().is_some_and(|a| a.locking_read);
         let reply = self.execute_as(&r, &payloads, read).await?;
         self.after_reply(kind, &reply, sql);
         Ok(())
@@ -496,7 +515,7 @@ impl Session {
         if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
             self.remember_writes(&r.nodes, &mut conns).await;
         }
-        self.release(r.nodes.clone(), conns, &res);
+        self.release_as(r.nodes.clone(), conns, &res, self.detached(read));
         let reply = res?;
         self.out.flush().await?;
         Ok(reply)

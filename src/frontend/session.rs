@@ -50,7 +50,17 @@ pub struct Session {
     pub stmts: HashMap<u32, ClientStmt>,
     /// The GTID of this session's last write per dataHost: replicas serve its reads once applied.
     pub written: HashMap<Arc<str>, String>,
+    /// Read routing hints of the statement being run (reset after it).
+    pub read_hint: ReadHint,
     pub next_stmt_id: u32,
+}
+
+/// Where a statement's reads may go, by its hints: `db_type=slave` (a readHost whatever `balance`
+/// says) and a leading `/*balance*/` (a read inside a transaction may leave it for a replica).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadHint {
+    pub slave: bool,
+    pub balance: bool,
 }
 
 pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>) {
@@ -98,6 +108,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         pinned: Vec::new(),
         stmts: HashMap::new(),
         written: HashMap::new(),
+        read_hint: ReadHint::default(),
         next_stmt_id: 1,
     };
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {

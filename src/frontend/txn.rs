@@ -16,38 +16,53 @@ impl Session {
     }
 
     /// `acquire`, for a read when `read` (it may go to a replica, by the dataHost's `balance`).
+    /// A read inside a transaction stays on the transaction's connections, unless it starts with
+    /// `/*balance*/` (Mycat): then it is `detached`, served by a replica outside the transaction.
     pub async fn acquire_for(&mut self, nodes: &[Arc<str>], read: bool) -> Result<Vec<Pooled>> {
-        let read = read && !self.tx_active();
+        let detached = self.detached(read);
+        let read = read && (!self.tx_active() || detached);
         let mut out = Vec::with_capacity(nodes.len());
         let variant = self.backend_variant();
         for node in nodes {
-            if let Some(i) = self.pinned.iter().position(|(n, _)| n == node) {
-                out.push(self.pinned.swap_remove(i).1);
-                continue;
+            if !detached {
+                if let Some(i) = self.pinned.iter().position(|(n, _)| n == node) {
+                    out.push(self.pinned.swap_remove(i).1);
+                    continue;
+                }
             }
-            let target = self.shared.backends.node(node)?.clone();
+            let target = match self.shared.backends.node(node) {
+                Ok(t) => t.clone(),
+                Err(e) => {
+                    self.put_back(nodes, out, detached);
+                    return Err(e);
+                }
+            };
             let pool = if read {
                 let need = self.written.get(&target.data_host).map(String::as_str);
-                target.host.reader(need).pool.clone()
+                if self.read_hint.slave {
+                    target.host.replica(need).pool.clone()
+                } else {
+                    target.host.reader(need).pool.clone()
+                }
             } else {
                 target.host.writer().pool.clone()
             };
             let mut c = match pool.get(variant).await {
                 Ok(c) => c,
                 Err(e) => {
-                    self.put_back(nodes, out);
+                    self.put_back(nodes, out, detached);
                     return Err(e);
                 }
             };
             let sync = SessionSync {
                 session_id: self.uid,
                 charset: &self.charset,
-                autocommit: self.autocommit,
+                autocommit: self.autocommit || detached,
                 isolation: &self.isolation,
                 sets: &self.sets,
             };
             let mut r = c.sync(&target.database, &sync).await;
-            if r.is_ok() && self.tx_active() {
+            if r.is_ok() && self.tx_active() && !detached {
                 if let Some(next) = &self.next_tx {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
@@ -59,7 +74,7 @@ impl Session {
                 if e.breaks_backend() {
                     c.discard();
                 }
-                self.put_back(nodes, out);
+                self.put_back(nodes, out, detached);
                 return Err(e);
             }
             out.push(c);
@@ -67,9 +82,14 @@ impl Session {
         Ok(out)
     }
 
+    /// Whether a read is `detached` from the open transaction (see `acquire_for`).
+    pub fn detached(&self, read: bool) -> bool {
+        read && self.tx_active() && self.read_hint.balance
+    }
+
     /// Pins what was taken from `pinned` back (used when acquiring fails half-way).
-    fn put_back(&mut self, nodes: &[Arc<str>], conns: Vec<Pooled>) {
-        if self.tx_active() {
+    fn put_back(&mut self, nodes: &[Arc<str>], conns: Vec<Pooled>, detached: bool) {
+        if self.tx_active() && !detached {
             for (n, c) in nodes.iter().zip(conns) {
                 self.pinned.push((n.clone(), c));
             }
@@ -79,13 +99,18 @@ impl Session {
     /// Returns connections after a statement: pinned while a transaction is open, else back to the
     /// pool. A connection broken by the statement is dropped, and the transaction with it.
     pub fn release<T>(&mut self, nodes: Vec<Arc<str>>, conns: Vec<Pooled>, result: &Result<T>) {
-        let broken = matches!(result, Err(e) if e.breaks_backend());
+        self.release_as(nodes, conns, result, false)
+    }
+
+    /// `release`; connections of a `detached` read go back to the pool even inside a transaction.
+    pub fn release_as<T>(&mut self, nodes: Vec<Arc<str>>, conns: Vec<Pooled>, result: &Result<T>, detached: bool) {
+        let broken = !detached && matches!(result, Err(e) if e.breaks_backend());
         for (n, c) in nodes.into_iter().zip(conns) {
             if !c.clean {
                 c.discard();
                 continue;
             }
-            if self.tx_active() {
+            if self.tx_active() && !detached {
                 self.pinned.push((n, c));
             }
         }

@@ -119,10 +119,11 @@ async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duratio
             tracing::info!(data_host = %set.cfg.name, host = %m.name, "host is up again (heartbeat)");
         }
         if is_writer {
-            if !now_alive && set.current_index() == idx {
+            let current = set.current_index() == idx;
+            if !now_alive && current {
                 switch(&set, idx).await;
             }
-            if now_alive && fenced {
+            if now_alive && !current && (fenced || writable_standby(&set, m)) {
                 fence(&set, m, conn.as_mut()).await;
             }
         }
@@ -194,9 +195,29 @@ async fn promote(m: &Member) -> Result<()> {
     Ok(())
 }
 
-/// A former writeHost is back: it is never written to again; with promotion on it is made read-only.
+/// With promotion on, a standby writeHost is a read-only replica; one that is writable and replicates
+/// from nobody is a former primary (this proxy, or an earlier run of it, switched away from it).
+fn writable_standby(set: &DataHostSet, m: &Member) -> bool {
+    let f = m.health.facts.read();
+    set.cfg.promote_replica && f.read_only == Some(false) && !f.replicating
+}
+
+/// A former writeHost is back: it is never written to again; with promotion on it is made read-only,
+/// and once the operator re-attached it as a replica of the new writeHost it is a candidate again.
 async fn fence(set: &DataHostSet, m: &Member, conn: Option<&mut BackendConn>) {
-    if !set.cfg.promote_replica || m.health.facts.read().read_only == Some(true) {
+    let read_only = {
+        let mut f = m.health.facts.write();
+        let reattached = f.replicating && f.io_running && f.sql_running && f.read_only == Some(true);
+        if reattached {
+            f.fenced = false;
+            drop(f);
+            tracing::info!(data_host = %set.cfg.name, host = %m.name, "former writeHost replicates again: it is a standby writeHost again");
+            return;
+        }
+        f.fenced = true;
+        f.read_only
+    };
+    if !set.cfg.promote_replica || read_only == Some(true) {
         return;
     }
     if let Some(c) = conn {

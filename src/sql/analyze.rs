@@ -99,6 +99,15 @@ pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
 }
 
 /// The last identifier of a (possibly qualified) name: the column of `t.col`, the table of `db.t`.
+/// A read that takes row locks (`FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`), by its text: the
+/// parser does not read every form, and a false positive only keeps a read on the writeHost.
+pub fn locking_text(sql: &str) -> bool {
+    let up = sql.to_ascii_uppercase();
+    let words: Vec<&str> = up.split(|c: char| c.is_ascii_whitespace() || c == ';').filter(|w| !w.is_empty()).collect();
+    words.windows(2).any(|w| w == ["FOR", "UPDATE"] || w == ["FOR", "SHARE"])
+        || words.windows(4).any(|w| w == ["LOCK", "IN", "SHARE", "MODE"])
+}
+
 pub fn last_ident(name: &ObjectName) -> String {
     name.0
         .last()
@@ -366,6 +375,18 @@ fn sysvar(raw: &str) -> Option<LocalExpr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locking_reads() {
+        assert!(analyze("select a from t where id = 1 for update").unwrap().locking_read);
+        assert!(!analyze("select a from t").unwrap().locking_read);
+        for sql in
+            ["select a from t where id = 1 for update", "SELECT a FROM t LOCK IN SHARE MODE;", "select 1 for share"]
+        {
+            assert!(locking_text(sql), "{sql}");
+        }
+        assert!(!locking_text("select `for`, updated from t"));
+    }
 
     #[test]
     fn tables_with_schemas_and_ctes() {

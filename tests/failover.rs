@@ -1,0 +1,117 @@
+//! Failover with promotion, on a private semi-synchronous stack (ports 3331–3334): a client writes and
+//! reads in a loop through shardcat; the primary is killed with SIGKILL; writes resume on the promoted replica
+//! within 5 s, no acknowledged write is missing there, dnindex.properties holds the new index (kept by
+//! a restarted proxy), and the old primary, restarted, is fenced (read_only) and not written to.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::*;
+
+const DIR: &str = "/tmp/shardcat-failover-stack";
+const PORTS: &str = "3331 3332 3333 3334";
+const PRIMARY: u16 = 3331;
+const REPLICA: u16 = 3332;
+
+fn stack_cmd(args: &[&str]) {
+    let out = std::process::Command::new(root().join("scripts/stack"))
+        .args(args)
+        .env("STACK_DIR", DIR)
+        .env("STACK_PORTS", PORTS)
+        .env("STACK_DATABASES", "fo")
+        .env("STACK_SEMISYNC", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stack {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// One step of the client loop, on a fresh connection: write a row, then read it back.
+async fn insert(port: u16, id: i64) -> Result<(), String> {
+    let mut c = mysql_async::Conn::new(opts(port, "app", "app", Some("fo"))).await.map_err(|e| e.to_string())?;
+    c.query_drop(format!("INSERT INTO t VALUES ({id})")).await.map_err(|e| e.to_string())?;
+    let n: Option<i64> =
+        c.query_first(format!("SELECT COUNT(*) FROM t WHERE id = {id}")).await.map_err(|e| e.to_string())?;
+    assert_eq!(n, Some(1), "write {id} acknowledged but not read back");
+    Ok(())
+}
+
+#[tokio::test]
+async fn killed_primary_fails_over_to_the_promoted_replica() {
+    // a fresh stack: a previous run left it failed over
+    stack_cmd(&["down"]);
+    let _ = std::fs::remove_dir_all(DIR);
+    stack_cmd(&["up"]);
+    let conf = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(root().join("tests/fixtures/failover")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), conf.path().join(e.file_name())).unwrap();
+    }
+    let proxy = Proxy::start(conf.path(), None);
+    let mut c = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("fo"))).await.unwrap();
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // heartbeats have seen both hosts
+
+    // write in a loop; kill the primary after a while
+    let mut acked = Vec::new();
+    let mut id = 0i64;
+    let start = Instant::now();
+    let mut killed_at: Option<Instant> = None;
+    let mut first_ok_after_kill: Option<Duration> = None;
+    while start.elapsed() < Duration::from_secs(20) {
+        if killed_at.is_none() && acked.len() >= 50 {
+            let pid = std::fs::read_to_string(format!("{DIR}/p1/mariadbd.pid")).unwrap();
+            std::process::Command::new("kill").args(["-9", pid.trim()]).status().unwrap();
+            killed_at = Some(Instant::now());
+        }
+        id += 1;
+        if insert(proxy.port, id).await.is_ok() {
+            acked.push(id);
+            if let (Some(k), None) = (killed_at, first_ok_after_kill) {
+                first_ok_after_kill = Some(k.elapsed());
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if first_ok_after_kill.is_some() && acked.len() >= 100 {
+            break;
+        }
+    }
+    let gap = first_ok_after_kill.expect("writes never resumed after the primary was killed");
+    eprintln!("failover: first acknowledged write {} ms after kill -9", gap.as_millis());
+    assert!(gap < Duration::from_secs(5), "writes resumed only after {gap:?}");
+
+    // every acknowledged write is on the promoted replica
+    let have = root_sql(REPLICA, "SELECT GROUP_CONCAT(id ORDER BY id) FROM fo.t").unwrap();
+    let have: std::collections::BTreeSet<i64> = have.split(',').filter_map(|s| s.parse().ok()).collect();
+    let missing: Vec<&i64> = acked.iter().filter(|i| !have.contains(i)).collect();
+    assert!(missing.is_empty(), "acknowledged writes missing after failover: {missing:?}");
+    assert_eq!(root_sql(REPLICA, "SELECT @@read_only").unwrap(), "0", "the replica was promoted");
+
+    // the new index is persisted and a restarted proxy keeps it
+    let dn = std::fs::read_to_string(conf.path().join("dnindex.properties")).unwrap();
+    assert!(dn.lines().any(|l| l.trim() == "hh=1"), "{dn}");
+    drop(c);
+    drop(proxy);
+    let proxy = Proxy::start(conf.path(), None);
+    insert(proxy.port, 1_000_001).await.unwrap();
+    assert_eq!(root_sql(REPLICA, "SELECT COUNT(*) FROM fo.t WHERE id = 1000001").unwrap(), "1");
+
+    // the old primary comes back: fenced read-only, never written to
+    stack_cmd(&["start", "p1"]);
+    let mut fenced = false;
+    for _ in 0..50 {
+        if root_sql(PRIMARY, "SELECT @@read_only").ok().as_deref() == Some("1") {
+            fenced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(fenced, "the former primary was not set read_only");
+    insert(proxy.port, 1_000_002).await.unwrap();
+    assert_eq!(root_sql(PRIMARY, "SELECT COUNT(*) FROM fo.t WHERE id = 1000002").unwrap(), "0");
+    assert_eq!(root_sql(REPLICA, "SELECT COUNT(*) FROM fo.t WHERE id = 1000002").unwrap(), "1");
+    assert!(proxy.log_text().contains("re-attach"), "the log tells the operator to re-attach the old primary");
+    stack_cmd(&["down"]);
+}
