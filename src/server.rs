@@ -42,7 +42,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let rules = crate::route::Rules::build(&cfg).map_err(StartError::Config)?;
     let backends = Backends::build(&cfg);
     backends.warm_up();
-    crate::registry::heartbeat::start(
+    crate::backend::heartbeat::start(
         &backends.hosts,
         std::time::Duration::from_millis(cfg.system.data_node_heartbeat_period_ms.max(100)),
     );

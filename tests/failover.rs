@@ -53,6 +53,11 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     exec(&mut c, "CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)").await;
     tokio::time::sleep(Duration::from_millis(1500)).await; // heartbeats have seen both hosts
 
+    // a transaction is open on the primary when it dies
+    let mut tx = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("fo"))).await.unwrap();
+    exec(&mut tx, "BEGIN").await;
+    exec(&mut tx, "INSERT INTO t VALUES (900001)").await;
+
     // write in a loop; kill the primary after a while
     let mut acked = Vec::new();
     let mut id = 0i64;
@@ -82,6 +87,19 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     eprintln!("failover: first acknowledged write {} ms after kill -9", gap.as_millis());
     assert!(gap < Duration::from_secs(5), "writes resumed only after {gap:?}");
 
+    // the open transaction gets a clear error on its next statement, and a retry succeeds
+    match tx.query_drop("INSERT INTO t VALUES (900002)").await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert!(e.code == 2013 || e.code == 2006, "{e:?}");
+            assert!(e.message.contains("'hh'"), "the error names the dataHost: {}", e.message);
+        }
+        other => panic!("a statement of a transaction on the dead primary: {other:?}"),
+    }
+    exec(&mut tx, "BEGIN").await;
+    exec(&mut tx, "INSERT INTO t VALUES (900001), (900002)").await;
+    exec(&mut tx, "COMMIT").await;
+    assert_eq!(root_sql(REPLICA, "SELECT COUNT(*) FROM fo.t WHERE id >= 900001").unwrap(), "2");
+
     // every acknowledged write is on the promoted replica
     let have = root_sql(REPLICA, "SELECT GROUP_CONCAT(id ORDER BY id) FROM fo.t").unwrap();
     let have: std::collections::BTreeSet<i64> = have.split(',').filter_map(|s| s.parse().ok()).collect();
@@ -93,6 +111,7 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     let dn = std::fs::read_to_string(conf.path().join("dnindex.properties")).unwrap();
     assert!(dn.lines().any(|l| l.trim() == "hh=1"), "{dn}");
     drop(c);
+    drop(tx);
     drop(proxy);
     let proxy = Proxy::start(conf.path(), None);
     insert(proxy.port, 1_000_001).await.unwrap();

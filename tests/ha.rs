@@ -112,7 +112,7 @@ async fn a_replica_with_stopped_replication_gets_no_reads() {
 }
 
 #[tokio::test]
-async fn a_session_reads_its_own_write_immediately() {
+async fn a_session_reads_its_own_write_immediately_unless_configured_off() {
     let _g = LOCK.lock().await;
     let mut c = conn().await;
     setup(&mut c).await;
@@ -125,6 +125,11 @@ async fn a_session_reads_its_own_write_immediately() {
         let v: Option<String> = c.query_first(format!("SELECT v FROM t WHERE id = {id}")).await.unwrap();
         assert_eq!(v.as_deref(), Some("mine"), "write {i} not visible to its own session");
     }
+    // a user with readYourWrites=false reads from the lagging replica right after its write
+    let mut fast = mysql_async::Conn::new(opts(proxy().port, "fast", "fast", Some("ha"))).await.unwrap();
+    fast.query_drop("INSERT INTO t VALUES (200, 'fast')").await.unwrap();
+    let v: Option<String> = fast.query_first("SELECT v FROM t WHERE id = 200").await.unwrap();
+    assert_eq!(v, None, "readYourWrites=false: the read went to the replica, 2 s behind");
     root_sql(REPLICA, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE").unwrap();
 }
 

@@ -1,9 +1,10 @@
 //! The backend side: connections to MariaDB servers (`conn`), pools per host (`pool`), dataHosts with
-//! their writeHost/readHost choice (`datahost`), and the map from each dataNode to its dataHost and
-//! physical database.
+//! their writeHost/readHost choice (`datahost`), their health probes and failover (`heartbeat`), and
+//! the map from each dataNode to its dataHost and physical database.
 
 pub mod conn;
 pub mod datahost;
+pub mod heartbeat;
 pub mod pool;
 
 use std::collections::HashMap;

@@ -212,6 +212,9 @@ pub struct System {
     pub merge_memory_limit: usize,
     /// Largest client packet accepted (`maxPacketSize`; shardcat's default 64 MiB).
     pub max_packet_size: usize,
+    /// After a session writes, its reads wait for replicas that applied the write (`readYourWrites`,
+    /// shardcat's; on by default; a user's own `readYourWrites` property overrides it).
+    pub read_your_writes: bool,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -234,6 +237,7 @@ impl Default for System {
             handle_distributed_transactions: 0,
             max_packet_size: 64 << 20,
             merge_memory_limit: 256 << 20,
+            read_your_writes: true,
             properties: BTreeMap::new(),
         }
     }
@@ -248,6 +252,8 @@ pub struct User {
     pub schemas: Vec<String>,
     pub default_schema: Option<String>,
     pub read_only: bool,
+    /// The user's own `readYourWrites` (overrides the system property).
+    pub read_your_writes: Option<bool>,
     pub benchmark: u32,
     pub default_account: bool,
     pub privileges: Option<Privileges>,

@@ -112,6 +112,7 @@ const KNOWN_SYSTEM: &[&str] = &[
     "orderBySql",
     "strictTxIsolationSelect",
     "mergeMemoryLimit",
+    "readYourWrites",
 ];
 
 pub fn read(path: &Path, root: &Element, d: &mut Diagnostics) -> ServerXml {
@@ -183,11 +184,17 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
             "nonePasswordLogin" => sys.non_password_login = v == "1",
             "mergeMemoryLimit" => sys.merge_memory_limit = num(d).unwrap_or(256 << 20).max(1024) as usize,
             "maxPacketSize" => sys.max_packet_size = num(d).unwrap_or(64 << 20).clamp(1024, 1 << 30) as usize,
+            "readYourWrites" => sys.read_your_writes = flag(v),
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,
             _ => {}
         }
         sys.properties.insert(name.to_string(), v.to_string());
     }
+}
+
+/// A boolean property: `true`/`1` (any case) is on.
+fn flag(v: &str) -> bool {
+    v.eq_ignore_ascii_case("true") || v == "1"
 }
 
 fn read_user(path: &Path, el: &Element, d: &mut Diagnostics) -> User {
@@ -207,6 +214,7 @@ fn read_user(path: &Path, el: &Element, d: &mut Diagnostics) -> User {
                     }
                     "defaultSchema" => u.default_schema = Some(v.to_string()).filter(|s| !s.is_empty()),
                     "readOnly" => u.read_only = v.eq_ignore_ascii_case("true"),
+                    "readYourWrites" => u.read_your_writes = Some(flag(v)),
                     "benchmark" => u.benchmark = v.parse().unwrap_or(0),
                     "usingDecrypt" => u.using_decrypt = v == "1",
                     other => d.warn(path, p.line, format!("unknown property '{other}' of user '{}' ignored", u.name)),

@@ -523,6 +523,9 @@ impl Session {
 
     /// Records `@@last_gtid` of connections that just wrote, for dataHosts that read from replicas.
     pub async fn remember_writes(&mut self, nodes: &[Arc<str>], conns: &mut [crate::backend::Pooled]) {
+        if !self.user.read_your_writes.unwrap_or(self.shared.config.load().system.read_your_writes) {
+            return;
+        }
         for (n, c) in nodes.iter().zip(conns.iter_mut()) {
             let Ok(t) = self.shared.backends.node(n) else { continue };
             if t.host.cfg.balance == 0 {

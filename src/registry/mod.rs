@@ -1,8 +1,7 @@
-//! The registry of backends and their health: one `Health` per writeHost/readHost, kept fresh by the
-//! heartbeat (`heartbeat`), read by read/write splitting and failover, later shown on the manager port.
+//! The registry of backends and their health: one `Health` per writeHost/readHost, kept fresh by
+//! `backend::heartbeat`, read by read/write splitting and failover, later shown on the manager port.
 
 pub mod gtid;
-pub mod heartbeat;
 
 use parking_lot::RwLock;
 use std::time::Instant;

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::conn::{BackendConn, Variant};
-use crate::backend::{DataHostSet, Member};
+use super::conn::{BackendConn, Variant};
+use super::{DataHostSet, Member};
 use crate::error::Result;
 
 const VARIANT: Variant = Variant { found_rows: false, deprecate_eof: true };
