@@ -54,7 +54,15 @@ impl DataHostSet {
         self.current.load(Ordering::Acquire)
     }
 
+    /// The host for a write: the current writeHost; with `writeType="1"` (multi-master setups, no
+    /// failover) a random alive writeHost, the current one when none is.
     pub fn writer(&self) -> &Member {
+        if self.cfg.write_type == 1 {
+            let alive: Vec<&Member> = self.writers.iter().filter(|w| w.health.alive()).collect();
+            if !alive.is_empty() {
+                return alive[rand::rng().random_range(0..alive.len())];
+            }
+        }
         &self.writers[self.current_index().min(self.writers.len().saturating_sub(1))]
     }
 
@@ -157,6 +165,137 @@ fn write_dnindex(path: &std::path::Path, data_host: &str, index: usize) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::conn::Endpoint;
+    use std::time::Duration;
+
+    fn member(name: &str, weight: u32) -> Member {
+        let endpoint = Endpoint {
+            addr: format!("{name}:3306"),
+            user: "u".into(),
+            password: "p".into(),
+            data_host: "dh".into(),
+            host_name: name.into(),
+        };
+        let health = Arc::new(Health::default());
+        health.facts.write().read_only = Some(name != "w0");
+        Member { name: name.into(), pool: HostPool::new(endpoint, 4, 0, Duration::from_secs(60)), health, weight }
+    }
+
+    /// Writer w0 (current) with its replica r0, and a standby writeHost w1 (a read-only replica).
+    fn set(balance: u8, balance_type: u8, write_type: u8, promote_replica: bool) -> DataHostSet {
+        let cfg = DataHost {
+            name: "dh".into(),
+            max_con: 4,
+            min_con: 0,
+            balance,
+            balance_type,
+            write_type,
+            switch_type: 1,
+            slave_threshold: 10,
+            temp_read_host_available: false,
+            db_type: "mysql".into(),
+            db_driver: "native".into(),
+            max_retry_count: 2,
+            not_switch: false,
+            heartbeat: "select 1".into(),
+            connection_init_sql: None,
+            promote_replica,
+            write_hosts: vec![],
+            line: 1,
+        };
+        DataHostSet::new(cfg, vec![member("w0", 1), member("w1", 1)], vec![vec![member("r0", 3)], vec![]], 0, None)
+    }
+
+    fn picks(s: &DataHostSet, n: usize, need: Option<&str>) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            *m.entry(s.reader(need).name.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    fn names(m: &std::collections::BTreeMap<String, usize>) -> Vec<&str> {
+        m.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn balance_decides_who_reads() {
+        assert_eq!(names(&picks(&set(0, 0, 0, false), 50, None)), ["w0"]);
+        assert_eq!(names(&picks(&set(1, 0, 0, false), 200, None)), ["r0", "w1"]);
+        assert_eq!(names(&picks(&set(2, 0, 0, false), 300, None)), ["r0", "w0", "w1"]);
+        assert_eq!(names(&picks(&set(3, 0, 0, false), 50, None)), ["r0"]);
+        // db_type=slave: a readHost whatever balance says
+        assert_eq!(set(0, 0, 0, false).replica(None).name, "r0");
+    }
+
+    #[test]
+    fn weighted_round_robin_follows_weights() {
+        let m = picks(&set(1, 1, 0, false), 400, None);
+        assert_eq!((m["r0"], m["w1"]), (300, 100), "{m:?}");
+    }
+
+    #[test]
+    fn unfit_hosts_get_no_reads() {
+        let s = set(3, 0, 0, false);
+        s.readers[0][0].health.facts.write().alive = false;
+        assert_eq!(names(&picks(&s, 20, None)), ["w0"], "a dead replica: the writer reads");
+        let s = set(3, 0, 0, false);
+        {
+            let mut f = s.readers[0][0].health.facts.write();
+            (f.replicating, f.io_running, f.sql_running, f.lag) = (true, true, true, Some(11));
+        }
+        assert_eq!(names(&picks(&s, 20, None)), ["w0"], "past slaveThreshold");
+        s.readers[0][0].health.facts.write().lag = Some(10);
+        assert_eq!(names(&picks(&s, 20, None)), ["r0"], "within slaveThreshold");
+        s.readers[0][0].health.facts.write().sql_running = false;
+        assert_eq!(names(&picks(&s, 20, None)), ["w0"], "SQL thread stopped");
+    }
+
+    #[test]
+    fn a_dead_write_hosts_replicas_read_only_with_temp_read_host_available() {
+        let s = set(3, 0, 0, false);
+        s.writers[0].health.facts.write().alive = false;
+        assert_eq!(names(&picks(&s, 20, None)), ["w0"]);
+        let mut cfg = s.cfg.clone();
+        cfg.temp_read_host_available = true;
+        let s =
+            DataHostSet::new(cfg, vec![member("w0", 1), member("w1", 1)], vec![vec![member("r0", 1)], vec![]], 0, None);
+        s.writers[0].health.facts.write().alive = false;
+        assert_eq!(names(&picks(&s, 20, None)), ["r0"]);
+    }
+
+    #[test]
+    fn read_your_writes_waits_for_a_covering_replica() {
+        let s = set(3, 0, 0, false);
+        s.readers[0][0].health.facts.write().gtid = "1-3307-41".into();
+        assert_eq!(s.reader(Some("1-3307-42")).name, "w0");
+        s.readers[0][0].health.facts.write().gtid = "1-3307-42".into();
+        assert_eq!(s.reader(Some("1-3307-42")).name, "r0");
+    }
+
+    #[test]
+    fn with_promotion_a_standby_reads_only_once_known_read_only() {
+        let s = set(1, 0, 0, true);
+        s.writers[1].health.facts.write().read_only = None;
+        assert_eq!(names(&picks(&s, 50, None)), ["r0"]);
+        s.writers[1].health.facts.write().read_only = Some(true);
+        assert_eq!(names(&picks(&s, 200, None)), ["r0", "w1"]);
+        s.writers[1].health.facts.write().fenced = true;
+        assert_eq!(names(&picks(&s, 50, None)), ["r0"]);
+    }
+
+    #[test]
+    fn write_type_one_spreads_writes_over_alive_write_hosts() {
+        let s = set(0, 0, 1, false);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..100 {
+            seen.insert(s.writer().name.clone());
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["w0", "w1"]);
+        s.writers[0].health.facts.write().alive = false;
+        assert!((0..50).all(|_| s.writer().name == "w1"));
+        assert_eq!(set(0, 0, 0, false).writer().name, "w0");
+    }
 
     #[test]
     fn dnindex_round_trip() {

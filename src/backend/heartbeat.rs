@@ -135,7 +135,8 @@ async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duratio
 
 /// The current writeHost `from` is down: move writes to the next healthy writeHost.
 async fn switch(set: &DataHostSet, from: usize) {
-    if set.cfg.switch_type == -1 || set.cfg.not_switch || set.writers.len() < 2 {
+    // writeType 1 spreads writes over every alive writeHost: nothing to switch
+    if set.cfg.switch_type == -1 || set.cfg.not_switch || set.cfg.write_type != 0 || set.writers.len() < 2 {
         return;
     }
     let _guard = set.switching.lock();
