@@ -192,3 +192,32 @@ async fn locking_reads_autocommit_off_and_hints_choose_the_host() {
     let v: Option<String> = s.query_first("/*#mycat:db_type=master*/ SELECT v FROM t WHERE id = 2").await.unwrap();
     assert_eq!(v.as_deref(), Some("b"), "the rolled back write is gone");
 }
+
+#[tokio::test]
+async fn a_read_host_whose_user_may_not_see_replication_status_still_reads() {
+    let _g = LOCK.lock().await;
+    let mut c = conn().await;
+    setup(&mut c).await;
+    // a user with SELECT only: SHOW SLAVE STATUS is refused to it (1227), the heartbeat SQL is not
+    root_sql(
+        REPLICA,
+        "SET SESSION sql_log_bin = 0; CREATE USER IF NOT EXISTS 'weak'@'%' IDENTIFIED BY 'weak'; \
+         GRANT SELECT ON ha.* TO 'weak'@'%'",
+    )
+    .unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(root().join("tests/fixtures/ha")).unwrap() {
+        let e = e.unwrap();
+        // both hosts on the replica (readHost hr, standby writeHost hs) log in as weak
+        let text = std::fs::read_to_string(e.path()).unwrap().replace(
+            r#"url="127.0.0.1:3322" user="proxy" password="proxy""#,
+            r#"url="127.0.0.1:3322" user="weak" password="weak""#,
+        );
+        std::fs::write(conf.path().join(e.file_name()), text).unwrap();
+    }
+    let weak = Proxy::start(conf.path(), None);
+    tokio::time::sleep(Duration::from_millis(2500)).await; // several heartbeats
+    let mut s = mysql_async::Conn::new(opts(weak.port, "app", "app", Some("ha"))).await.unwrap();
+    let (p, r) = reads_of(&mut s, "SELECT id, v FROM t WHERE id = 1", 10).await;
+    assert!(r >= 10 && p == 0, "primary {p} replica {r}");
+}

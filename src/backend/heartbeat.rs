@@ -21,28 +21,53 @@ fn cell(row: &[Option<Vec<u8>>], names: &[String], name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// One probe: the heartbeat SQL, then the facts routing needs.
+/// A fact query's result: `None` when the server refused it (a MySQL without MariaDB's variables, a
+/// user without the privilege); a broken connection is still an error.
+fn soft<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(crate::error::Error::Sql { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The first column among `names` that the row has (MariaDB/MySQL spellings of one field).
+fn cell_any(row: &[Option<Vec<u8>>], cols: &[String], names: &[&str]) -> String {
+    names.iter().map(|n| cell(row, cols, n)).find(|v| !v.is_empty()).unwrap_or_default()
+}
+
+/// One probe: the heartbeat SQL (its failure is the host's), then the facts routing needs, as far as
+/// the server answers them: MariaDB's GTID variables, or MySQL's `gtid_executed`; SHOW SLAVE STATUS,
+/// or SHOW REPLICA STATUS where the former is gone.
 async fn probe(conn: &mut BackendConn, sql: &str, m: &Member) -> Result<()> {
     if !sql.trim().is_empty() {
         conn.exec_simple(sql).await?;
     }
-    let (_, rows) = conn.query_named("SELECT @@read_only, @@gtid_slave_pos, @@gtid_binlog_pos").await?;
-    let row = rows.into_iter().next().unwrap_or_default();
-    let text =
-        |i: usize| row.get(i).cloned().flatten().map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default();
-    let (read_only, slave_pos, binlog_pos) = (text(0) == "1", text(1), text(2));
-    let (names, status) = conn.query_named("SHOW SLAVE STATUS").await?;
+    let first = |rows: Vec<Vec<Option<Vec<u8>>>>| -> Vec<String> {
+        let row = rows.into_iter().next().unwrap_or_default();
+        row.into_iter().map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default()).collect()
+    };
+    let read_only = soft(conn.query_named("SELECT @@read_only").await)?.map(|(_, rows)| first(rows));
+    let mut gtids = soft(conn.query_named("SELECT @@gtid_slave_pos, @@gtid_binlog_pos").await)?.map(|(_, r)| first(r));
+    if gtids.is_none() {
+        gtids = soft(conn.query_named("SELECT @@gtid_executed, @@gtid_executed").await)?.map(|(_, r)| first(r));
+    }
+    let mut status = soft(conn.query_named("SHOW SLAVE STATUS").await)?;
+    if status.is_none() {
+        status = soft(conn.query_named("SHOW REPLICA STATUS").await)?;
+    }
+    let gtid = |i: usize| gtids.as_ref().and_then(|g| g.get(i).cloned()).unwrap_or_default();
     let mut f = m.health.facts.write();
-    f.read_only = Some(read_only);
-    match status.first() {
-        Some(s) => {
+    f.read_only = read_only.and_then(|v| v.first().map(|v| v == "1"));
+    match status.as_ref().and_then(|(names, rows)| rows.first().map(|s| (names, s))) {
+        Some((names, s)) => {
             f.replicating = true;
-            f.io_running = cell(s, &names, "Slave_IO_Running") == "Yes";
-            f.sql_running = cell(s, &names, "Slave_SQL_Running") == "Yes";
-            f.lag = cell(s, &names, "Seconds_Behind_Master").parse().ok();
-            let (sql_err, io_err) = (cell(s, &names, "Last_SQL_Error"), cell(s, &names, "Last_IO_Error"));
+            f.io_running = cell_any(s, names, &["Slave_IO_Running", "Replica_IO_Running"]) == "Yes";
+            f.sql_running = cell_any(s, names, &["Slave_SQL_Running", "Replica_SQL_Running"]) == "Yes";
+            f.lag = cell_any(s, names, &["Seconds_Behind_Master", "Seconds_Behind_Source"]).parse().ok();
+            let (sql_err, io_err) = (cell(s, names, "Last_SQL_Error"), cell(s, names, "Last_IO_Error"));
             f.last_error = if sql_err.is_empty() { io_err } else { sql_err };
-            f.gtid = slave_pos;
+            f.gtid = gtid(0);
         }
         None => {
             f.replicating = false;
@@ -50,7 +75,7 @@ async fn probe(conn: &mut BackendConn, sql: &str, m: &Member) -> Result<()> {
             f.sql_running = false;
             f.lag = None;
             f.last_error.clear();
-            f.gtid = binlog_pos;
+            f.gtid = gtid(1);
         }
     }
     Ok(())
