@@ -163,12 +163,12 @@ fn write_dnindex(path: &std::path::Path, data_host: &str, index: usize) -> std::
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::backend::conn::Endpoint;
     use std::time::Duration;
 
-    fn member(name: &str, weight: u32) -> Member {
+    pub(crate) fn member(name: &str, weight: u32) -> Member {
         let endpoint = Endpoint {
             addr: format!("{name}:3306"),
             user: "u".into(),
@@ -182,7 +182,7 @@ mod tests {
     }
 
     /// Writer w0 (current) with its replica r0, and a standby writeHost w1 (a read-only replica).
-    fn set(balance: u8, balance_type: u8, write_type: u8, promote_replica: bool) -> DataHostSet {
+    pub(crate) fn set(balance: u8, balance_type: u8, write_type: u8, promote_replica: bool) -> DataHostSet {
         let cfg = DataHost {
             name: "dh".into(),
             max_con: 4,

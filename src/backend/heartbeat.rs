@@ -258,3 +258,53 @@ async fn fence(set: &DataHostSet, m: &Member, conn: Option<&mut BackendConn>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::datahost::tests::set;
+
+    fn with(switch_type: i8, write_type: u8) -> DataHostSet {
+        let mut s = set(0, 0, write_type, false);
+        s.cfg.switch_type = switch_type;
+        s.writers[0].health.facts.write().alive = false;
+        s
+    }
+
+    #[tokio::test]
+    async fn switch_type_one_moves_to_the_next_alive_write_host_and_fences_the_old_one() {
+        let s = with(1, 0);
+        switch(&s, 0).await;
+        assert_eq!(s.current_index(), 1);
+        assert!(s.writers[0].health.facts.read().fenced);
+        // no fail-back: the old one is fenced, and it is not current any more
+        switch(&s, 0).await;
+        assert_eq!(s.current_index(), 1);
+    }
+
+    #[tokio::test]
+    async fn switch_type_two_waits_for_a_candidate_that_applied_everything() {
+        let s = with(2, 0);
+        {
+            let mut f = s.writers[1].health.facts.write();
+            (f.replicating, f.io_running, f.sql_running, f.lag) = (true, true, true, Some(3));
+        }
+        switch(&s, 0).await;
+        assert_eq!(s.current_index(), 0, "a lagging candidate is skipped");
+        s.writers[1].health.facts.write().lag = Some(0);
+        switch(&s, 0).await;
+        assert_eq!(s.current_index(), 1);
+    }
+
+    #[tokio::test]
+    async fn no_switch_with_switch_type_minus_one_write_type_one_or_no_candidate() {
+        for s in [with(-1, 0), with(1, 1)] {
+            switch(&s, 0).await;
+            assert_eq!(s.current_index(), 0);
+        }
+        let s = with(1, 0);
+        s.writers[1].health.facts.write().alive = false;
+        switch(&s, 0).await;
+        assert_eq!(s.current_index(), 0);
+    }
+}
