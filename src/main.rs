@@ -73,7 +73,14 @@ fn main() -> ExitCode {
         },
         Cmd::Serve { config, rules, port, manager_port, bind, exit_on_stdin_eof } => {
             let opts = shardcat::server::Options { config, rules, port, manager_port, bind, exit_on_stdin_eof };
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            // server.xml's `processors` sizes the runtime, which exists before the server loads its config
+            let workers =
+                shardcat::config::load(&opts.config, opts.rules.as_deref()).ok().and_then(|(c, _)| c.system.processors);
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = workers {
+                builder.worker_threads(n);
+            }
+            let rt = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the runtime: {e}");

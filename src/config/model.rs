@@ -215,6 +215,8 @@ pub struct System {
     /// After a session writes, its reads wait for replicas that applied the write (`readYourWrites`,
     /// shardcat's; on by default; a user's own `readYourWrites` property overrides it).
     pub read_your_writes: bool,
+    /// Worker threads of the runtime (`processors`, Mycat's name; default: one per core).
+    pub processors: Option<usize>,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -238,6 +240,7 @@ impl Default for System {
             max_packet_size: 64 << 20,
             merge_memory_limit: 256 << 20,
             read_your_writes: true,
+            processors: None,
             properties: BTreeMap::new(),
         }
     }
