@@ -286,30 +286,17 @@ fn place_row(s: &Sharding<'_>, v: Option<Lit>, row: usize) -> Result<usize> {
 /// The `)` closing the `(` at `open`, skipping quoted strings and identifiers.
 fn matching_paren(sql: &str, open: usize) -> Option<usize> {
     let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for (i, c) in sql.get(open..)?.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q != '`' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
+    let mut quotes = crate::sql::analyze::Quotes::default();
+    for (i, c) in sql.get(open..)?.char_indices().filter(|&(_, c)| quotes.outside(c)) {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(open + i);
                 }
             }
-            None => match c {
-                '\'' | '"' | '`' => quote = Some(c),
-                '(' => depth += 1,
-                ')' => {
-                    depth = depth.checked_sub(1)?;
-                    if depth == 0 {
-                        return Some(open + i);
-                    }
-                }
-                _ => {}
-            },
+            _ => {}
         }
     }
     None

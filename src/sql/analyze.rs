@@ -233,31 +233,44 @@ pub fn byte_span(sql: &str, span: sqlparser::tokenizer::Span) -> Option<(usize, 
     (a <= b).then_some((a, b))
 }
 
-/// Depth change of `text` in parentheses, quote-aware.
-fn paren_balance(text: &str) -> i64 {
-    let mut depth = 0i64;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in text.chars() {
-        match quote {
+/// Whether a scan of SQL text is inside a quoted string or identifier (backslash escapes in strings).
+#[derive(Default)]
+pub struct Quotes {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl Quotes {
+    /// Feeds the next character; true when it is SQL outside every quote (an opening quote is not).
+    pub fn outside(&mut self, c: char) -> bool {
+        match self.quote {
             Some(q) => {
-                if escaped {
-                    escaped = false;
+                if self.escaped {
+                    self.escaped = false;
                 } else if c == '\\' && q != '`' {
-                    escaped = true;
+                    self.escaped = true;
                 } else if c == q {
-                    quote = None;
+                    self.quote = None;
                 }
+                false
             }
-            None => match c {
-                '\'' | '"' | '`' => quote = Some(c),
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                _ => {}
-            },
+            None if matches!(c, '\'' | '"' | '`') => {
+                self.quote = Some(c);
+                false
+            }
+            None => true,
         }
     }
-    depth
+}
+
+/// Depth change of `text` in parentheses, quote-aware.
+fn paren_balance(text: &str) -> i64 {
+    let mut quotes = Quotes::default();
+    text.chars().filter(|&c| quotes.outside(c)).fold(0, |d, c| match c {
+        '(' => d + 1,
+        ')' => d - 1,
+        _ => d,
+    })
 }
 
 /// The byte range of an expression in `sql`, function arguments included (sqlparser's span of a
@@ -276,31 +289,18 @@ pub fn expr_byte_span(sql: &str, e: &impl Spanned) -> Option<(usize, usize)> {
     }
     // close every parenthesis the span opened (or the call's argument list)
     if depth > 0 || call {
-        let mut quote: Option<char> = None;
-        let mut escaped = false;
-        for (i, c) in sql[b..].char_indices() {
-            match quote {
-                Some(q) => {
-                    if escaped {
-                        escaped = false;
-                    } else if c == '\\' && q != '`' {
-                        escaped = true;
-                    } else if c == q {
-                        quote = None;
+        let mut quotes = Quotes::default();
+        for (i, c) in sql[b..].char_indices().filter(|&(_, c)| quotes.outside(c)) {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth <= 0 {
+                        b = b + i + 1;
+                        break;
                     }
                 }
-                None => match c {
-                    '\'' | '"' | '`' => quote = Some(c),
-                    '(' => depth += 1,
-                    ')' => {
-                        depth -= 1;
-                        if depth <= 0 {
-                            b = b + i + 1;
-                            break;
-                        }
-                    }
-                    _ => {}
-                },
+                _ => {}
             }
         }
     }
