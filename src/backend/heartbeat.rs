@@ -181,7 +181,15 @@ async fn switch(set: &DataHostSet, from: usize) {
         }
         drop(_guard);
         if set.cfg.promote_replica && f.read_only == Some(true) {
-            match promote(cand).await {
+            // bounded as a whole: a candidate that hangs mid-promotion must not stall this heartbeat
+            let promoted = tokio::time::timeout(Duration::from_secs(20), promote(cand)).await.unwrap_or_else(|_| {
+                Err(crate::error::Error::BackendLost {
+                    addr: cand.pool.endpoint.addr.clone(),
+                    data_host: set.cfg.name.clone(),
+                    reason: "promotion did not finish within 20 s".into(),
+                })
+            });
+            match promoted {
                 Ok(()) => {
                     tracing::warn!(data_host = %set.cfg.name, host = %cand.name, "promoted the replica: replication stopped, read_only=0")
                 }
@@ -247,7 +255,8 @@ async fn fence(set: &DataHostSet, m: &Member, conn: Option<&mut BackendConn>) {
         return;
     }
     if let Some(c) = conn {
-        match c.exec_simple("SET GLOBAL read_only = 1").await {
+        let fenced = tokio::time::timeout(Duration::from_secs(5), c.exec_simple("SET GLOBAL read_only = 1")).await;
+        match fenced.unwrap_or_else(|_| Err(crate::error::Error::unsupported("SET GLOBAL read_only timed out"))) {
             Ok(()) => {
                 m.health.facts.write().read_only = Some(true);
                 tracing::warn!(data_host = %set.cfg.name, host = %m.name, "former writeHost is back: set read_only=1; re-attach it as a replica of the new writeHost");
