@@ -432,9 +432,12 @@ impl Session {
     ) -> Result<Route> {
         let rules = self.shared.rules.load_full();
         let lookup = match a.stmts.as_slice() {
-            [s @ sqlparser::ast::Statement::Insert(_)] => {
-                route::insert::parent_lookups(&self.route_ctx(cfg, &rules), schema, s, params)?
-            }
+            [s @ sqlparser::ast::Statement::Insert(_)] => route::insert::parent_lookups(
+                &self.route_ctx(cfg, &rules),
+                schema,
+                s,
+                &route::Binder::of(a, s, params),
+            )?,
             _ => None,
         };
         let found = match lookup {

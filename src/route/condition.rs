@@ -2,12 +2,12 @@
 //! column (qualified or not, literal on either side, prepared parameters bound), AND → intersection,
 //! OR → union; anything else (NOT, functions, subqueries) → all partitions.
 
-use std::collections::{BTreeSet, HashMap};
-use std::ops::ControlFlow;
+use std::collections::BTreeSet;
 
 use sqlparser::ast::{BinaryOperator, Expr, InTarget, Statement, UnaryOperator, Value};
 
 use crate::rule::PartitionFunction;
+use crate::sql::analyze::Analysis;
 
 /// A literal value as routing sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,23 +40,26 @@ impl Param {
 /// Binds prepared-statement parameters to the placeholders of one statement, in textual order.
 pub struct Binder<'a> {
     params: &'a [Param],
-    index: HashMap<*const Expr, usize>,
+    /// (address of a placeholder `Expr`, parameter index), sorted by address.
+    index: std::borrow::Cow<'a, [(usize, usize)]>,
 }
 
 impl<'a> Binder<'a> {
+    /// Walks `stmt` for its placeholders (statements re-parsed by routing itself).
     pub fn new(stmt: &Statement, params: &'a [Param]) -> Self {
-        let mut index = HashMap::new();
-        if !params.is_empty() {
-            let mut n = 0usize;
-            let _ = sqlparser::ast::visit_expressions(stmt, |e: &Expr| {
-                if matches!(e, Expr::Value(v) if matches!(v.value, Value::Placeholder(_))) {
-                    index.insert(e as *const Expr, n);
-                    n += 1;
-                }
-                ControlFlow::<()>::Continue(())
-            });
+        let index =
+            if params.is_empty() { Vec::new() } else { crate::sql::analyze::placeholders_and_subqueries(stmt).0 };
+        Binder { params, index: std::borrow::Cow::Owned(index) }
+    }
+
+    /// For the analysed statement `stmt` (one of `a`'s): the placeholders found at parse time.
+    pub fn of(a: &'a Analysis, stmt: &Statement, params: &'a [Param]) -> Self {
+        match a.stmts.first() {
+            Some(first) if std::ptr::eq(first, stmt) => {
+                Binder { params, index: std::borrow::Cow::Borrowed(a.placeholders.as_slice()) }
+            }
+            _ => Self::new(stmt, params),
         }
-        Binder { params, index }
     }
 
     /// The literal an expression stands for, if it is one.
@@ -68,8 +71,10 @@ impl<'a> Binder<'a> {
                 Value::Boolean(b) => Some(Lit::Text(if *b { "1" } else { "0" }.into())),
                 Value::Null => Some(Lit::Null),
                 Value::Placeholder(_) => {
-                    let i = self.index.get(&(e as *const Expr))?;
-                    Some(self.params.get(*i)?.lit())
+                    let addr = e as *const Expr as usize;
+                    let at = self.index.binary_search_by_key(&addr, |(a, _)| *a).ok()?;
+                    let i = self.index.get(at)?.1;
+                    Some(self.params.get(i)?.lit())
                 }
                 _ => None,
             },

@@ -8,7 +8,7 @@ use sqlparser::ast::{AssignmentTarget, FromTable, Statement};
 
 use super::condition::{and_equalities, Binder, Target};
 use super::select::from_tables;
-use super::{combine, place, table_nodes, Ctx, Mode, NodeSet, Param, Rewrite, Route};
+use super::{combine, place, table_nodes, Ctx, Mode, NodeSet, Rewrite, Route};
 use crate::config::model::{Schema, TableKind};
 use crate::error::{Error, Result};
 use crate::sql::analyze::last_ident;
@@ -20,8 +20,7 @@ fn assigned_column(t: &AssignmentTarget) -> Option<String> {
     }
 }
 
-pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, params: &[Param]) -> Result<Route> {
-    let binder = Binder::new(stmt, params);
+pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, binder: &Binder<'_>) -> Result<Route> {
     let (tables, selection, assignments, ordered_or_limited) = match stmt {
         Statement::Update(u) => {
             let mut t = from_tables(std::slice::from_ref(&u.table));
@@ -68,7 +67,7 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, params: &[Param])
                         let tg = Target { column: &col, qualifiers: quals.clone(), unqualified };
                         let same = binder
                             .literal(&a.value)
-                            .is_some_and(|v| and_equalities(selection, &tg, &binder).contains(&v));
+                            .is_some_and(|v| and_equalities(selection, &tg, binder).contains(&v));
                         if !same {
                             return Err(Error::unsupported(format!("{msg}: {} -> {col}", t.name)));
                         }
@@ -76,7 +75,7 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, params: &[Param])
                 }
             }
         }
-        let set = table_nodes(ctx, &p, selection, quals.clone(), unqualified, &binder)?;
+        let set = table_nodes(ctx, &p, selection, quals.clone(), unqualified, binder)?;
         all_global &= matches!(set, NodeSet::Any(_));
         sets.push((tref.name.clone(), set, p.partitioned()));
     }

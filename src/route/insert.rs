@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sqlparser::ast::{Expr, OnInsert, SetExpr, Statement, TableObject};
 
 use super::condition::{Binder, Lit};
-use super::{place, Ctx, Mode, Param, Rewrite, Route};
+use super::{place, Ctx, Mode, Rewrite, Route};
 use crate::config::model::{Schema, Table, TableKind};
 use crate::error::{Error, Result};
 use crate::rule::PartitionFunction;
@@ -98,7 +98,7 @@ pub fn parent_lookups(
     ctx: &Ctx<'_>,
     schema: &Schema,
     stmt: &Statement,
-    params: &[Param],
+    binder: &Binder<'_>,
 ) -> Result<Option<ParentLookup>> {
     let Statement::Insert(ins) = stmt else { return Ok(None) };
     let Some(tref) = name_parts(&ins.table) else { return Ok(None) };
@@ -106,7 +106,6 @@ pub fn parent_lookups(
     let Some(t) = p.table else { return Ok(None) };
     let Some(s) = sharding(ctx, p.schema, t) else { return Ok(None) };
     let (Placer::Lookup(_), Some((parent, parent_key))) = (&s.placer, &s.parent) else { return Ok(None) };
-    let binder = Binder::new(stmt, params);
     let (cols, rows) = rows(ins).ok_or_else(|| {
         Error::unsupported(format!("INSERT … SELECT into ER child table '{}' is not supported", t.name))
     })?;
@@ -130,7 +129,7 @@ pub fn parent_lookups(
     }))
 }
 
-pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, sql: &str, params: &[Param]) -> Result<Route> {
+pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, sql: &str, binder: &Binder<'_>) -> Result<Route> {
     let Statement::Insert(ins) = stmt else { return Err(Error::unsupported("not an INSERT")) };
     let tref = name_parts(&ins.table).ok_or_else(|| Error::unsupported("INSERT into a table function"))?;
     let p = place(ctx, schema, &tref)?;
@@ -195,7 +194,6 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, stmt: &Statement, sql: &str, params
             format!("{what}:{} not provided in {verb} into {}", s.column.to_ascii_uppercase(), t.name),
         )
     })?;
-    let binder = Binder::new(stmt, params);
     // INSERT … SET: the single row's values are the assignments'
     let set_row: Vec<Expr>;
     let rows: Vec<&[Expr]> = if rows.is_empty() {

@@ -21,8 +21,9 @@ use crate::config::model::{Config, Schema, Table, TableKind, User};
 use crate::error::{Error, Result};
 use crate::sql::analyze::{Analysis, TableRef};
 use crate::sql::classify::Kind;
+pub use condition::Binder;
 pub use condition::Param;
-use condition::{Binder, Parts, Router, Target};
+use condition::{Parts, Router, Target};
 pub use rules::Rules;
 
 /// How the executor combines the nodes' replies.
@@ -334,7 +335,7 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, kind: Kind, a: &Analysis, sql: &str
     let mut r = match a.stmts.as_slice() {
         [Statement::Query(q)] => select::route(ctx, schema, q, a, sql, params)?,
         [stmt @ Statement::Insert(_)] => {
-            let r = insert::route(ctx, schema, stmt, sql, params)?;
+            let r = insert::route(ctx, schema, stmt, sql, &Binder::of(a, stmt, params))?;
             if matches!(r.sql, Rewrite::PerNode(_)) && !params.is_empty() {
                 // rows of a prepared INSERT for several shards: split the statement with its
                 // parameters written in (each node gets a plain statement)
@@ -344,14 +345,16 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, kind: Kind, a: &Analysis, sql: &str
                 let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, &text)
                     .map_err(|e| Error::unsupported(format!("cannot re-read the INSERT with its parameters: {e}")))?;
                 match stmts.first() {
-                    Some(s) => insert::route(ctx, schema, s, &text, &[])?,
+                    Some(s) => insert::route(ctx, schema, s, &text, &Binder::new(s, &[]))?,
                     None => return Err(Error::unsupported("empty INSERT")),
                 }
             } else {
                 r
             }
         }
-        [stmt @ (Statement::Update(_) | Statement::Delete(_))] => dml::route(ctx, schema, stmt, params)?,
+        [stmt @ (Statement::Update(_) | Statement::Delete(_))] => {
+            dml::route(ctx, schema, stmt, &Binder::of(a, stmt, params))?
+        }
         _ => generic(ctx, schema, kind, a, &tables)?,
     };
     if schema.check_sql_schema {

@@ -220,7 +220,8 @@ struct Subqueries {
     other: bool,
 }
 
-fn subqueries(q: &Query) -> Subqueries {
+/// `total`: the number of subquery expressions in `q` (the analysis counted them at parse time).
+fn subqueries(q: &Query, total: usize) -> Subqueries {
     let mut s = Subqueries { in_links: Vec::new(), plain_derived: 0, other: q.with.is_some() };
     let SetExpr::Select(sel) = q.body.as_ref() else { return s };
     for twj in &sel.from {
@@ -291,18 +292,10 @@ fn subqueries(q: &Query) -> Subqueries {
         }
     }
     // any other subquery expression anywhere
-    let total = count_subquery_exprs(q);
     if total > counted {
         s.other = true;
     }
     s
-}
-
-fn is_subquery_expr(e: &Expr) -> bool {
-    matches!(
-        e,
-        Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { target: sqlparser::ast::InTarget::Subquery(_), .. }
-    )
 }
 
 fn contains_subquery_expr(q: &Query) -> bool {
@@ -312,7 +305,7 @@ fn contains_subquery_expr(q: &Query) -> bool {
 fn count_subquery_exprs(q: &Query) -> usize {
     let mut n = 0;
     let _ = sqlparser::ast::visit_expressions(q, |e: &Expr| {
-        if is_subquery_expr(e) {
+        if crate::sql::analyze::is_subquery_expr(e) {
             n += 1;
         }
         std::ops::ControlFlow::<()>::Continue(())
@@ -321,13 +314,11 @@ fn count_subquery_exprs(q: &Query) -> usize {
 }
 
 pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str, params: &[Param]) -> Result<Route> {
-    if let Some(stmt) = a.stmts.first() {
-        if let Some(r) = union(ctx, schema, q, a, sql, &Binder::new(stmt, params))? {
-            return Ok(r);
-        }
-    }
     let Some(stmt) = a.stmts.first() else { return Ok(Route::single(super::any_node(schema, &|n| ctx.alive(n))?)) };
-    let binder = Binder::new(stmt, params);
+    let binder = Binder::of(a, stmt, params);
+    if let Some(r) = union(ctx, schema, q, a, sql, &binder)? {
+        return Ok(r);
+    }
     let (top, selection) = match q.body.as_ref() {
         SetExpr::Select(s) => (from_tables(&s.from), s.selection.as_ref()),
         _ => (Vec::new(), None),
@@ -345,7 +336,7 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
         places.push(p);
     }
     // co-located joins: the rows that meet are on the same node; run on the nodes all sides share
-    let subs = subqueries(q);
+    let subs = subqueries(q, a.subquery_exprs);
     let partitioned_count = sets.iter().filter(|s| s.2).count();
     let joined = partitioned_count > 1
         && matches!(q.body.as_ref(), SetExpr::Select(sel) if colocated(ctx, schema, sel, &top, &subs.in_links));

@@ -44,6 +44,37 @@ pub struct Analysis {
     pub local: Option<Vec<(String, LocalExpr)>>,
     /// SELECT … FOR UPDATE / LOCK IN SHARE MODE.
     pub locking_read: bool,
+    /// The first statement's `?` placeholders, computed once per parse so routing a prepared EXECUTE
+    /// does not walk the tree: (address of the placeholder's `Expr`, its parameter index), by address.
+    pub placeholders: Vec<(usize, usize)>,
+    /// How many subquery expressions (scalar, EXISTS, IN (SELECT …)) the first statement holds.
+    pub subquery_exprs: usize,
+}
+
+/// Whether an expression is a subquery: scalar, EXISTS or IN (SELECT …).
+pub fn is_subquery_expr(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { target: sqlparser::ast::InTarget::Subquery(_), .. }
+    )
+}
+
+/// The `?` placeholders of a statement in the order parameters bind to them (address, index), sorted
+/// by address, and the number of subquery expressions in it. Addresses identify nodes of this tree
+/// only while it lives; they are never dereferenced.
+pub fn placeholders_and_subqueries(stmt: &Statement) -> (Vec<(usize, usize)>, usize) {
+    let mut ph = Vec::new();
+    let mut subs = 0usize;
+    let _ = sqlparser::ast::visit_expressions(stmt, |e: &Expr| {
+        if matches!(e, Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Placeholder(_))) {
+            ph.push((e as *const Expr as usize, ph.len()));
+        } else if is_subquery_expr(e) {
+            subs += 1;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    ph.sort_unstable();
+    (ph, subs)
 }
 
 /// Variables answered from the proxy's session (everything else is a backend's business).
@@ -95,7 +126,18 @@ pub fn analyze(sql: &str) -> Result<Arc<Analysis>, String> {
         [Statement::Query(q)] => (merge_need(q), local_select(sql, q), !q.locks.is_empty()),
         _ => (None, None, false),
     };
-    Ok(Arc::new(Analysis { statements: stmts.len(), stmts, tables, needs_merge, local, locking_read }))
+    // the statements' nodes stay where they are from here on: the Vec is moved, never grown
+    let (placeholders, subquery_exprs) = stmts.first().map(placeholders_and_subqueries).unwrap_or_default();
+    Ok(Arc::new(Analysis {
+        statements: stmts.len(),
+        stmts,
+        tables,
+        needs_merge,
+        local,
+        locking_read,
+        placeholders,
+        subquery_exprs,
+    }))
 }
 
 /// The last identifier of a (possibly qualified) name: the column of `t.col`, the table of `db.t`.
