@@ -361,3 +361,53 @@ async fn the_mycat_sample_routes_like_mycat() {
     let r = explain(&mut c, "SELECT * FROM travelrecord WHERE id = 1").await;
     assert_eq!(r.get("dn1").map(String::as_str), Some("SELECT * FROM travelrecord WHERE id = 1 LIMIT 100"));
 }
+
+/// Text statements that differ only in their values share one cached parse (their shape); each must
+/// still reach the shard of its own value. Every other shard holds a stray row with the same key.
+#[tokio::test]
+async fn statements_of_one_shape_route_by_their_own_values() {
+    let _g = LOCK.lock().await;
+    let mut c = conn("shard").await;
+    fresh_tables(&mut c).await;
+    for id in 0..8 {
+        exec(&mut c, &format!("INSERT INTO t_mod (id, v) VALUES ({id}, 'right{id}')")).await;
+    }
+    let dates = ["2024-01-01", "2024-04-02", "2024-07-05", "2024-12-31"];
+    for (i, d) in dates.iter().enumerate() {
+        exec(&mut c, &format!("INSERT INTO t_date (d, v) VALUES ('{d}', 'right{i}')")).await;
+    }
+    let ids: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+    let want: Vec<(&str, usize)> = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i % 4)).collect();
+    assert_eq!(placement("t_mod", "id").await, expect(&want), "each INSERT on its own shard");
+    let want: Vec<(&str, usize)> = dates.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+    assert_eq!(placement("t_date", "d").await, expect(&want), "each INSERT on its own shard");
+    for n in 0..4 {
+        let (port, db) = node(n);
+        let mut d = direct_conn(port, db).await;
+        exec(&mut d, "INSERT IGNORE INTO t_mod (id, v) SELECT seq, 'stray' FROM seq_0_to_7").await;
+        exec(&mut d, "INSERT IGNORE INTO t_date (d, v) VALUES ('2024-01-01', 'stray'), ('2024-04-02', 'stray'), ('2024-07-05', 'stray'), ('2024-12-31', 'stray')").await;
+    }
+    for id in 0..8 {
+        let v: Vec<String> = c.query(format!("SELECT v FROM t_mod WHERE id = {id}")).await.unwrap();
+        assert_eq!(v, vec![format!("right{id}")], "SELECT … id = {id}");
+        let v: Vec<String> = c.query(format!("select v from t_mod where id in ({id}) and v like 'r%'")).await.unwrap();
+        assert_eq!(v, vec![format!("right{id}")], "IN ({id})");
+    }
+    for (i, d) in dates.iter().enumerate() {
+        let v: Vec<String> = c.query(format!("SELECT v FROM t_date WHERE d = '{d}'")).await.unwrap();
+        assert_eq!(v, vec![format!("right{i}")], "SELECT … d = '{d}'");
+    }
+    for id in 0..8 {
+        c.query_drop(format!("UPDATE t_mod SET v = 'upd{id}' WHERE id = {id}")).await.unwrap();
+        assert_eq!(c.affected_rows(), 1, "UPDATE … id = {id}");
+    }
+    let mut seen: Vec<String> = c.query("SELECT v FROM t_mod WHERE v LIKE 'upd%'").await.unwrap();
+    seen.sort();
+    assert_eq!(seen, (0..8).map(|i| format!("upd{i}")).collect::<Vec<_>>());
+    for id in 0..8 {
+        c.query_drop(format!("DELETE FROM t_mod WHERE id = {id}")).await.unwrap();
+        assert_eq!(c.affected_rows(), 1, "DELETE … id = {id}");
+    }
+    let left: Vec<String> = c.query("SELECT DISTINCT v FROM t_mod").await.unwrap();
+    assert_eq!(left, vec!["stray".to_string()], "only the stray rows are left");
+}

@@ -364,7 +364,16 @@ impl Session {
         let passthrough = schema.tables.is_empty();
         // pass-through schemas only parse SELECTs without FROM: those may be answered locally
         let maybe_local = kind == Kind::Select && !contains_ci(sql, "FROM");
-        let analysis: Option<Arc<Analysis>> = if passthrough && !maybe_local {
+        // a statement whose shape (literals as `?`) was parsed before and routes to one node as it is:
+        // no parse of its own
+        let shaped = if passthrough { None } else { self.route_by_shape(&cfg, schema, kind, sql, schema_override) };
+        let (shaped_analysis, shaped_route) = match shaped {
+            Some((a, r)) => (Some(a), Some(r)),
+            None => (None, None),
+        };
+        let analysis: Option<Arc<Analysis>> = if let Some(a) = shaped_analysis {
+            Some(a)
+        } else if passthrough && !maybe_local {
             None
         } else {
             match self.shared.parse_cache.get(sql) {
@@ -403,8 +412,9 @@ impl Session {
         {
             return Err(Error::sql(1046, "3D000", "No database selected"));
         }
-        let r = match &analysis {
-            Some(a) if !passthrough => self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await?,
+        let r = match (shaped_route, &analysis) {
+            (Some(r), _) => r,
+            (None, Some(a)) if !passthrough => self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await?,
             _ => Route::single(route::any_node(schema, &|n| self.shared.backends.node_alive(n))?),
         };
         if kind == Kind::Ddl && self.in_tx {
@@ -417,6 +427,38 @@ impl Session {
         let reply = self.execute_as(&r, &payloads, read).await?;
         self.after_reply(kind, &reply, sql);
         Ok(())
+    }
+
+    /// Routing by the statement's shape (sql::shape): its literals become the parameters of the cached
+    /// parse of the shape. Used only when that gives one node and the client's text unchanged; anything
+    /// else (several nodes, a rewrite, an error, a parent lookup) is left to the statement's own parse.
+    fn route_by_shape(
+        &self,
+        cfg: &Config,
+        schema: &Schema,
+        kind: Kind,
+        sql: &str,
+        schema_override: Option<&str>,
+    ) -> Option<(Arc<Analysis>, Route)> {
+        if !matches!(kind, Kind::Select | Kind::Insert | Kind::Replace | Kind::Update | Kind::Delete) {
+            return None;
+        }
+        let (text, lits) = crate::sql::shape::shape(sql)?;
+        let a = self.shared.parse_cache.get(&text).ok()?;
+        let no_db = self.schema.is_none() && schema_override.is_none() && a.tables.iter().any(|t| t.schema.is_none());
+        if a.local.is_some() || a.statements != 1 || a.tables.is_empty() || no_db {
+            return None;
+        }
+        let params: Vec<route::Param> = lits
+            .into_iter()
+            .map(|l| match l {
+                crate::sql::shape::Literal::Number(n) => route::Param::Number(n),
+                crate::sql::shape::Literal::Text(t) => route::Param::Bytes(t.into_bytes()),
+            })
+            .collect();
+        let rules = self.shared.rules.load_full();
+        let r = route::route(&self.route_ctx(cfg, &rules), schema, kind, &a, sql, &params).ok()?;
+        (r.mode == Mode::Single && matches!(r.sql, route::Rewrite::Original)).then_some((a, r))
     }
 
     /// Routes a statement, first finding the parent rows an ER child INSERT needs (through the

@@ -6,3 +6,4 @@ pub mod cache;
 pub mod classify;
 pub mod hint;
 pub mod session;
+pub mod shape;
