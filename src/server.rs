@@ -46,6 +46,12 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         &backends.hosts,
         std::time::Duration::from_millis(cfg.system.data_node_heartbeat_period_ms.max(100)),
     );
+    if cfg.system.deadlock_check_period_ms > 0 {
+        crate::backend::deadlock::start(
+            backends.deadlocks.clone(),
+            std::time::Duration::from_millis(cfg.system.deadlock_check_period_ms.max(10)),
+        );
+    }
     let shared = Shared::new(cfg, rules, backends);
     tracing::info!(
         addr = %local.map(|a| a.to_string()).unwrap_or(addr),

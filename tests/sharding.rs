@@ -411,3 +411,104 @@ async fn statements_of_one_shape_route_by_their_own_values() {
     let left: Vec<String> = c.query("SELECT DISTINCT v FROM t_mod").await.unwrap();
     assert_eq!(left, vec!["stray".to_string()], "only the stray rows are left");
 }
+
+type Outcome = (mysql_async::Conn, Option<(u16, String)>);
+
+/// Two transactions, each having locked rows of `locks` (id → letter), then each updating `waits`
+/// (the second 100 ms after the first): each connection with its server error (code, SQLSTATE), if any.
+async fn collide(locks: [&[i64]; 2], waits: [i64; 2]) -> [Outcome; 2] {
+    let mut handles = Vec::new();
+    let mut conns = Vec::new();
+    for (letter, ids) in ["A", "B"].iter().zip(locks) {
+        let mut c = conn("shard").await;
+        exec(&mut c, "BEGIN").await;
+        for id in ids {
+            exec(&mut c, &format!("UPDATE t_mod SET v = '{letter}' WHERE id = {id}")).await;
+        }
+        conns.push(c);
+    }
+    for ((mut c, letter), id) in conns.into_iter().zip(["A", "B"]).zip(waits) {
+        handles.push(tokio::spawn(async move {
+            let r = c.query_drop(format!("UPDATE t_mod SET v = '{letter}' WHERE id = {id}")).await;
+            let err =
+                r.err().map(|e| server_error(&e).map(|(code, state, _)| (code, state)).unwrap_or((0, e.to_string())));
+            (c, err)
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let joined = tokio::time::timeout(std::time::Duration::from_secs(10), join_all(handles))
+        .await
+        .expect("the deadlock is broken within seconds, not after innodb_lock_wait_timeout");
+    let mut it = joined.into_iter();
+    match (it.next(), it.next()) {
+        (Some(a), Some(b)) => [a, b],
+        _ => panic!("statement task failed"),
+    }
+}
+
+async fn join_all(hs: Vec<tokio::task::JoinHandle<Outcome>>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for h in hs {
+        out.push(h.await.expect("statement task"));
+    }
+    out
+}
+
+async fn values(c: &mut mysql_async::Conn, ids: &str) -> Vec<(i64, String)> {
+    c.query(format!("SELECT id, v FROM t_mod WHERE id IN ({ids}) ORDER BY id")).await.unwrap()
+}
+
+/// Two transactions that each lock a row on one server and then wait for the other's row on the other
+/// server: neither MariaDB sees the cycle. As on one server, one of them gets 1213 (40001) at once, its
+/// whole transaction rolled back on both servers, and the other goes on.
+#[tokio::test]
+async fn a_deadlock_across_servers_is_broken_like_one_servers() {
+    let _g = LOCK.lock().await;
+    let mut c = conn("shard").await;
+    fresh_tables(&mut c).await;
+    exec(&mut c, "INSERT INTO t_mod (id, v) VALUES (0, 'x'), (2, 'x')").await; // 0: primary 1, 2: primary 2
+    let [(mut a, ea), (mut b, eb)] = collide([&[0], &[2]], [2, 0]).await;
+    let deadlock = Some((1213, "40001".to_string()));
+    let (winner, mut loser, letter) = match (&ea, &eb) {
+        (None, d) if *d == deadlock => (&mut a, b, "A"),
+        (d, None) if *d == deadlock => (&mut b, a, "B"),
+        other => panic!("expected one 1213 and one success, got {other:?}"),
+    };
+    exec(winner, "COMMIT").await;
+    assert_eq!(values(&mut c, "0, 2").await, vec![(0, letter.to_string()), (2, letter.to_string())]);
+    // the loser's transaction is over: a retry runs as a new transaction and commits
+    exec(&mut loser, "BEGIN").await;
+    exec(&mut loser, "UPDATE t_mod SET v = 'R' WHERE id = 0").await;
+    exec(&mut loser, "UPDATE t_mod SET v = 'R' WHERE id = 2").await;
+    exec(&mut loser, "COMMIT").await;
+    assert_eq!(values(&mut c, "0, 2").await, vec![(0, "R".to_string()), (2, "R".to_string())]);
+}
+
+/// A deadlock one MariaDB detects (both waits on primary 1) between transactions that also wrote on
+/// primary 2: the victim's write there is rolled back too, its lock released, not left open.
+#[tokio::test]
+async fn a_deadlock_on_one_server_ends_the_transaction_on_every_server() {
+    let _g = LOCK.lock().await;
+    let mut c = conn("shard").await;
+    fresh_tables(&mut c).await;
+    // ids 0 and 1 live on primary 1, 2 and 3 on primary 2
+    exec(&mut c, "INSERT INTO t_mod (id, v) VALUES (0, 'x'), (1, 'x'), (2, 'x'), (3, 'x')").await;
+    let [(mut a, ea), (mut b, eb)] = collide([&[0, 2], &[1, 3]], [1, 0]).await;
+    let deadlock = Some((1213, "40001".to_string()));
+    let (winner, letter, victim_row) = match (&ea, &eb) {
+        (None, d) if *d == deadlock => (&mut a, "A", 3),
+        (d, None) if *d == deadlock => (&mut b, "B", 2),
+        other => panic!("expected one 1213 and one success, got {other:?}"),
+    };
+    // the victim's write on primary 2 is gone and its lock released: a direct writer is not kept waiting
+    let (port, db) = node(victim_row as usize);
+    let mut d = direct_conn(port, db).await;
+    exec(&mut d, "SET SESSION innodb_lock_wait_timeout = 2").await;
+    exec(&mut d, &format!("UPDATE t_mod SET v = 'D' WHERE id = {victim_row}")).await;
+    exec(winner, "COMMIT").await;
+    let w = letter.to_string();
+    let winner_row = 5 - victim_row;
+    let mut want = vec![(0, w.clone()), (1, w.clone()), (victim_row, "D".to_string()), (winner_row, w)];
+    want.sort();
+    assert_eq!(values(&mut c, "0, 1, 2, 3").await, want);
+}

@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod datahost;
+pub mod deadlock;
 pub mod heartbeat;
 pub mod pool;
 
@@ -33,6 +34,8 @@ pub struct Backends {
     nodes: HashMap<String, NodeTarget>,
     /// Every dataHost.
     pub hosts: Vec<Arc<DataHostSet>>,
+    /// Statements in flight inside transactions, for the distributed deadlock detector.
+    pub deadlocks: Arc<deadlock::Deadlocks>,
 }
 
 impl Backends {
@@ -83,7 +86,7 @@ impl Backends {
                 );
             }
         }
-        Backends { nodes, hosts }
+        Backends { nodes, hosts, deadlocks: Arc::default() }
     }
 
     pub fn node(&self, name: &str) -> Result<&NodeTarget> {

@@ -217,6 +217,10 @@ pub struct System {
     pub read_your_writes: bool,
     /// Worker threads of the runtime (`processors`, Mycat's name; default: one per core).
     pub processors: Option<usize>,
+    /// How long a statement inside a transaction may wait before the distributed deadlock detector
+    /// looks for a cycle across servers, and how often it looks (`deadlockCheckPeriod`, shardcat's;
+    /// ms, default 100; 0 turns it off).
+    pub deadlock_check_period_ms: u64,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -238,6 +242,7 @@ impl Default for System {
             non_password_login: false,
             handle_distributed_transactions: 0,
             max_packet_size: 64 << 20,
+            deadlock_check_period_ms: 100,
             merge_memory_limit: 256 << 20,
             read_your_writes: true,
             processors: None,

@@ -113,6 +113,7 @@ const KNOWN_SYSTEM: &[&str] = &[
     "strictTxIsolationSelect",
     "mergeMemoryLimit",
     "readYourWrites",
+    "deadlockCheckPeriod",
 ];
 
 pub fn read(path: &Path, root: &Element, d: &mut Diagnostics) -> ServerXml {
@@ -185,6 +186,7 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
             "mergeMemoryLimit" => sys.merge_memory_limit = num(d).unwrap_or(256 << 20).max(1024) as usize,
             "maxPacketSize" => sys.max_packet_size = num(d).unwrap_or(64 << 20).clamp(1024, 1 << 30) as usize,
             "readYourWrites" => sys.read_your_writes = flag(v),
+            "deadlockCheckPeriod" => sys.deadlock_check_period_ms = num(d).unwrap_or(100),
             "processors" => sys.processors = num(d).map(|n| n.clamp(1, 1024) as usize),
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,
             _ => {}

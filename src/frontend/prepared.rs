@@ -344,6 +344,7 @@ impl Session {
         }
         let fmt = self.stmt_fmt();
         let limit = self.shared.config.load().system.merge_memory_limit;
+        let watched = self.watch(&conns);
         let res = crate::exec::run(&route, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
         if !super::query::is_read(kind, &sql)
             && !self.tx_active()
@@ -366,7 +367,7 @@ impl Session {
         } else {
             self.release(route.nodes.clone(), conns, &res);
         }
-        let reply = res?;
+        let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
         self.after_reply(kind, &reply, &sql);
         Ok(())
@@ -412,9 +413,10 @@ impl Session {
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = crate::exec::ClientFmt { binary_rows: true, ..self.stmt_fmt() };
         let limit = self.shared.config.load().system.merge_memory_limit;
+        let watched = self.watch(&conns);
         let res = crate::exec::run(&r, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
         self.release(r.nodes.clone(), conns, &res);
-        let reply = res?;
+        let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
         self.after_reply(kind, &reply, sql);
         Ok(())

@@ -556,12 +556,13 @@ impl Session {
         let mut conns = self.acquire_for(&r.nodes, read).await?;
         let fmt = self.stmt_fmt();
         let limit = self.shared.config.load().system.merge_memory_limit;
+        let watched = self.watch(&conns);
         let res = exec::run(r, &mut conns, payloads, &mut self.out, &fmt, limit).await;
         if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
             self.remember_writes(&r.nodes, &mut conns).await;
         }
         self.release_as(r.nodes.clone(), conns, &res, self.detached(read));
-        let reply = res?;
+        let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
         Ok(reply)
     }

@@ -127,6 +127,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         return;
     }
     let reason = s.command_loop().await;
+    s.shared.backends.deadlocks.end(s.uid);
     s.rollback_pinned().await;
     tracing::info!(conn = id, user = %s.user.name, reason = %reason, "disconnected");
 }

@@ -7,6 +7,11 @@ use super::session::Session;
 use crate::backend::{Pooled, SessionSync};
 use crate::config::model::TableKind;
 use crate::error::{Error, Result};
+use crate::exec::Reply;
+use crate::proto::codec::Mark;
+
+/// ER_LOCK_DEADLOCK.
+const ER_LOCK_DEADLOCK: u16 = 1213;
 
 impl Session {
     /// One synced connection per node, in order. Inside a transaction, a node's pinned connection is
@@ -158,6 +163,47 @@ impl Session {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Before a statement runs inside a transaction: tells the deadlock detector which backend
+    /// connections the session holds (pinned, and those about to run it). The output mark lets a
+    /// deadlock replace what the interrupted statement produced.
+    pub fn watch(&self, conns: &[Pooled]) -> Option<Mark> {
+        if !self.tx_active() {
+            return None;
+        }
+        let held = self.pinned.iter().map(|(_, c)| &**c).chain(conns.iter().map(|c| &**c));
+        self.shared.backends.deadlocks.begin(self.uid, held);
+        Some(self.out.mark())
+    }
+
+    /// After a watched statement, its connections released: a deadlock — InnoDB's on one node, or one
+    /// across nodes that the detector broke by interrupting this session — ends the whole
+    /// transaction on every node, as on one server, and the client gets 1213.
+    pub async fn settle(&mut self, watched: Option<Mark>, res: Result<Reply>) -> Result<Reply> {
+        let Some(mark) = watched else { return res };
+        let victim = self.shared.backends.deadlocks.end(self.uid);
+        let deadlocked = victim
+            || match &res {
+                Ok(r) => r.failed.as_ref().is_some_and(|e| e.code == ER_LOCK_DEADLOCK),
+                Err(Error::Sql { code, .. }) => *code == ER_LOCK_DEADLOCK,
+                Err(_) => false,
+            };
+        if !deadlocked {
+            return res;
+        }
+        if let Err(e) = self.finish_pinned("ROLLBACK").await {
+            tracing::warn!(conn = self.id, error = %e, "rolling back a deadlocked transaction");
+        }
+        self.in_tx = false;
+        if victim && self.out.rewind(mark) {
+            return Err(Error::sql(
+                ER_LOCK_DEADLOCK,
+                "40001",
+                "Deadlock found when trying to get lock; try restarting transaction",
+            ));
+        }
+        res
     }
 
     /// Rolls back whatever is pinned (client gone, reset, change user).

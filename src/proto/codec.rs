@@ -93,14 +93,27 @@ pub struct PacketWriter<W> {
     inner: W,
     buf: BytesMut,
     seq: u8,
+    /// Writes so far: a `Mark` taken before the last one can no longer be rewound to.
+    flushes: u64,
 }
+
+/// A point in the output that nothing has been sent past yet (see `PacketWriter::rewind`).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    len: usize,
+    seq: u8,
+    flushes: u64,
+}
+
+/// A buffer grown past this by one large reply is given back after it is sent.
+const KEEP_CAPACITY: usize = 256 * 1024;
 
 /// Buffered bytes above which a long reply is flushed before more is added (back-pressure).
 const FLUSH_AT: usize = 64 * 1024;
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     pub fn new(inner: W) -> Self {
-        PacketWriter { inner, buf: BytesMut::with_capacity(16 * 1024), seq: 0 }
+        PacketWriter { inner, buf: BytesMut::with_capacity(16 * 1024), seq: 0, flushes: 0 }
     }
 
     pub fn set_seq(&mut self, seq: u8) {
@@ -109,6 +122,21 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
 
     pub fn seq(&self) -> u8 {
         self.seq
+    }
+
+    /// The current end of the buffered output.
+    pub fn mark(&self) -> Mark {
+        Mark { len: self.buf.len(), seq: self.seq, flushes: self.flushes }
+    }
+
+    /// Drops what was buffered since `m`, if none of it has been sent: whether it could.
+    pub fn rewind(&mut self, m: Mark) -> bool {
+        if m.flushes != self.flushes || m.len > self.buf.len() {
+            return false;
+        }
+        self.buf.truncate(m.len);
+        self.seq = m.seq;
+        true
     }
 
     /// Append one logical packet, split into frames as needed.
@@ -147,8 +175,12 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
 
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
+            self.flushes += 1;
             self.inner.write_all(&self.buf).await?;
             self.buf.clear();
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = BytesMut::with_capacity(16 * 1024);
+            }
         }
         Ok(())
     }
