@@ -397,7 +397,7 @@ impl Session {
         let a = self
             .shared
             .parse_cache
-            .get(&text)
+            .parse_once(&text)
             .map_err(|m| Error::unsupported(format!("cannot re-read the statement with its parameters: {m}")))?;
         let cfg = self.shared.config.load_full();
         let schema = cfg

@@ -36,6 +36,12 @@ impl ParseCache {
         }
         r
     }
+
+    /// Parses a statement that will not come again (its values written in): not cached, so one-off
+    /// texts do not push out the statements that repeat.
+    pub fn parse_once(&self, sql: &str) -> Result<Arc<Analysis>, Arc<str>> {
+        analyze(sql).map_err(Arc::from)
+    }
 }
 
 #[cfg(test)]
