@@ -512,3 +512,27 @@ async fn a_deadlock_on_one_server_ends_the_transaction_on_every_server() {
     want.sort();
     assert_eq!(values(&mut c, "0, 1, 2, 3").await, want);
 }
+
+/// A transaction whose first statement on a node is a read (its BEGIN travels with that read): the
+/// read already belongs to the transaction (REPEATABLE READ keeps its snapshot), and ROLLBACK undoes
+/// the writes on every node.
+#[tokio::test]
+async fn a_transaction_starting_with_reads_is_one_transaction_on_every_node() {
+    let _g = LOCK.lock().await;
+    let mut c = conn("shard").await;
+    fresh_tables(&mut c).await;
+    exec(&mut c, "INSERT INTO t_mod (id, v) VALUES (0, 'x'), (2, 'x')").await; // primary 1, primary 2
+    let mut t = conn("shard").await;
+    exec(&mut t, "BEGIN").await;
+    assert_eq!(values(&mut t, "0").await, vec![(0, "x".to_string())]);
+    let v: Vec<String> = t.exec("SELECT v FROM t_mod WHERE id = ?", (2,)).await.unwrap();
+    assert_eq!(v, vec!["x".to_string()]);
+    for (n, id) in [(0, 0), (2, 2)] {
+        let (port, db) = node(n);
+        exec(&mut direct_conn(port, db).await, &format!("UPDATE t_mod SET v = 'outside' WHERE id = {id}")).await;
+    }
+    assert_eq!(values(&mut t, "0, 2").await, vec![(0, "x".into()), (2, "x".into())], "the snapshot of the first reads");
+    exec(&mut t, "UPDATE t_mod SET v = 'T' WHERE id IN (0, 2)").await;
+    exec(&mut t, "ROLLBACK").await;
+    assert_eq!(values(&mut c, "0, 2").await, vec![(0, "outside".into()), (2, "outside".into())]);
+}

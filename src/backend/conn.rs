@@ -79,6 +79,8 @@ pub struct BackendConn {
     stmt_count: usize,
     /// Column names of the last result read by `query_named`.
     last_names: Vec<String>,
+    /// Replies of statements queued with `queue_ahead`, read (and dropped when OK) before the next one.
+    ahead: u8,
 }
 
 const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
@@ -192,6 +194,7 @@ impl BackendConn {
             stmts: HashMap::new(),
             stmt_count: 0,
             last_names: Vec::new(),
+            ahead: 0,
         })
     }
 
@@ -265,8 +268,55 @@ impl BackendConn {
         self.writer.flush().await.map_err(|e| self.lost(e))
     }
 
-    /// Reads the next response packet.
+    /// Queues a text statement expected to answer OK (BEGIN) to go out with the next command, saving
+    /// it a round trip: its reply is read first by the next `read`, and an error there fails that read.
+    pub fn queue_ahead(&mut self, sql: &str) {
+        let mut p = BytesMut::with_capacity(sql.len() + 1);
+        p.put_u8(0x03);
+        p.extend_from_slice(sql.as_bytes());
+        self.queue(&p);
+        self.ahead = self.ahead.saturating_add(1);
+    }
+
+    /// Sends a text statement whose reply `read_results`-style readers collect later (several
+    /// connections can then wait for their replies at the same time).
+    pub async fn send_query(&mut self, sql: &str) -> Result<()> {
+        let mut p = BytesMut::with_capacity(sql.len() + 1);
+        p.put_u8(0x03);
+        p.extend_from_slice(sql.as_bytes());
+        self.send(&p).await
+    }
+
+    /// The reply of a statement sent with `send_query`, its rows dropped.
+    pub async fn read_reply(&mut self) -> Result<()> {
+        self.read_results().await.map(|_| ())
+    }
+
+    /// Reads the next response packet (after the replies of statements queued ahead of it).
     pub async fn read(&mut self) -> Result<Bytes> {
+        while self.ahead > 0 {
+            let p = self.read_packet().await?;
+            self.ahead -= 1;
+            match p.first() {
+                Some(&packets::OK_HEADER) => {}
+                Some(&packets::ERR_HEADER) => {
+                    // the command after it was sent too: its reply stays unread, the connection unclean
+                    self.ahead = 0;
+                    self.clean = false;
+                    let e = packets::parse_err(&p);
+                    return Err(Error::Sql {
+                        code: e.code,
+                        state: crate::error::static_state(&e.state),
+                        message: e.message,
+                    });
+                }
+                _ => return Err(self.malformed("a result set where a queued statement's OK was expected")),
+            }
+        }
+        self.read_packet().await
+    }
+
+    async fn read_packet(&mut self) -> Result<Bytes> {
         match self.reader.next().await {
             Ok(Some((_, p))) => Ok(p),
             Ok(None) => Err(self.lost("server closed the connection")),

@@ -25,6 +25,8 @@ impl Session {
     /// `/*balance*/` (Mycat): then it is `detached`, served by a replica outside the transaction.
     pub async fn acquire_for(&mut self, nodes: &[Arc<str>], read: bool) -> Result<Vec<Pooled>> {
         let detached = self.detached(read);
+        // a read may carry a node's BEGIN in the same write (if BEGIN failed, only a read ran outside)
+        let begin_ahead = read;
         let read = read && (!self.tx_active() || detached);
         let mut out = Vec::with_capacity(nodes.len());
         let variant = self.backend_variant();
@@ -72,7 +74,11 @@ impl Session {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
                 if r.is_ok() && self.in_tx {
-                    r = c.exec_simple(&self.begin_sql).await;
+                    if begin_ahead {
+                        c.queue_ahead(&self.begin_sql);
+                    } else {
+                        r = c.exec_simple(&self.begin_sql).await;
+                    }
                 }
             }
             if let Err(e) = r {
@@ -135,10 +141,19 @@ impl Session {
 
     /// Ends the transaction on every pinned connection with `verb` (COMMIT or ROLLBACK).
     pub async fn finish_pinned(&mut self, verb: &str) -> Result<()> {
-        let pinned = std::mem::take(&mut self.pinned);
+        let mut pinned = std::mem::take(&mut self.pinned);
+        // every node gets the verb before any reply is awaited: one round trip, not one per node
+        let mut sent = Vec::with_capacity(pinned.len());
+        for (_, c) in pinned.iter_mut() {
+            sent.push(c.send_query(verb).await);
+        }
         let mut first_err = None;
-        for (node, mut c) in pinned {
-            match c.exec_simple(verb).await {
+        for ((node, mut c), sent) in pinned.into_iter().zip(sent) {
+            let r = match sent {
+                Ok(()) => c.read_reply().await,
+                Err(e) => Err(e),
+            };
+            match r {
                 Ok(_) if verb == "COMMIT" => {
                     let nodes = [node.clone()];
                     self.remember_writes(&nodes, std::slice::from_mut(&mut c)).await;
