@@ -248,10 +248,11 @@ impl Session {
             self.finish_pinned("COMMIT").await?;
             self.in_tx = false;
         }
+        let mut bound = Vec::new();
         let route = match (&fixed, &analysis) {
             (Some(n), _) => Route::single(n.clone()),
             (None, Some(a)) => {
-                let bound = super::params::decode(pkt, params, types.as_deref(), &long_data)
+                bound = super::params::decode(pkt, params, types.as_deref(), &long_data)
                     .ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
                 let cfg = self.shared.config.load_full();
                 let schema = cfg
@@ -261,19 +262,18 @@ impl Session {
             }
             (None, None) => return Err(Error::unsupported("prepared statement without a route")),
         };
-        if matches!(route.mode, Mode::Merge(_)) {
-            return self
-                .execute_merged(
-                    &sql,
-                    kind,
-                    &schema_name,
-                    analysis.as_deref(),
-                    pkt,
-                    params,
-                    types.as_deref(),
-                    &long_data,
-                )
-                .await;
+        if let Mode::Merge(plan) = &route.mode {
+            // the merge planned on the statement's `?` text runs with the values written into the
+            // shards' statement; when that text cannot take them as they are, it is re-read with them
+            let filled = match (&plan.having, &route.sql) {
+                (None, route::Rewrite::Shared(shard_sql)) => route::rewrite::fill_placeholders(shard_sql, &bound),
+                _ => None,
+            };
+            let (routed, text) = match filled {
+                Some(text) => (Route { sql: route::Rewrite::Original, ..route }, text),
+                None => self.route_inlined(&sql, kind, &schema_name, analysis.as_deref(), &bound).await?,
+            };
+            return self.execute_merged(&sql, kind, routed, &text).await;
         }
         if let route::Rewrite::PerNode(texts) = &route.sql {
             // an INSERT split over shards runs as plain statements with the parameters written in
@@ -373,26 +373,20 @@ impl Session {
         Ok(())
     }
 
-    /// A prepared statement whose result is merged across shards: the shards run it as a plain
-    /// statement with the parameters written in; the proxy sends the merged rows in the binary protocol.
-    #[allow(clippy::too_many_arguments)]
-    async fn execute_merged(
+    /// A prepared statement whose result is merged across shards, routed again from its text with the
+    /// parameters written in.
+    async fn route_inlined(
         &mut self,
         sql: &str,
         kind: Kind,
         schema_name: &str,
         analysis: Option<&crate::sql::analyze::Analysis>,
-        pkt: &[u8],
-        params: u16,
-        types: Option<&[u8]>,
-        long_data: &BTreeMap<u16, Vec<u8>>,
-    ) -> Result<()> {
-        let bound = super::params::decode(pkt, params, types, long_data)
-            .ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
+        bound: &[route::Param],
+    ) -> Result<(Route, String)> {
         let stmt = analysis
             .and_then(|a| a.stmts.first())
             .ok_or_else(|| Error::unsupported("prepared statement without a parse"))?;
-        let text = route::rewrite::inline_params(sql, stmt, &bound)
+        let text = route::rewrite::inline_params(sql, stmt, bound)
             .ok_or_else(|| Error::unsupported("cannot write the parameters into this statement to merge it"))?;
         let a = self
             .shared
@@ -404,12 +398,17 @@ impl Session {
             .schema(schema_name)
             .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
         let r = self.route_with_lookups(&cfg, schema, kind, &a, &text, &[]).await?;
-        let payloads = super::query::text_payloads(&r, &{
-            let mut p = BytesMut::with_capacity(text.len() + 1);
-            p.put_u8(0x03);
-            p.extend_from_slice(text.as_bytes());
-            p.freeze()
-        });
+        Ok((r, text))
+    }
+
+    /// Runs a merge route for a prepared statement: the shards run plain statements (the parameters
+    /// written in: `text`, unless the route rewrites it); the proxy sends the merged rows in the binary
+    /// protocol.
+    async fn execute_merged(&mut self, sql: &str, kind: Kind, r: Route, text: &str) -> Result<()> {
+        let mut p = BytesMut::with_capacity(text.len() + 1);
+        p.put_u8(0x03);
+        p.extend_from_slice(text.as_bytes());
+        let payloads = super::query::text_payloads(&r, &p.freeze());
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = crate::exec::ClientFmt { binary_rows: true, ..self.stmt_fmt() };
         let limit = self.shared.config.load().system.merge_memory_limit;

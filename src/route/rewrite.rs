@@ -67,6 +67,27 @@ pub fn literal(p: &Param) -> String {
     }
 }
 
+/// `sql` with its `?` placeholders, found by a quote-aware scan of the text, replaced in order by the
+/// bound parameters; `None` when their count differs from the parameters' or the text has comments
+/// (a `?` there is no placeholder). Serves statements derived from a prepared one (a merge's shard
+/// statement) without parsing them again.
+pub fn fill_placeholders(sql: &str, params: &[Param]) -> Option<String> {
+    if sql.contains("/*") || sql.contains("--") || sql.contains('#') {
+        return None;
+    }
+    let mut quotes = crate::sql::analyze::Quotes::default();
+    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut next = params.iter();
+    for c in sql.chars() {
+        if quotes.outside(c) && c == '?' {
+            out.push_str(&literal(next.next()?));
+        } else {
+            out.push(c);
+        }
+    }
+    next.next().is_none().then_some(out)
+}
+
 /// `sql` with every `?` placeholder of `stmt` replaced by its bound parameter.
 pub fn inline_params(sql: &str, stmt: &Statement, params: &[Param]) -> Option<String> {
     let mut spans = Vec::new();
@@ -95,6 +116,18 @@ mod tests {
     use super::*;
     use sqlparser::dialect::MySqlDialect;
     use sqlparser::parser::Parser;
+
+    #[test]
+    fn placeholders_are_filled_outside_quotes_only() {
+        let p = [Param::Number("7".into()), Param::Bytes(b"a?".to_vec())];
+        assert_eq!(
+            fill_placeholders("SELECT '?', `?` FROM t WHERE a = ? AND b = ?", &p).as_deref(),
+            Some("SELECT '?', `?` FROM t WHERE a = 7 AND b = CONVERT(X'613F' USING utf8mb4)")
+        );
+        assert_eq!(fill_placeholders("SELECT ? FROM t", &p), None, "fewer placeholders than parameters");
+        assert_eq!(fill_placeholders("SELECT ?, ?, ? FROM t", &p), None, "more placeholders");
+        assert_eq!(fill_placeholders("SELECT ? /* ? */, ? FROM t", &p), None, "comments");
+    }
 
     #[test]
     fn schema_prefixes_go_outside_quotes_only() {
