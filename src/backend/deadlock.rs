@@ -21,33 +21,20 @@ pub type Thread = (Arc<str>, u32);
 
 struct Waiting {
     since: Instant,
-    threads: Vec<Thread>,
+    /// The session's backend connections: (server, connection id).
+    threads: Vec<(Arc<Endpoint>, u32)>,
     victim: bool,
 }
 
 #[derive(Default)]
 pub struct Deadlocks {
-    waiting: Mutex<HashMap<u64, Waiting>>,
-    /// Where to reach each server (one control connection per address).
-    endpoints: Mutex<HashMap<Arc<str>, Arc<Endpoint>>>,
+    waiting: Mutex<HashMap<u64, Waiting, foldhash::fast::RandomState>>,
 }
 
 impl Deadlocks {
     /// Session `uid` starts a statement inside a transaction, holding these connections.
     pub fn begin<'a>(&self, uid: u64, conns: impl Iterator<Item = &'a BackendConn>) {
-        let mut threads = Vec::new();
-        let mut eps = Vec::new();
-        for c in conns {
-            let addr: Arc<str> = Arc::from(c.endpoint.addr.as_str());
-            threads.push((addr.clone(), c.thread_id));
-            eps.push((addr, c.endpoint.clone()));
-        }
-        {
-            let mut known = self.endpoints.lock();
-            for (a, e) in eps {
-                known.entry(a).or_insert(e);
-            }
-        }
+        let threads = conns.map(|c| (c.endpoint.clone(), c.thread_id)).collect();
         self.waiting.lock().insert(uid, Waiting { since: Instant::now(), threads, victim: false });
     }
 
@@ -58,12 +45,25 @@ impl Deadlocks {
 
     /// Statements that have waited at least `after`, as (uid, since, threads), when there are two or
     /// more statements in flight (a cycle needs two sessions).
-    fn snapshot(&self, after: Duration) -> Option<Vec<(u64, Instant, Vec<Thread>)>> {
+    fn snapshot(&self, after: Duration) -> Option<Snapshot> {
         let w = self.waiting.lock();
         if w.len() < 2 || !w.values().any(|x| x.since.elapsed() >= after && !x.victim) {
             return None;
         }
-        Some(w.iter().filter(|(_, x)| !x.victim).map(|(u, x)| (*u, x.since, x.threads.clone())).collect())
+        let mut snap = Snapshot::default();
+        for (u, x) in w.iter().filter(|(_, x)| !x.victim) {
+            let threads = x
+                .threads
+                .iter()
+                .map(|(ep, id)| {
+                    let addr: Arc<str> = Arc::from(ep.addr.as_str());
+                    snap.endpoints.entry(addr.clone()).or_insert_with(|| ep.clone());
+                    (addr, *id)
+                })
+                .collect();
+            snap.sessions.push((*u, x.since, threads));
+        }
+        Some(snap)
     }
 
     /// Marks `uid` as the victim unless its statement ended meanwhile.
@@ -76,6 +76,13 @@ impl Deadlocks {
             _ => false,
         }
     }
+}
+
+/// The statements in flight when the detector looks: (uid, since, threads), and where each server is.
+#[derive(Default)]
+struct Snapshot {
+    sessions: Vec<(u64, Instant, Vec<Thread>)>,
+    endpoints: HashMap<Arc<str>, Arc<Endpoint>>,
 }
 
 const LOCK_WAITS: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
@@ -97,20 +104,17 @@ pub fn start(d: Arc<Deadlocks>, period: Duration) {
     });
 }
 
-async fn check(
-    d: &Deadlocks,
-    snap: &[(u64, Instant, Vec<Thread>)],
-    control: &mut HashMap<Arc<str>, BackendConn>,
-    period: Duration,
-) {
-    let owner: HashMap<&Thread, u64> = snap.iter().flat_map(|(u, _, ts)| ts.iter().map(move |t| (t, *u))).collect();
+async fn check(d: &Deadlocks, snap: &Snapshot, control: &mut HashMap<Arc<str>, BackendConn>, period: Duration) {
+    let eps = &snap.endpoints;
+    let owner: HashMap<&Thread, u64> =
+        snap.sessions.iter().flat_map(|(u, _, ts)| ts.iter().map(move |t| (t, *u))).collect();
     let servers: HashSet<&Arc<str>> = owner.keys().map(|(a, _)| a).collect();
     // session → sessions it waits for, and the threads through which it waits
     let mut edges: HashMap<u64, HashSet<u64>> = HashMap::new();
     let mut waiting_threads: HashMap<u64, Vec<Thread>> = HashMap::new();
     let timeout = period.clamp(Duration::from_millis(200), Duration::from_secs(2));
     for addr in servers {
-        let Some(rows) = lock_waits(d, control, addr, timeout).await else { continue };
+        let Some(rows) = lock_waits(eps, control, addr, timeout).await else { continue };
         for (req, blk) in rows {
             let (rt, bt) = ((addr.clone(), req), (addr.clone(), blk));
             if let (Some(&a), Some(&b)) = (owner.get(&rt), owner.get(&bt)) {
@@ -121,7 +125,7 @@ async fn check(
             }
         }
     }
-    let since: HashMap<u64, Instant> = snap.iter().map(|(u, s, _)| (*u, *s)).collect();
+    let since: HashMap<u64, Instant> = snap.sessions.iter().map(|(u, s, _)| (*u, *s)).collect();
     for cycle in cycles(&edges) {
         // the youngest statement gives way (it has done the least waiting)
         let Some(victim) = cycle.iter().copied().max_by_key(|u| (since.get(u).copied(), *u)) else { continue };
@@ -130,7 +134,7 @@ async fn check(
         }
         tracing::info!(session = victim, cycle = ?cycle, "distributed deadlock: interrupting the youngest transaction");
         for (addr, thread) in waiting_threads.get(&victim).cloned().unwrap_or_default() {
-            let _ = run_on(d, control, &addr, &format!("KILL QUERY {thread}"), timeout).await;
+            let _ = run_on(eps, control, &addr, &format!("KILL QUERY {thread}"), timeout).await;
         }
         // the graph changed: the next tick looks again
         break;
@@ -138,12 +142,12 @@ async fn check(
 }
 
 async fn lock_waits(
-    d: &Deadlocks,
+    eps: &HashMap<Arc<str>, Arc<Endpoint>>,
     control: &mut HashMap<Arc<str>, BackendConn>,
     addr: &Arc<str>,
     timeout: Duration,
 ) -> Option<Vec<(u32, u32)>> {
-    let rows = run_on(d, control, addr, LOCK_WAITS, timeout).await?;
+    let rows = run_on(eps, control, addr, LOCK_WAITS, timeout).await?;
     let num = |v: &Option<Vec<u8>>| v.as_deref().and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse().ok());
     Some(
         rows.iter()
@@ -157,13 +161,13 @@ async fn lock_waits(
 
 /// A statement on the server's control connection (opened on first use, dropped on any error).
 async fn run_on(
-    d: &Deadlocks,
+    eps: &HashMap<Arc<str>, Arc<Endpoint>>,
     control: &mut HashMap<Arc<str>, BackendConn>,
     addr: &Arc<str>,
     sql: &str,
     timeout: Duration,
 ) -> Option<Vec<Vec<Option<Vec<u8>>>>> {
-    let ep = d.endpoints.lock().get(addr).cloned()?;
+    let ep = eps.get(addr).cloned()?;
     let r = tokio::time::timeout(timeout, async {
         if !control.contains_key(addr) {
             let c = BackendConn::connect(ep, Variant::default(), timeout).await?;

@@ -95,7 +95,8 @@ pub struct Aggregator<'a> {
     keys: &'a [GroupKey],
     cols: &'a [ColumnInfo],
     visible: usize,
-    groups: HashMap<Vec<u8>, (Row, Vec<Acc>)>,
+    /// Keyed by values from the shards' rows: foldhash's keyed quality hasher (fast, seeded per process).
+    groups: HashMap<Vec<u8>, (Row, Vec<Acc>), foldhash::quality::RandomState>,
     order: Vec<Vec<u8>>,
     bytes: usize,
     limit_bytes: usize,
@@ -109,7 +110,7 @@ impl<'a> Aggregator<'a> {
         visible: usize,
         limit_bytes: usize,
     ) -> Self {
-        Aggregator { aggs, keys, cols, visible, groups: HashMap::new(), order: Vec::new(), bytes: 0, limit_bytes }
+        Aggregator { aggs, keys, cols, visible, groups: HashMap::default(), order: Vec::new(), bytes: 0, limit_bytes }
     }
 
     pub fn index(&self, c: ColRef) -> usize {
@@ -143,10 +144,11 @@ impl<'a> Aggregator<'a> {
         k
     }
 
-    fn start(&self) -> Vec<Acc> {
-        let mut out = Vec::with_capacity(self.aggs.len());
-        for a in self.aggs {
-            let col = self.info(a.col);
+    /// Fresh accumulators for a new group.
+    fn start(aggs: &[AggSpec], cols: &[ColumnInfo]) -> Vec<Acc> {
+        let mut out = Vec::with_capacity(aggs.len());
+        for a in aggs {
+            let col = cols.get(a.col);
             out.push(match &a.kind {
                 AggKind::Count => Acc::Count(0),
                 AggKind::Sum if col.is_some_and(ColumnInfo::is_decimal) => Acc::SumDec(None),
@@ -160,20 +162,22 @@ impl<'a> Aggregator<'a> {
 
     pub fn push(&mut self, row: Row) -> Result<()> {
         let key = self.key(&row);
-        if !self.groups.contains_key(&key) {
-            let accs = self.start();
-            self.bytes += key.len() + row.iter().map(|c| c.as_ref().map_or(1, Vec::len) + 24).sum::<usize>();
-            if self.bytes > self.limit_bytes {
-                return Err(Error::unsupported(format!(
-                    "the cross-shard GROUP BY needs more than {} bytes of groups (mergeMemoryLimit)",
-                    self.limit_bytes
-                )));
+        let accs = match self.groups.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => &mut e.into_mut().1,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.bytes += e.key().len() + row.iter().map(|c| c.as_ref().map_or(1, Vec::len) + 24).sum::<usize>();
+                if self.bytes > self.limit_bytes {
+                    return Err(Error::unsupported(format!(
+                        "the cross-shard GROUP BY needs more than {} bytes of groups (mergeMemoryLimit)",
+                        self.limit_bytes
+                    )));
+                }
+                self.order.push(e.key().clone());
+                let accs = Self::start(self.aggs, self.cols);
+                &mut e.insert((row.clone(), accs)).1
             }
-            self.order.push(key.clone());
-            self.groups.insert(key.clone(), (row.clone(), accs));
-        }
+        };
         let visible = self.visible;
-        let Some((_, accs)) = self.groups.get_mut(&key) else { return Ok(()) };
         for (a, acc) in self.aggs.iter().zip(accs.iter_mut()) {
             let idx = |c: ColRef| match c {
                 ColRef::Visible(i) => i,
