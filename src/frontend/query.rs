@@ -55,16 +55,6 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
     hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
-/// What a text statement's shape (sql::shape) gave routing.
-enum Shaped {
-    /// One node, the client's text unchanged: no parse of its own needed.
-    Routed(Arc<Analysis>, Route),
-    /// The statement has literals but needs its own parse (several nodes, a rewrite, …).
-    Literals,
-    /// No shape (no literals, or text the shape scanner leaves to the parser).
-    Plain,
-}
-
 impl Session {
     /// `raw` is the client's COM_QUERY packet: statements go to backends as the client's own bytes
     /// (in the client's character set), while `sql` (lossily decoded) is only read.
@@ -376,21 +366,17 @@ impl Session {
         let maybe_local = kind == Kind::Select && !contains_ci(sql, "FROM");
         // a statement whose shape (literals as `?`) was parsed before and routes to one node as it is:
         // no parse of its own
-        let shaped =
-            if passthrough { Shaped::Plain } else { self.route_by_shape(&cfg, schema, kind, sql, schema_override) };
-        let (shaped_analysis, shaped_route, once) = match shaped {
-            Shaped::Routed(a, r) => (Some(a), Some(r), false),
-            // its values make the text one of a kind: parse it without filling the cache with it
-            Shaped::Literals => (None, None, true),
-            Shaped::Plain => (None, None, false),
+        let shaped = if passthrough { None } else { self.route_by_shape(&cfg, schema, kind, sql, schema_override) };
+        let (shaped_analysis, shaped_route) = match shaped {
+            Some((a, r)) => (Some(a), Some(r)),
+            None => (None, None),
         };
         let analysis: Option<Arc<Analysis>> = if let Some(a) = shaped_analysis {
             Some(a)
         } else if passthrough && !maybe_local {
             None
         } else {
-            let parsed = if once { self.shared.parse_cache.parse_once(sql) } else { self.shared.parse_cache.get(sql) };
-            match parsed {
+            match self.shared.parse_cache.get(sql) {
                 Ok(a) => Some(a),
                 Err(msg) => {
                     let nodes = schema.all_data_nodes();
@@ -453,15 +439,15 @@ impl Session {
         kind: Kind,
         sql: &str,
         schema_override: Option<&str>,
-    ) -> Shaped {
+    ) -> Option<(Arc<Analysis>, Route)> {
         if !matches!(kind, Kind::Select | Kind::Insert | Kind::Replace | Kind::Update | Kind::Delete) {
-            return Shaped::Plain;
+            return None;
         }
-        let Some((text, lits)) = crate::sql::shape::shape(sql) else { return Shaped::Plain };
-        let Ok(a) = self.shared.parse_cache.get(&text) else { return Shaped::Literals };
+        let (text, lits) = crate::sql::shape::shape(sql)?;
+        let a = self.shared.parse_cache.get(&text).ok()?;
         let no_db = self.schema.is_none() && schema_override.is_none() && a.tables.iter().any(|t| t.schema.is_none());
         if a.local.is_some() || a.statements != 1 || a.tables.is_empty() || no_db {
-            return Shaped::Literals;
+            return None;
         }
         let params: Vec<route::Param> = lits
             .into_iter()
@@ -472,8 +458,8 @@ impl Session {
             .collect();
         let rules = self.shared.rules.load_full();
         match route::route(&self.route_ctx(cfg, &rules), schema, kind, &a, sql, &params) {
-            Ok(r) if r.mode == Mode::Single && matches!(r.sql, route::Rewrite::Original) => Shaped::Routed(a, r),
-            _ => Shaped::Literals,
+            Ok(r) if r.mode == Mode::Single && matches!(r.sql, route::Rewrite::Original) => Some((a, r)),
+            _ => None,
         }
     }
 

@@ -3,6 +3,8 @@
 
 use lru::LruCache;
 use parking_lot::Mutex;
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -12,7 +14,17 @@ use super::analyze::{analyze, Analysis};
 type Entry = Result<Arc<Analysis>, Arc<str>>;
 
 pub struct ParseCache {
-    inner: Mutex<LruCache<Box<str>, Entry>>,
+    inner: Mutex<Inner>,
+    hasher: foldhash::fast::RandomState,
+}
+
+struct Inner {
+    lru: LruCache<Box<str>, Entry>,
+    /// Hashes of texts parsed once and not cached (the admission filter): a text enters the cache the
+    /// second time it is seen, so one-off statements (values written in) never push out repeating ones.
+    seen: HashSet<u64, foldhash::fast::RandomState>,
+    seen_order: VecDeque<u64>,
+    seen_max: usize,
 }
 
 /// Statements longer than this are analysed but not cached (bulk INSERTs would flush the cache).
@@ -21,18 +33,39 @@ const MAX_CACHED_LEN: usize = 4096;
 impl ParseCache {
     pub fn new(capacity: usize) -> Self {
         let cap = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        ParseCache { inner: Mutex::new(LruCache::new(cap)) }
+        let inner = Inner {
+            lru: LruCache::new(cap),
+            seen: HashSet::default(),
+            seen_order: VecDeque::new(),
+            seen_max: cap.get() * 4,
+        };
+        ParseCache { inner: Mutex::new(inner), hasher: foldhash::fast::RandomState::default() }
     }
 
     pub fn get(&self, sql: &str) -> Result<Arc<Analysis>, Arc<str>> {
-        if sql.len() <= MAX_CACHED_LEN {
-            if let Some(hit) = self.inner.lock().get(sql) {
+        if sql.len() > MAX_CACHED_LEN {
+            return self.parse_once(sql);
+        }
+        let h = self.hasher.hash_one(sql);
+        let admit = {
+            let mut inner = self.inner.lock();
+            if let Some(hit) = inner.lru.get(sql) {
                 return hit.clone();
             }
-        }
+            inner.seen.contains(&h)
+        };
         let r = analyze(sql).map_err(Arc::from);
-        if sql.len() <= MAX_CACHED_LEN {
-            self.inner.lock().put(sql.into(), r.clone());
+        let mut inner = self.inner.lock();
+        if admit {
+            inner.seen.remove(&h);
+            inner.lru.put(sql.into(), r.clone());
+        } else if inner.seen.insert(h) {
+            inner.seen_order.push_back(h);
+            while inner.seen_order.len() > inner.seen_max {
+                if let Some(old) = inner.seen_order.pop_front() {
+                    inner.seen.remove(&old);
+                }
+            }
         }
         r
     }
@@ -49,11 +82,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hits_return_the_same_analysis() {
+    fn a_text_is_cached_the_second_time_it_is_seen() {
         let c = ParseCache::new(2);
         let a = c.get("select 1 from t").unwrap();
         let b = c.get("select 1 from t").unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &b), "parsed twice: the first sighting is not cached");
+        let d = c.get("select 1 from t").unwrap();
+        assert!(Arc::ptr_eq(&b, &d), "then served from the cache");
         assert!(c.get("selec oops").is_err());
+        // one-off texts do not push it out
+        for i in 0..100 {
+            let _ = c.get(&format!("select {i} from t"));
+        }
+        assert!(Arc::ptr_eq(&c.get("select 1 from t").unwrap(), &d));
     }
 }
