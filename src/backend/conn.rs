@@ -274,20 +274,14 @@ impl BackendConn {
     /// Queues a text statement expected to answer OK (BEGIN) to go out with the next command, saving
     /// it a round trip: its reply is read first by the next `read`, and an error there fails that read.
     pub fn queue_ahead(&mut self, sql: &str) {
-        let mut p = BytesMut::with_capacity(sql.len() + 1);
-        p.put_u8(0x03);
-        p.extend_from_slice(sql.as_bytes());
-        self.queue(&p);
+        self.queue(&packets::com_query(sql.as_bytes()));
         self.ahead = self.ahead.saturating_add(1);
     }
 
     /// Sends a text statement whose reply `read_results`-style readers collect later (several
     /// connections can then wait for their replies at the same time).
     pub async fn send_query(&mut self, sql: &str) -> Result<()> {
-        let mut p = BytesMut::with_capacity(sql.len() + 1);
-        p.put_u8(0x03);
-        p.extend_from_slice(sql.as_bytes());
-        self.send(&p).await
+        self.send(&packets::com_query(sql.as_bytes())).await
     }
 
     /// The reply of a statement sent with `send_query`, its rows dropped.
@@ -346,10 +340,7 @@ impl BackendConn {
 
     /// Like `query_rows`, with the column names of the (last) result set.
     pub async fn query_named(&mut self, sql: &str) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>)> {
-        let mut p = BytesMut::with_capacity(sql.len() + 1);
-        p.put_u8(0x03);
-        p.extend_from_slice(sql.as_bytes());
-        self.send(&p).await?;
+        self.send_query(sql).await?;
         self.last_names.clear();
         let mut out = Vec::new();
         for (_, rows) in self.read_results().await? {

@@ -29,11 +29,16 @@ struct Waiting {
 #[derive(Default)]
 pub struct Deadlocks {
     waiting: Mutex<HashMap<u64, Waiting, foldhash::fast::RandomState>>,
+    /// Whether a detector runs (`deadlockCheckPeriod` > 0): without one, nothing is recorded.
+    active: std::sync::atomic::AtomicBool,
 }
 
 impl Deadlocks {
     /// Session `uid` starts a statement inside a transaction, holding these connections.
     pub fn begin<'a>(&self, uid: u64, conns: impl Iterator<Item = &'a BackendConn>) {
+        if !self.active.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let threads = conns.map(|c| (c.endpoint.clone(), c.thread_id)).collect();
         self.waiting.lock().insert(uid, Waiting { since: Instant::now(), threads, victim: false });
     }
@@ -92,6 +97,7 @@ const LOCK_WAITS: &str = "SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
 
 /// Runs the detector every `period` (statements waiting less than that are left alone).
 pub fn start(d: Arc<Deadlocks>, period: Duration) {
+    d.active.store(true, std::sync::atomic::Ordering::Relaxed);
     tokio::spawn(async move {
         let mut control: HashMap<Arc<str>, BackendConn> = HashMap::new();
         let mut tick = tokio::time::interval(period);

@@ -10,12 +10,12 @@ use super::cell::{decode_row, encode_binary_row, encode_row, ColumnInfo, Row};
 use super::limit::{Admit, Window};
 use super::merge_sort::Keys;
 use super::relay::{skip_columns, write_terminator};
-use super::scatter::{finish_after_first, send_all};
+use super::scatter::send_all;
 use super::{ClientFmt, Reply};
 use crate::backend::Pooled;
 use crate::error::{Error, Result};
 use crate::proto::codec::PacketWriter;
-use crate::proto::packets::{self, ERR_HEADER, OK_HEADER};
+use crate::proto::packets::{self, ERR_HEADER};
 use crate::route::merge::MergePlan;
 
 /// Reads the next row of a shard's result; `None` at its end (the connection is then clean).
@@ -60,22 +60,10 @@ pub async fn run<W: AsyncWrite + Unpin>(
 ) -> Result<Reply> {
     send_all(conns, payloads).await?;
     let mut reply = Reply::default();
-    let mut firsts = Vec::with_capacity(conns.len());
-    for c in conns.iter_mut() {
-        firsts.push(c.read().await?);
-    }
-    if let Some(i) = firsts.iter().position(|p| p.first() == Some(&ERR_HEADER) || p.first() == Some(&OK_HEADER)) {
-        for (j, c) in conns.iter_mut().enumerate() {
-            finish_after_first(c, &firsts[j]).await?;
-        }
-        let p = &firsts[i];
-        if p.first() == Some(&ERR_HEADER) {
-            out.push(p);
-            reply.failed = Some(packets::parse_err(p));
-            return Ok(reply);
-        }
-        return Err(Error::unsupported("a merged read returned no result set"));
-    }
+    let firsts = match super::scatter::first_packets(conns, out, "a merged read").await? {
+        Ok(f) => f,
+        Err(failed) => return Ok(failed),
+    };
     let mut pos = 0;
     let total =
         packets::read_lenenc_int(&firsts[0], &mut pos).ok_or_else(|| conns[0].malformed("bad column count"))? as usize;

@@ -26,6 +26,33 @@ pub(crate) async fn send_all(conns: &mut [Pooled], payloads: &[Bytes]) -> Result
     Ok(())
 }
 
+/// The first packet of every node's reply to a read, when all are result sets; otherwise every reply
+/// is drained and the first node's error forwarded to the client: `Err(reply)` to return as it is.
+/// `what` names the read in the error for a node that answered OK.
+pub(crate) async fn first_packets<W: AsyncWrite + Unpin>(
+    conns: &mut [Pooled],
+    out: &mut PacketWriter<W>,
+    what: &str,
+) -> Result<std::result::Result<Vec<Bytes>, Reply>> {
+    let mut firsts = Vec::with_capacity(conns.len());
+    for c in conns.iter_mut() {
+        firsts.push(c.read().await?);
+    }
+    let Some(i) = firsts.iter().position(|p| p.first() == Some(&ERR_HEADER) || p.first() == Some(&OK_HEADER)) else {
+        return Ok(Ok(firsts));
+    };
+    // an error (or a non-result) on one node: report it, drain the rest
+    for (c, p) in conns.iter_mut().zip(&firsts) {
+        finish_after_first(c, p).await?;
+    }
+    let p = &firsts[i];
+    if p.first() != Some(&ERR_HEADER) {
+        return Err(Error::unsupported(format!("{what} returned no result set")));
+    }
+    out.push(p);
+    Ok(Err(Reply { failed: Some(packets::parse_err(p)), ..Reply::default() }))
+}
+
 /// Runs a read on every connection and streams the rows of all of them, node after node.
 pub async fn concat<W: AsyncWrite + Unpin>(
     conns: &mut [Pooled],
@@ -38,23 +65,10 @@ pub async fn concat<W: AsyncWrite + Unpin>(
     let mut reply = Reply::default();
     let mut window = limit.map(|(skip, take)| super::limit::Window { skip, take });
     // first packet of every reply: all must be result sets with the same column count
-    let mut firsts = Vec::with_capacity(conns.len());
-    for c in conns.iter_mut() {
-        firsts.push(c.read().await?);
-    }
-    if let Some(i) = firsts.iter().position(|p| p.first() == Some(&ERR_HEADER) || p.first() == Some(&OK_HEADER)) {
-        // an error (or a non-result) on one node: report it, drain the rest
-        for (j, c) in conns.iter_mut().enumerate() {
-            finish_after_first(c, &firsts[j]).await?;
-        }
-        let p = &firsts[i];
-        if p.first() == Some(&ERR_HEADER) {
-            out.push(p);
-            reply.failed = Some(packets::parse_err(p));
-            return Ok(reply);
-        }
-        return Err(Error::unsupported("a multi-node read returned no result set"));
-    }
+    let firsts = match first_packets(conns, out, "a multi-node read").await? {
+        Ok(f) => f,
+        Err(failed) => return Ok(failed),
+    };
     let mut counts = Vec::with_capacity(conns.len());
     for (c, p) in conns.iter().zip(&firsts) {
         let mut pos = 0;

@@ -277,15 +277,8 @@ impl Session {
         }
         if let route::Rewrite::PerNode(texts) = &route.sql {
             // an INSERT split over shards runs as plain statements with the parameters written in
-            let payloads: Vec<bytes::Bytes> = texts
-                .iter()
-                .map(|t| {
-                    let mut p = BytesMut::with_capacity(t.len() + 1);
-                    p.put_u8(0x03);
-                    p.extend_from_slice(t.as_bytes());
-                    p.freeze()
-                })
-                .collect();
+            let payloads: Vec<bytes::Bytes> =
+                texts.iter().map(|t| crate::proto::packets::com_query(t.as_bytes())).collect();
             let reply = self.execute(&route, &payloads).await?;
             self.after_reply(kind, &reply, &sql);
             return Ok(());
@@ -405,10 +398,7 @@ impl Session {
     /// written in: `text`, unless the route rewrites it); the proxy sends the merged rows in the binary
     /// protocol.
     async fn execute_merged(&mut self, sql: &str, kind: Kind, r: Route, text: &str) -> Result<()> {
-        let mut p = BytesMut::with_capacity(text.len() + 1);
-        p.put_u8(0x03);
-        p.extend_from_slice(text.as_bytes());
-        let payloads = super::query::text_payloads(&r, &p.freeze());
+        let payloads = super::query::text_payloads(&r, &crate::proto::packets::com_query(text.as_bytes()));
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = crate::exec::ClientFmt { binary_rows: true, ..self.stmt_fmt() };
         let limit = self.shared.config.load().system.merge_memory_limit;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::session::ReadHint;
 use super::session::Session;
@@ -24,12 +24,7 @@ pub fn is_read(kind: Kind, sql: &str) -> bool {
 
 /// The COM_QUERY packets a route sends: the client's own packet, or the rewritten statement(s).
 pub fn text_payloads(r: &Route, raw: &Bytes) -> Vec<Bytes> {
-    let pack = |s: &str| {
-        let mut p = BytesMut::with_capacity(s.len() + 1);
-        p.put_u8(0x03);
-        p.extend_from_slice(s.as_bytes());
-        p.freeze()
-    };
+    let pack = |s: &str| crate::proto::packets::com_query(s.as_bytes());
     match &r.sql {
         route::Rewrite::Original => vec![raw.clone()],
         route::Rewrite::Shared(s) => vec![pack(s)],
@@ -276,10 +271,7 @@ impl Session {
                     Some(prefix) if prefix == &sql.as_bytes()[..at] => &raw[1 + at..],
                     _ => &sql.as_bytes()[at..],
                 };
-                let mut p = BytesMut::with_capacity(body.len() + 1);
-                p.put_u8(0x03);
-                p.extend_from_slice(body);
-                return self.routed_with_hint(h, &sql[at..], kind, p.freeze()).await;
+                return self.routed_with_hint(h, &sql[at..], kind, crate::proto::packets::com_query(body)).await;
             }
         }
         self.routed_in(sql, kind, None, raw.clone()).await

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
-
 use super::local::Col;
 use super::session::Session;
 use crate::error::{Error, Result};
@@ -174,11 +172,8 @@ impl Session {
     }
 
     async fn forward_to(&mut self, node: Arc<str>, sql: &str) -> Result<()> {
-        let mut p = BytesMut::with_capacity(sql.len() + 1);
-        p.put_u8(0x03);
-        p.extend_from_slice(sql.as_bytes());
         let r = Route::single(node);
-        let reply = self.execute(&r, &[p.freeze()]).await?;
+        let reply = self.execute(&r, &[crate::proto::packets::com_query(sql.as_bytes())]).await?;
         self.after_reply(Kind::Show, &reply, sql);
         Ok(())
     }

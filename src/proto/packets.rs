@@ -130,6 +130,14 @@ pub fn eof(buf: &mut BytesMut, warnings: u16, status: u16) {
     buf.put_u16_le(status);
 }
 
+/// A COM_QUERY command packet carrying `sql` (body bytes as given).
+pub fn com_query(sql: &[u8]) -> bytes::Bytes {
+    let mut p = BytesMut::with_capacity(sql.len() + 1);
+    p.put_u8(0x03);
+    p.extend_from_slice(sql);
+    p.freeze()
+}
+
 pub fn err(buf: &mut BytesMut, code: u16, state: &str, msg: &str) {
     buf.put_u8(ERR_HEADER);
     buf.put_u16_le(code);

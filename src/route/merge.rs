@@ -154,6 +154,26 @@ fn literal_u64(binder: &Binder, e: &Expr) -> Option<u64> {
     }
 }
 
+/// How aggregate `e` (function `name`, statement text `text`) is merged, adding the hidden columns it
+/// needs; `context` ends the refusals' wording (" in HAVING").
+fn agg_kind(b: &mut Builder<'_>, e: &Expr, name: &str, text: &str, context: &str) -> Result<AggKind> {
+    let (arg, distinct) = agg_arg(b.sql, e).ok_or_else(|| refuse(&format!("{name} with several arguments")))?;
+    if distinct {
+        return Err(refuse(&format!("{name}(DISTINCT …){context}")));
+    }
+    Ok(match name {
+        "COUNT" => AggKind::Count,
+        "SUM" => AggKind::Sum,
+        "MIN" => AggKind::Min { weight: b.add(format!("WEIGHT_STRING({text})")) },
+        "MAX" => AggKind::Max { weight: b.add(format!("WEIGHT_STRING({text})")) },
+        "AVG" => {
+            let arg = arg.ok_or_else(|| refuse("AVG(*)"))?;
+            AggKind::Avg { sum: b.add(format!("SUM({arg})")), count: b.add(format!("COUNT({arg})")) }
+        }
+        other => return Err(refuse(&format!("{other}(){context}"))),
+    })
+}
+
 struct Builder<'a> {
     sql: &'a str,
     hidden: Vec<String>,
@@ -238,23 +258,8 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         let Some((e, _)) = it else { continue };
         match func_name(e).filter(|n| AGGREGATES.contains(&n.as_str())) {
             Some(name) => {
-                let (arg, distinct) =
-                    agg_arg(sql, e).ok_or_else(|| refuse(&format!("{name} with several arguments")))?;
-                if distinct {
-                    return Err(refuse(&format!("{name}(DISTINCT …)")));
-                }
                 let text = b.text(e)?;
-                let kind = match name.as_str() {
-                    "COUNT" => AggKind::Count,
-                    "SUM" => AggKind::Sum,
-                    "MIN" => AggKind::Min { weight: b.add(format!("WEIGHT_STRING({text})")) },
-                    "MAX" => AggKind::Max { weight: b.add(format!("WEIGHT_STRING({text})")) },
-                    "AVG" => {
-                        let arg = arg.ok_or_else(|| refuse("AVG(*)"))?;
-                        AggKind::Avg { sum: b.add(format!("SUM({arg})")), count: b.add(format!("COUNT({arg})")) }
-                    }
-                    other => return Err(refuse(&format!("{other}()"))),
-                };
+                let kind = agg_kind(&mut b, e, &name, &text, "")?;
                 aggs.push(AggSpec { col: i, kind });
             }
             None if contains_aggregate(e) => return Err(refuse("an aggregate inside an expression")),
@@ -347,25 +352,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
                         let abs = items.len() + j;
                         if is_agg {
                             let name = func_name(e).unwrap_or_default();
-                            let (arg, distinct) =
-                                agg_arg(sql, e).ok_or_else(|| refuse(&format!("{name} with several arguments")))?;
-                            if distinct {
-                                return Err(refuse(&format!("{name}(DISTINCT …) in HAVING")));
-                            }
-                            let kind = match name.as_str() {
-                                "COUNT" => AggKind::Count,
-                                "SUM" => AggKind::Sum,
-                                "MIN" => AggKind::Min { weight: b.add(format!("WEIGHT_STRING({text})")) },
-                                "MAX" => AggKind::Max { weight: b.add(format!("WEIGHT_STRING({text})")) },
-                                "AVG" => {
-                                    let arg = arg.ok_or_else(|| refuse("AVG(*)"))?;
-                                    AggKind::Avg {
-                                        sum: b.add(format!("SUM({arg})")),
-                                        count: b.add(format!("COUNT({arg})")),
-                                    }
-                                }
-                                other => return Err(refuse(&format!("{other}() in HAVING"))),
-                            };
+                            let kind = agg_kind(&mut b, e, &name, &text, " in HAVING")?;
                             aggs.push(AggSpec { col: abs, kind });
                         }
                         abs
