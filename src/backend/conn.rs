@@ -38,6 +38,8 @@ pub struct SessionSync<'a> {
     pub isolation: &'a str,
     /// Other session `SET` statements, in the order the client ran them.
     pub sets: &'a [Arc<str>],
+    /// Changes when `sets` changed other than by appending (then it is replayed from its start).
+    pub sets_epoch: u64,
 }
 
 /// The client capabilities a backend connection must share with the client it serves, because they
@@ -68,9 +70,13 @@ pub struct BackendConn {
     autocommit: bool,
     isolation: Option<String>,
     sets_owner: u64,
+    sets_epoch: u64,
     sets_applied: usize,
     /// Holds session state beyond what `sync` tracks; reset before another session uses it.
     dirty: bool,
+    /// A client statement left state here that cannot be replayed elsewhere (the server said so through
+    /// session tracking, or the statement's text did): the connection stays with its session.
+    state: bool,
     /// Status flags of the last response.
     pub status: u16,
     /// False while a response is only partly read: such a connection is never reused.
@@ -97,8 +103,16 @@ const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
         | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
         | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
+        | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
         | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
 );
+
+/// SERVER_SESSION_STATE_CHANGED: the server's session trackers saw a change during the command.
+const STATE_CHANGED: u16 = StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
+
+/// Asks the server to report, in the status flags of each reply, every change of session state
+/// (user variables, temporary tables, SQL prepared statements, schema, system variables).
+const TRACKING: &str = "SET session_track_state_change = ON, session_track_schema = ON";
 
 impl BackendConn {
     pub async fn connect(endpoint: Arc<Endpoint>, variant: Variant, timeout: Duration) -> Result<Self> {
@@ -177,7 +191,7 @@ impl BackendConn {
                 _ => return Err(connect_err(&ep, "unexpected packet during login")),
             }
         };
-        Ok(BackendConn {
+        let mut conn = BackendConn {
             reader,
             writer,
             endpoint: ep,
@@ -189,8 +203,10 @@ impl BackendConn {
             autocommit: status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0,
             isolation: None,
             sets_owner: 0,
+            sets_epoch: 0,
             sets_applied: 0,
             dirty: false,
+            state: false,
             status,
             clean: true,
             last_used: Instant::now(),
@@ -198,7 +214,53 @@ impl BackendConn {
             stmt_count: 0,
             last_names: Vec::new(),
             ahead: 0,
-        })
+        };
+        conn.enable_tracking().await?;
+        Ok(conn)
+    }
+
+    /// Turns on the session trackers (after login, and after every reset, which turns them off).
+    async fn enable_tracking(&mut self) -> Result<()> {
+        if self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK) {
+            self.exec_simple(TRACKING).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a client statement left state here that only this connection has.
+    pub fn holds_state(&self) -> bool {
+        self.state
+    }
+
+    /// Records that the statement about to run leaves such state (known from its text, where the
+    /// server's trackers are silent: `SELECT @v := …`, `… INTO @v`, GET_LOCK, HANDLER).
+    pub fn mark_state(&mut self) {
+        self.state = true;
+        self.dirty = true;
+    }
+
+    /// COM_RESET_CONNECTION: the server forgets everything the session left (transaction, temporary
+    /// tables, user variables, named and table locks, prepared statements) and the connection is as new.
+    pub async fn reset(&mut self) -> Result<()> {
+        self.send(&[0x1F]).await?;
+        let p = self.read().await?;
+        if p.first() != Some(&packets::OK_HEADER) {
+            return Err(self.malformed("COM_RESET_CONNECTION failed"));
+        }
+        let st = packets::parse_ok(&p).map(|o| o.status).unwrap_or(2);
+        self.finish(st);
+        self.db = None;
+        self.charset = "utf8mb4".into();
+        self.autocommit = st & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0;
+        self.isolation = None;
+        self.stmts.clear();
+        self.stmt_count = 0;
+        self.sets_owner = 0;
+        self.sets_applied = 0;
+        self.dirty = false;
+        self.enable_tracking().await?;
+        self.state = false;
+        Ok(())
     }
 
     /// The statement prepared for `sql` in the current database, if any.
@@ -321,9 +383,14 @@ impl BackendConn {
         }
     }
 
-    /// Marks the end of a complete response and remembers its status flags.
+    /// Marks the end of a complete response and remembers its status flags; a reported change of
+    /// session state marks the connection as holding state (the proxy's own statements restore it).
     pub fn finish(&mut self, status: u16) {
-        self.status = status;
+        if status & STATE_CHANGED != 0 {
+            self.state = true;
+            self.dirty = true;
+        }
+        self.status = status & !STATE_CHANGED;
         self.clean = true;
     }
 
@@ -339,11 +406,16 @@ impl BackendConn {
     }
 
     /// Like `query_rows`, with the column names of the (last) result set.
+    /// The proxy's own statements: what they change is the proxy's to track, so they leave the
+    /// connection's state mark as it was.
     pub async fn query_named(&mut self, sql: &str) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>)> {
+        let (state, dirty) = (self.state, self.dirty);
         self.send_query(sql).await?;
         self.last_names.clear();
         let mut out = Vec::new();
-        for (_, rows) in self.read_results().await? {
+        let r = self.read_results().await;
+        (self.state, self.dirty) = (state, dirty);
+        for (_, rows) in r? {
             out.extend(rows);
         }
         Ok((std::mem::take(&mut self.last_names), out))
@@ -458,25 +530,26 @@ impl BackendConn {
     /// Brings the connection to the session's state, sending only what differs.
     pub async fn sync(&mut self, db: &str, want: &SessionSync<'_>) -> Result<()> {
         if self.sets_owner != want.session_id {
-            if self.dirty {
-                self.send(&[0x1F]).await?; // COM_RESET_CONNECTION
-                let p = self.read().await?;
-                if p.first() != Some(&packets::OK_HEADER) {
-                    return Err(self.malformed("COM_RESET_CONNECTION failed"));
-                }
-                let st = packets::parse_ok(&p).map(|o| o.status).unwrap_or(2);
-                self.finish(st);
-                self.db = None;
-                self.charset = "utf8mb4".into();
-                self.autocommit = st & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0;
-                self.isolation = None;
-                self.stmts.clear();
-                self.stmt_count = 0;
-                self.dirty = false;
+            if self.dirty || self.state {
+                self.reset().await?;
             }
             self.sets_owner = want.session_id;
+            self.sets_epoch = want.sets_epoch;
             self.sets_applied = 0;
         }
+        if self.sets_epoch != want.sets_epoch || self.sets_applied > want.sets.len() {
+            // every value in the list is the variable's last: replaying it all gives the session's state
+            self.sets_epoch = want.sets_epoch;
+            self.sets_applied = 0;
+        }
+        let (state, dirty) = (self.state, self.dirty);
+        let r = self.sync_state(db, want).await;
+        self.state = state;
+        self.dirty = dirty || self.sets_applied > 0;
+        r
+    }
+
+    async fn sync_state(&mut self, db: &str, want: &SessionSync<'_>) -> Result<()> {
         if self.db.as_deref() != Some(db) {
             let mut p = BytesMut::with_capacity(db.len() + 1);
             p.put_u8(0x02);
@@ -515,7 +588,12 @@ impl BackendConn {
         while self.sets_applied < want.sets.len() {
             self.dirty = true;
             let s = want.sets[self.sets_applied].clone();
-            self.exec_simple(&s).await?;
+            if let Err(e) = self.exec_simple(&s).await {
+                // the session drops the refused SET (and any item of it before the refused one):
+                // the next sync replays the session's SETs from the first, so none is skipped
+                self.sets_applied = 0;
+                return Err(e);
+            }
             self.sets_applied += 1;
         }
         Ok(())

@@ -60,9 +60,12 @@ pub struct ClientFmt {
     pub binary_rows: bool,
 }
 
+/// The bits the proxy owns: the session's transaction state, and SERVER_SESSION_STATE_CHANGED, which
+/// answers the proxy's session trackers, not the client's.
 const SESSION_BITS: u16 = StatusFlags::SERVER_STATUS_IN_TRANS.bits()
     | StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits()
-    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits();
+    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits()
+    | StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
 
 impl ClientFmt {
     /// A backend's status flags with the session-owned bits replaced by the proxy's view.

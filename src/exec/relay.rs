@@ -13,15 +13,27 @@ use crate::proto::StatusFlags;
 
 const MORE: u16 = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
 
-/// Rewrites the status field of an OK packet.
+/// An OK packet for the client: `status` in its status field, and without the session-tracking
+/// data that follows the info text (the backend negotiated CLIENT_SESSION_TRACK for the proxy; the
+/// client did not).
 pub fn patch_ok(p: &[u8], status: u16) -> BytesMut {
     let mut b = BytesMut::from(p);
     let mut pos = 1;
     if packets::read_lenenc_int(p, &mut pos).is_some()
         && packets::read_lenenc_int(p, &mut pos).is_some()
-        && pos + 2 <= b.len()
+        && pos + 4 <= b.len()
     {
+        let tracked = u16::from_le_bytes([b[pos], b[pos + 1]]) & StatusFlags::SERVER_SESSION_STATE_CHANGED.bits() != 0;
         b[pos..pos + 2].copy_from_slice(&status.to_le_bytes());
+        if tracked {
+            let mut end = pos + 4;
+            match packets::read_lenenc_str(p, &mut end) {
+                // an empty info text is left out, as MariaDB does without session tracking
+                Some(Some([])) => b.truncate(pos + 4),
+                Some(Some(_)) => b.truncate(end),
+                _ => {}
+            }
+        }
     }
     b
 }
@@ -270,4 +282,25 @@ pub async fn prepare<W: AsyncWrite + Unpin>(
     let st = conn.status;
     conn.finish(st);
     Ok(Ok(BackendStmt { id: ok.stmt_id, params: ok.params, columns: ok.columns }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patch_ok;
+
+    #[test]
+    fn ok_packets_lose_the_proxys_session_tracking_data() {
+        // OK, 0 rows, id 0, status SESSION_STATE_CHANGED|AUTOCOMMIT, 0 warnings, "" info, state-change "1"
+        let tracked = [0x00, 0, 0, 0x02, 0x40, 0, 0, 0x00, 0x03, 0x02, 0x01, b'1'];
+        assert_eq!(&patch_ok(&tracked, 0x0002)[..], &[0x00, 0, 0, 0x02, 0x00, 0, 0][..]);
+        let mut with_info = vec![0x00, 1, 0, 0x02, 0x40, 0, 0, 4];
+        with_info.extend_from_slice(b"info");
+        with_info.extend_from_slice(&[0x03, 0x02, 0x01, b'1']);
+        let mut want = vec![0x00, 1, 0, 0x03, 0x00, 0, 0, 4];
+        want.extend_from_slice(b"info");
+        assert_eq!(&patch_ok(&with_info, 0x0003)[..], &want[..]);
+        // without tracking data, only the status changes
+        let plain = [0x00, 0, 0, 0x02, 0x00, 0, 0];
+        assert_eq!(&patch_ok(&plain, 0x0003)[..], &[0x00, 0, 0, 0x03, 0x00, 0, 0][..]);
+    }
 }

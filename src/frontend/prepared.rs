@@ -26,8 +26,9 @@ pub struct ClientStmt {
     /// Parameter types from the last EXECUTE that sent them (2 bytes per parameter).
     pub param_types: Option<Vec<u8>>,
     pub long_data: BTreeMap<u16, Vec<u8>>,
-    /// The connection holding an open cursor, with its node and backend statement id.
-    pub cursor: Option<(Arc<str>, Pooled, u32)>,
+    /// An open cursor: its node and backend statement id. The session keeps that node's connection
+    /// while the cursor is open (inside a transaction it stays part of it).
+    pub cursor: Option<(Arc<str>, u32)>,
 }
 
 /// Most statements a backend connection keeps prepared before the oldest is closed.
@@ -112,7 +113,7 @@ impl Session {
         if let Ok(Ok(bs)) = &res {
             remember(&mut conns[0], sql.clone(), bs.clone());
         }
-        self.release(nodes, conns, &res);
+        self.release(nodes, conns, &res).await;
         self.out.flush().await?;
         if let Ok(bs) = res? {
             self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
@@ -144,9 +145,11 @@ impl Session {
         }
     }
 
-    pub fn com_stmt_close(&mut self, pkt: &[u8]) {
+    pub async fn com_stmt_close(&mut self, pkt: &[u8]) {
         if let Some(id) = Self::stmt_id_of(pkt) {
-            self.stmts.remove(&id);
+            if let Some((node, bid)) = self.stmts.remove(&id).and_then(|s| s.cursor) {
+                self.close_cursor(node, bid).await;
+            }
         }
     }
 
@@ -157,23 +160,30 @@ impl Session {
         };
         st.long_data.clear();
         let cursor = st.cursor.take();
-        if let Some((node, c, bid)) = cursor {
-            self.close_cursor(node, c, bid).await;
+        if let Some((node, bid)) = cursor {
+            self.close_cursor(node, bid).await;
         }
         self.send_ok(0, 0, b"").await
     }
 
-    /// Closes a backend cursor (COM_STMT_RESET on its statement) and releases the connection.
-    async fn close_cursor(&mut self, node: Arc<str>, mut c: Pooled, backend_id: u32) {
+    /// Closes a backend cursor (COM_STMT_RESET on its statement) on the connection the session kept
+    /// for it (the statement's `cursor` is already cleared, so the connection may go back).
+    async fn close_cursor(&mut self, node: Arc<str>, backend_id: u32) {
+        let Some(i) = self.pinned.iter().position(|h| h.node == node) else { return };
+        let mut h = self.pinned.swap_remove(i);
         let r = async {
             let mut p = BytesMut::new();
             p.put_u8(0x1A);
             p.put_u32_le(backend_id);
-            c.send(&p).await?;
-            relay::drain(&mut c).await
+            h.conn.send(&p).await?;
+            relay::drain(&mut h.conn).await
         }
         .await;
-        self.release(vec![node], vec![c], &r);
+        match r {
+            Ok(()) if h.joined || h.conn.holds_state() || self.tx_active() => self.pinned.push(h),
+            Ok(()) => {}
+            Err(_) => h.conn.discard(),
+        }
     }
 
     /// Rewrites a client's COM_STMT_EXECUTE for a backend statement: its id, and the parameter types
@@ -240,14 +250,11 @@ impl Session {
         let (schema_name, analysis, fixed) = (st.schema.clone(), st.analysis.clone(), st.fixed.clone());
         let long_data = std::mem::take(&mut st.long_data);
         let old_cursor = st.cursor.take();
-        if let Some((node, c, bid)) = old_cursor {
-            self.close_cursor(node, c, bid).await;
+        if let Some((node, bid)) = old_cursor {
+            self.close_cursor(node, bid).await;
         }
         let cursor_requested = pkt.get(5).is_some_and(|f| f & 0x01 != 0);
-        if kind == Kind::Ddl && self.in_tx {
-            self.finish_pinned("COMMIT").await?;
-            self.in_tx = false;
-        }
+        self.implicit_commit(kind, &sql).await?;
         let mut bound = Vec::new();
         let route = match (&fixed, &analysis) {
             (Some(n), _) => Route::single(n.clone()),
@@ -288,7 +295,11 @@ impl Session {
             route::Rewrite::Shared(s) => Arc::from(s.as_str()),
             _ => sql.clone(),
         };
-        let mut conns = self.acquire_for(&route.nodes, super::query::is_read(kind, &sql)).await?;
+        let access = super::query::Access::of(kind, &sql);
+        let mut conns = self.acquire_for(&route.nodes, access == super::query::Access::Read).await?;
+        if access == super::query::Access::Stateful {
+            conns.iter_mut().for_each(|c| c.mark_state());
+        }
         // make sure every connection has the statement, then send long data and the execute
         let mut payloads = Vec::with_capacity(conns.len());
         let mut prep_err = None;
@@ -332,7 +343,7 @@ impl Session {
             for c in conns.iter_mut() {
                 let _ = c.flush().await; // long data needs no reply
             }
-            self.release(route.nodes.clone(), conns, &r);
+            self.release(route.nodes.clone(), conns, &r).await;
             return r;
         }
         let fmt = self.stmt_fmt();
@@ -345,21 +356,18 @@ impl Session {
         {
             self.remember_writes(&route.nodes, &mut conns).await;
         }
-        // an open cursor keeps its connection with the statement
+        // an open cursor keeps its connection with the session (and with its transaction)
         let cursor_open = cursor_requested
             && route.mode == Mode::Single
             && res.is_ok()
             && conns.first().is_some_and(|c| c.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0);
         if cursor_open {
-            let c = conns.pop();
-            if let (Some(c), Some(st)) = (c, self.stmts.get_mut(&id)) {
-                let bid = c.stmt(&backend_sql).map(|s| s.id).unwrap_or(0);
-                st.cursor = Some((route.nodes[0].clone(), c, bid));
+            let bid = conns.first().and_then(|c| c.stmt(&backend_sql)).map(|s| s.id).unwrap_or(0);
+            if let Some(st) = self.stmts.get_mut(&id) {
+                st.cursor = Some((route.nodes[0].clone(), bid));
             }
-            self.release(vec![], conns, &res);
-        } else {
-            self.release(route.nodes.clone(), conns, &res);
         }
+        self.release(route.nodes.clone(), conns, &res).await;
         let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
         self.after_reply(kind, &reply, &sql);
@@ -404,7 +412,7 @@ impl Session {
         let limit = self.shared.config.load().system.merge_memory_limit;
         let watched = self.watch(&conns);
         let res = crate::exec::run(&r, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
-        self.release(r.nodes.clone(), conns, &res);
+        self.release(r.nodes.clone(), conns, &res).await;
         let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
         self.after_reply(kind, &reply, sql);
@@ -417,20 +425,26 @@ impl Session {
         let Some(st) = self.stmts.get_mut(&id) else {
             return self.send_error(&unknown_stmt(id, "mysqld_stmt_fetch")).await;
         };
-        let Some((node, mut c, bid)) = st.cursor.take() else {
+        let Some((node, bid)) = st.cursor.clone() else {
             return self
                 .send_error(&Error::sql(1421, "HY000", format!("The statement ({id}) has no open cursor.")))
                 .await;
         };
+        let nodes = vec![node];
+        let mut conns = match self.acquire(&nodes).await {
+            Ok(c) => c,
+            Err(e) => return self.send_error(&e).await,
+        };
         let fmt = self.stmt_fmt();
         let res = async {
+            let c = &mut conns[0];
             let mut p = BytesMut::with_capacity(9);
             p.put_u8(0x1C);
             p.put_u32_le(bid);
             p.put_u32_le(rows);
             c.send(&p).await?;
             let mut reply = crate::exec::Reply::default();
-            let (w, st) = relay::relay_rows(&mut c, &mut self.out, &mut reply, None).await?;
+            let (w, st) = relay::relay_rows(c, &mut self.out, &mut reply, None).await?;
             if let Some(st) = st {
                 relay::write_terminator(&mut self.out, &fmt, w, fmt.patch(st));
                 c.finish(st);
@@ -439,18 +453,14 @@ impl Session {
             Ok(false)
         }
         .await;
-        match res {
-            Ok(true) => {
-                if let Some(st) = self.stmts.get_mut(&id) {
-                    st.cursor = Some((node, c, bid));
-                }
-            }
-            Ok(false) => self.release(vec![node], vec![c], &Ok::<(), Error>(())),
-            Err(e) => {
-                self.release(vec![node], vec![c], &Err::<(), _>(Error::unsupported("")));
-                return Err(e);
+        if !matches!(res, Ok(true)) {
+            // the last row went out (or the fetch failed): the cursor is closed
+            if let Some(st) = self.stmts.get_mut(&id) {
+                st.cursor = None;
             }
         }
+        self.release(nodes, conns, &res).await;
+        res?;
         self.out.flush().await?;
         Ok(())
     }

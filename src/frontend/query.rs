@@ -16,6 +16,29 @@ use crate::sql::classify::{classify, Kind};
 use crate::sql::hint::{self, Hint};
 use crate::sql::session::{parse_kill, parse_set, parse_use, SetItem};
 
+/// How a statement may use backend connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A read that takes no row locks: a replica may serve it outside transactions.
+    Read,
+    Write,
+    /// It leaves session state the server's trackers do not report (`sql::session::leaves_state`):
+    /// on the writer, and its connections stay with the session.
+    Stateful,
+}
+
+impl Access {
+    pub fn of(kind: Kind, sql: &str) -> Access {
+        if crate::sql::session::leaves_state(sql) {
+            Access::Stateful
+        } else if is_read(kind, sql) {
+            Access::Read
+        } else {
+            Access::Write
+        }
+    }
+}
+
 /// Statements that may be served by a replica (outside transactions): reads that take no row locks.
 pub fn is_read(kind: Kind, sql: &str) -> bool {
     matches!(kind, Kind::Select | Kind::Show | Kind::Describe | Kind::Explain)
@@ -100,7 +123,7 @@ impl Session {
         if !self.tx_active() {
             return self.send_ok(0, 0, b"").await;
         }
-        let nodes: Vec<Arc<str>> = self.pinned.iter().map(|(n, _)| n.clone()).collect();
+        let nodes: Vec<Arc<str>> = self.pinned.iter().filter(|h| h.joined).map(|h| h.node.clone()).collect();
         if nodes.is_empty() {
             return Err(Error::unsupported(
                 "SAVEPOINT before the transaction touched any table is not supported by shardcat",
@@ -114,7 +137,7 @@ impl Session {
                 break;
             }
         }
-        self.release(nodes, conns, &res);
+        self.release(nodes, conns, &res).await;
         res?;
         self.send_ok(0, 0, b"").await
     }
@@ -122,7 +145,7 @@ impl Session {
     async fn set(&mut self, sql: &str, start: usize) -> Result<()> {
         let items = parse_set(sql, start).map_err(|m| Error::sql(1064, "42000", m))?;
         let (old_charset, old_ac, old_iso, old_sets) =
-            (self.charset.clone(), self.autocommit, self.isolation.clone(), self.sets.len());
+            (self.charset.clone(), self.autocommit, self.isolation.clone(), self.sets.clone());
         let mut needs_backend = false;
         let mut autocommit_on = false;
         for it in &items {
@@ -145,6 +168,15 @@ impl Session {
                 SetItem::Isolation(l) => self.isolation = l.clone(),
                 SetItem::NextTransaction(c) => self.next_tx = Some(c.clone()),
                 SetItem::Other(s) => {
+                    // the session keeps the last value per variable: an earlier SET of it is dropped,
+                    // and connections replay the list from its start (new epoch)
+                    if let Some(key) = crate::sql::session::set_key(s) {
+                        let before = self.sets.len();
+                        self.sets.retain(|old| crate::sql::session::set_key(old).as_deref() != Some(key.as_str()));
+                        if self.sets.len() != before {
+                            self.sets_epoch += 1;
+                        }
+                    }
                     self.sets.push(Arc::from(s.as_str()));
                     needs_backend = true;
                 }
@@ -165,7 +197,10 @@ impl Session {
                 self.charset = old_charset;
                 self.autocommit = old_ac;
                 self.isolation = old_iso;
-                self.sets.truncate(old_sets);
+                if self.sets.len() != old_sets.len() || self.sets.iter().zip(&old_sets).any(|(a, b)| a != b) {
+                    self.sets_epoch += 1;
+                }
+                self.sets = old_sets;
                 return Err(e);
             }
         }
@@ -175,7 +210,7 @@ impl Session {
     async fn validate_on_backend(&mut self) -> Result<()> {
         let cfg = self.shared.config.load_full();
         let node = match self.pinned.first() {
-            Some((n, _)) => n.clone(),
+            Some(h) => h.node.clone(),
             None => {
                 let schema = self.current_or_first_schema(&cfg)?;
                 route::any_node(schema, &|n| self.shared.backends.node_alive(n))?
@@ -185,7 +220,7 @@ impl Session {
         let conns = self.acquire(&nodes).await;
         match conns {
             Ok(c) => {
-                self.release(nodes, c, &Ok::<(), Error>(()));
+                self.release(nodes, c, &Ok::<(), Error>(())).await;
                 Ok(())
             }
             Err(e) => Err(e),
@@ -288,7 +323,8 @@ impl Session {
                 let a = self.shared.parse_cache.get(real).map_err(|m| Error::sql(1064, "42000", m.to_string()))?;
                 let r = self.route_with_lookups(&cfg2, schema, kind, &a, real, &[]).await?;
                 let payloads = text_payloads(&r, &payload);
-                let reply = self.execute_as(&r, &payloads, false).await?;
+                let access = if Access::of(kind, real) == Access::Stateful { Access::Stateful } else { Access::Write };
+                let reply = self.execute_as(&r, &payloads, access).await?;
                 self.after_reply(kind, &reply, real);
                 return Ok(());
             }
@@ -342,7 +378,8 @@ impl Session {
             _ => Mode::WriteAllSum,
         };
         let r = Route { nodes, mode, sql: route::Rewrite::Original, limit: None };
-        let reply = self.execute(&r, &[payload]).await?;
+        let access = if Access::of(kind, real) == Access::Stateful { Access::Stateful } else { Access::Write };
+        let reply = self.execute_as(&r, &[payload], access).await?;
         self.after_reply(kind, &reply, real);
         Ok(())
     }
@@ -409,14 +446,13 @@ impl Session {
             (None, Some(a)) if !passthrough => self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await?,
             _ => Route::single(route::any_node(schema, &|n| self.shared.backends.node_alive(n))?),
         };
-        if kind == Kind::Ddl && self.in_tx {
-            // DDL commits the open transaction, as on MySQL
-            self.finish_pinned("COMMIT").await?;
-            self.in_tx = false;
-        }
+        self.implicit_commit(kind, sql).await?;
         let payloads = text_payloads(&r, &payload);
-        let read = is_read(kind, sql) && !analysis.as_ref().is_some_and(|a| a.locking_read);
-        let reply = self.execute_as(&r, &payloads, read).await?;
+        let access = match Access::of(kind, sql) {
+            Access::Read if analysis.as_ref().is_some_and(|a| a.locking_read) => Access::Write,
+            a => a,
+        };
+        let reply = self.execute_as(&r, &payloads, access).await?;
         self.after_reply(kind, &reply, sql);
         Ok(())
     }
@@ -521,7 +557,7 @@ impl Session {
             let nodes = vec![node.clone()];
             let mut conns = self.acquire(&nodes).await?;
             let res = conns[0].query_rows(&q).await;
-            self.release(nodes, conns, &res);
+            self.release(nodes, conns, &res).await;
             for row in res? {
                 if let Some(Some(cell)) = row.into_iter().next() {
                     let key = String::from_utf8_lossy(&cell).into_owned();
@@ -541,13 +577,18 @@ impl Session {
 
     /// Sends per-node payloads (one shared, or one per node) along a route and streams the reply.
     pub async fn execute(&mut self, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
-        self.execute_as(r, payloads, false).await
+        self.execute_as(r, payloads, Access::Write).await
     }
 
     /// `execute`; a `read` may be served by replicas (the dataHost's `balance`). After a write outside a
     /// transaction, the session remembers its GTID so its next reads wait for replicas that have it.
-    pub async fn execute_as(&mut self, r: &Route, payloads: &[bytes::Bytes], read: bool) -> Result<Reply> {
+    /// A `Stateful` statement's connections stay with the session.
+    pub async fn execute_as(&mut self, r: &Route, payloads: &[bytes::Bytes], access: Access) -> Result<Reply> {
+        let read = access == Access::Read;
         let mut conns = self.acquire_for(&r.nodes, read).await?;
+        if access == Access::Stateful {
+            conns.iter_mut().for_each(|c| c.mark_state());
+        }
         let fmt = self.stmt_fmt();
         let limit = self.shared.config.load().system.merge_memory_limit;
         let watched = self.watch(&conns);
@@ -555,7 +596,7 @@ impl Session {
         if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
             self.remember_writes(&r.nodes, &mut conns).await;
         }
-        self.release_as(r.nodes.clone(), conns, &res, self.detached(read));
+        self.release_as(r.nodes.clone(), conns, &res, self.detached(read)).await;
         let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
         Ok(reply)

@@ -41,18 +41,30 @@ pub struct Session {
     /// `SET TRANSACTION …` (no scope) waiting for the next transaction.
     pub next_tx: Option<String>,
     pub isolation: String,
+    /// Replayable SETs in order, the last per variable.
     pub sets: Vec<Arc<str>>,
+    /// Changes whenever `sets` changed other than by appending: connections replay it from the start.
+    pub sets_epoch: u64,
     pub last_insert_id: u64,
     pub found_rows: u64,
     pub multi_statements: bool,
-    /// Backend connections held for the open transaction, by dataNode.
-    pub pinned: Vec<(Arc<str>, Pooled)>,
+    /// Backend connections the session keeps between statements, at most one per dataNode.
+    pub pinned: Vec<Held>,
     pub stmts: HashMap<u32, ClientStmt>,
     /// The GTID of this session's last write per dataHost: replicas serve its reads once applied.
     pub written: HashMap<Arc<str>, String>,
     /// Read routing hints of the statement being run (reset after it).
     pub read_hint: ReadHint,
     pub next_stmt_id: u32,
+}
+
+/// A backend connection the session keeps between statements: for its open transaction (`joined`:
+/// the transaction was opened on it), or because it holds state only it has (session tracking said
+/// so, or the statement's text), or a cursor is open on it.
+pub struct Held {
+    pub node: Arc<str>,
+    pub conn: Pooled,
+    pub joined: bool,
 }
 
 /// Where a statement's reads may go, by its hints: `db_type=slave` (a readHost whatever `balance`
@@ -102,6 +114,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         next_tx: None,
         isolation,
         sets: Vec::new(),
+        sets_epoch: 0,
         last_insert_id: 0,
         found_rows: 0,
         multi_statements: caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
@@ -174,7 +187,7 @@ impl Session {
         if self.autocommit {
             s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
         }
-        if self.in_tx || (!self.autocommit && self.pinned.iter().any(|(_, c)| c.in_transaction())) {
+        if self.in_tx || (!self.autocommit && self.pinned.iter().any(|h| h.joined && h.conn.in_transaction())) {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS.bits();
         }
         s
@@ -266,7 +279,7 @@ impl Session {
                     Ok(())
                 }
                 0x19 => {
-                    self.com_stmt_close(&pkt);
+                    self.com_stmt_close(&pkt).await;
                     Ok(())
                 }
                 0x1A => self.com_stmt_reset(&pkt).await,
@@ -356,6 +369,7 @@ impl Session {
         self.autocommit = true;
         self.next_tx = None;
         self.sets.clear();
+        self.sets_epoch += 1;
         self.uid = self.shared.session_uid();
         self.last_insert_id = 0;
         self.found_rows = 0;
@@ -451,7 +465,7 @@ impl Session {
             }
         }
         .await;
-        self.release(vec![node], conns, &res);
+        self.release(vec![node], conns, &res).await;
         res?;
         self.out.flush().await?;
         Ok(())

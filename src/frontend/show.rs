@@ -123,7 +123,7 @@ impl Session {
             _ => {
                 let cfg = self.shared.config.load_full();
                 let node = match self.pinned.first() {
-                    Some((n, _)) => n.clone(),
+                    Some(h) => h.node.clone(),
                     None => {
                         route::any_node(self.current_or_first_schema(&cfg)?, &|n| self.shared.backends.node_alive(n))?
                     }
@@ -198,7 +198,7 @@ impl Session {
             let nodes = vec![Arc::from(dn.as_str())];
             let mut conns = self.acquire(&nodes).await?;
             let res = conns[0].query_rows("SHOW FULL TABLES").await;
-            self.release(nodes, conns, &res);
+            self.release(nodes, conns, &res).await;
             for r in res? {
                 let n =
                     r.first().cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();

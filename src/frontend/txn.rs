@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::session::Session;
+use super::session::{Held, Session};
 use crate::backend::{Pooled, SessionSync};
 use crate::config::model::TableKind;
 use crate::error::{Error, Result};
@@ -23,6 +23,8 @@ impl Session {
     /// `acquire`, for a read when `read` (it may go to a replica, by the dataHost's `balance`).
     /// A read inside a transaction stays on the transaction's connections, unless it starts with
     /// `/*balance*/` (Mycat): then it is `detached`, served by a replica outside the transaction.
+    /// A connection the session holds for a node (transaction, state, cursor) serves every statement
+    /// to that node; it is brought to the session's current state like any other.
     pub async fn acquire_for(&mut self, nodes: &[Arc<str>], read: bool) -> Result<Vec<Pooled>> {
         let detached = self.detached(read);
         // a read may carry a node's BEGIN in the same write (if BEGIN failed, only a read ran outside)
@@ -31,34 +33,38 @@ impl Session {
         let mut out = Vec::with_capacity(nodes.len());
         let variant = self.backend_variant();
         for node in nodes {
-            if !detached {
-                if let Some(i) = self.pinned.iter().position(|(n, _)| n == node) {
-                    out.push(self.pinned.swap_remove(i).1);
-                    continue;
-                }
-            }
+            let held = if detached { None } else { self.pinned.iter().position(|h| &h.node == node) };
+            let held = held.map(|i| self.pinned.swap_remove(i));
             let target = match self.shared.backends.node(node) {
                 Ok(t) => t.clone(),
                 Err(e) => {
+                    if let Some(h) = held {
+                        self.pinned.push(h);
+                    }
                     self.put_back(nodes, out, detached);
                     return Err(e);
                 }
             };
-            let pool = if read {
-                let need = self.written.get(&target.data_host).map(String::as_str);
-                if self.read_hint.slave {
-                    target.host.replica(need).pool.clone()
-                } else {
-                    target.host.reader(need).pool.clone()
-                }
-            } else {
-                target.host.writer().pool.clone()
-            };
-            let mut c = match pool.get(variant).await {
-                Ok(c) => c,
-                Err(e) => {
-                    self.put_back(nodes, out, detached);
-                    return Err(e);
+            let (mut c, joined) = match held {
+                Some(h) => (h.conn, h.joined),
+                None => {
+                    let pool = if read {
+                        let need = self.written.get(&target.data_host).map(String::as_str);
+                        if self.read_hint.slave {
+                            target.host.replica(need).pool.clone()
+                        } else {
+                            target.host.reader(need).pool.clone()
+                        }
+                    } else {
+                        target.host.writer().pool.clone()
+                    };
+                    match pool.get(variant).await {
+                        Ok(c) => (c, false),
+                        Err(e) => {
+                            self.put_back(nodes, out, detached);
+                            return Err(e);
+                        }
+                    }
                 }
             };
             let sync = SessionSync {
@@ -67,9 +73,10 @@ impl Session {
                 autocommit: self.autocommit || detached,
                 isolation: &self.isolation,
                 sets: &self.sets,
+                sets_epoch: self.sets_epoch,
             };
             let mut r = c.sync(&target.database, &sync).await;
-            if r.is_ok() && self.tx_active() && !detached {
+            if r.is_ok() && self.tx_active() && !detached && !joined {
                 if let Some(next) = &self.next_tx {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
@@ -84,6 +91,8 @@ impl Session {
             if let Err(e) = r {
                 if e.breaks_backend() {
                     c.discard();
+                } else if joined || c.holds_state() {
+                    self.pinned.push(Held { node: node.clone(), conn: c, joined });
                 }
                 self.put_back(nodes, out, detached);
                 return Err(e);
@@ -98,85 +107,111 @@ impl Session {
         read && self.tx_active() && self.read_hint.balance
     }
 
-    /// Pins what was taken from `pinned` back (used when acquiring fails half-way).
+    /// Gives back what was taken when acquiring fails half-way: connections the session must keep
+    /// stay with it, the rest go back to their pools.
     fn put_back(&mut self, nodes: &[Arc<str>], conns: Vec<Pooled>, detached: bool) {
-        if self.tx_active() && !detached {
-            for (n, c) in nodes.iter().zip(conns) {
-                self.pinned.push((n.clone(), c));
+        for (n, c) in nodes.iter().zip(conns) {
+            if !detached && (self.tx_active() || self.must_keep(n, &c)) {
+                self.pinned.push(Held { node: n.clone(), conn: c, joined: self.tx_active() });
             }
         }
     }
 
-    /// Returns connections after a statement: pinned while a transaction is open, else back to the
-    /// pool. A connection broken by the statement is dropped, and the transaction with it.
-    pub fn release<T>(&mut self, nodes: Vec<Arc<str>>, conns: Vec<Pooled>, result: &Result<T>) {
-        self.release_as(nodes, conns, result, false)
+    /// A connection the session keeps though no transaction needs it: it holds state only it has,
+    /// or one of the session's statements has a cursor open on it.
+    fn must_keep(&self, node: &Arc<str>, c: &Pooled) -> bool {
+        c.holds_state() || self.stmts.values().any(|s| s.cursor.as_ref().is_some_and(|(n, _)| n == node))
+    }
+
+    /// Returns connections after a statement: kept while a transaction is open or while they hold the
+    /// session's state, else back to the pool. A connection broken by the statement is dropped, and
+    /// the transaction with it: every other node it touched is rolled back.
+    pub async fn release<T>(&mut self, nodes: Vec<Arc<str>>, conns: Vec<Pooled>, result: &Result<T>) {
+        self.release_as(nodes, conns, result, false).await
     }
 
     /// `release`; connections of a `detached` read go back to the pool even inside a transaction.
-    pub fn release_as<T>(&mut self, nodes: Vec<Arc<str>>, conns: Vec<Pooled>, result: &Result<T>, detached: bool) {
+    pub async fn release_as<T>(
+        &mut self,
+        nodes: Vec<Arc<str>>,
+        conns: Vec<Pooled>,
+        result: &Result<T>,
+        detached: bool,
+    ) {
         let broken = !detached && matches!(result, Err(e) if e.breaks_backend());
         for (n, c) in nodes.into_iter().zip(conns) {
             if !c.clean {
                 c.discard();
                 continue;
             }
-            if self.tx_active() && !detached {
-                self.pinned.push((n, c));
+            if detached {
+                // a replica's connection outside the transaction: state left there cannot follow
+                // the session (one held connection per node, the writer's)
+                if c.holds_state() {
+                    c.discard();
+                }
+                continue;
+            }
+            if self.tx_active() || self.must_keep(&n, &c) {
+                self.pinned.push(Held { node: n, conn: c, joined: self.tx_active() });
             }
         }
-        if broken && self.tx_active() && self.in_tx {
-            // part of the transaction is gone with the connection: end it everywhere
+        if broken && self.tx_active() {
+            // part of the transaction is gone with the connection: end it everywhere, whether it
+            // was opened by BEGIN or by autocommit=0
             self.in_tx = false;
-            let pinned = std::mem::take(&mut self.pinned);
-            tokio::spawn(async move {
-                for (_, mut c) in pinned {
-                    if c.exec_simple("ROLLBACK").await.is_err() {
-                        c.discard();
-                    }
-                }
-            });
+            if let Err(e) = self.finish_pinned("ROLLBACK").await {
+                tracing::warn!(conn = self.id, error = %e, "rolling back after a lost backend");
+            }
         }
     }
 
-    /// Ends the transaction on every pinned connection with `verb` (COMMIT or ROLLBACK).
+    /// Ends the transaction on every connection that joined it with `verb` (COMMIT or ROLLBACK).
+    /// Connections that hold the session's state stay with it; the rest go back to their pools.
+    /// When some nodes committed and others did not, the error names both.
     pub async fn finish_pinned(&mut self, verb: &str) -> Result<()> {
-        let mut pinned = std::mem::take(&mut self.pinned);
+        let all = std::mem::take(&mut self.pinned);
+        let (mut joined, rest): (Vec<Held>, Vec<Held>) = all.into_iter().partition(|h| h.joined);
+        self.pinned = rest;
         // every node gets the verb before any reply is awaited: one round trip, not one per node
-        let mut sent = Vec::with_capacity(pinned.len());
-        for (_, c) in pinned.iter_mut() {
-            sent.push(c.send_query(verb).await);
+        let mut sent = Vec::with_capacity(joined.len());
+        for h in joined.iter_mut() {
+            sent.push(h.conn.send_query(verb).await);
         }
         let mut first_err = None;
-        for ((node, mut c), sent) in pinned.into_iter().zip(sent) {
+        let (mut done, mut failed) = (Vec::new(), Vec::new());
+        for (mut h, sent) in joined.into_iter().zip(sent) {
             let r = match sent {
-                Ok(()) => c.read_reply().await,
+                Ok(()) => h.conn.read_reply().await,
                 Err(e) => Err(e),
             };
             match r {
-                Ok(_) if verb == "COMMIT" => {
-                    let nodes = [node.clone()];
-                    self.remember_writes(&nodes, std::slice::from_mut(&mut c)).await;
+                Ok(_) => {
+                    if verb == "COMMIT" {
+                        let nodes = [h.node.clone()];
+                        self.remember_writes(&nodes, std::slice::from_mut(&mut h.conn)).await;
+                    }
+                    done.push(h.node.to_string());
+                    if self.must_keep(&h.node, &h.conn) {
+                        self.pinned.push(Held { joined: false, ..h });
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
+                    failed.push(h.node.to_string());
                     if e.breaks_backend() {
-                        c.discard();
+                        h.conn.discard();
+                    } else if self.must_keep(&h.node, &h.conn) {
+                        self.pinned.push(Held { joined: false, ..h });
                     }
                     if first_err.is_none() {
-                        first_err = Some(match e {
-                            Error::Sql { code, state, message } => {
-                                Error::Sql { code, state, message: format!("{message} ({verb} on dataNode {node})") }
-                            }
-                            other => other,
-                        });
+                        first_err = Some(e);
                     }
                 }
             }
         }
         match first_err {
-            Some(e) => Err(e),
             None => Ok(()),
+            Some(e) => Err(half_done(e, verb, &done, &failed)),
         }
     }
 
@@ -187,7 +222,7 @@ impl Session {
         if !self.tx_active() {
             return None;
         }
-        let held = self.pinned.iter().map(|(_, c)| &**c).chain(conns.iter().map(|c| &**c));
+        let held = self.pinned.iter().map(|h| &*h.conn).chain(conns.iter().map(|c| &**c));
         self.shared.backends.deadlocks.begin(self.uid, held);
         Some(self.out.mark())
     }
@@ -221,10 +256,17 @@ impl Session {
         res
     }
 
-    /// Rolls back whatever is pinned (client gone, reset, change user).
+    /// Rolls back the open transaction and gives every held connection back, reset first when it
+    /// holds state so that the next client finds it clean and its named locks free (client gone,
+    /// COM_RESET_CONNECTION, COM_CHANGE_USER).
     pub async fn rollback_pinned(&mut self) {
         let _ = self.finish_pinned("ROLLBACK").await;
         self.in_tx = false;
+        for mut h in std::mem::take(&mut self.pinned) {
+            if (h.conn.holds_state() || h.conn.in_transaction()) && h.conn.reset().await.is_err() {
+                h.conn.discard();
+            }
+        }
     }
 
     /// BEGIN / START TRANSACTION: commits an open transaction (as MySQL does), then opens one lazily.
@@ -236,6 +278,17 @@ impl Session {
         self.in_tx = true;
         self.begin_sql = sql.trim().trim_end_matches(';').to_string();
         self.send_ok(0, 0, b"").await
+    }
+
+    /// DDL commits the open transaction on every node it touched, as on MariaDB — whether BEGIN or
+    /// autocommit=0 opened it. CREATE/DROP TEMPORARY TABLE does not.
+    pub async fn implicit_commit(&mut self, kind: crate::sql::classify::Kind, sql: &str) -> Result<()> {
+        if kind != crate::sql::classify::Kind::Ddl || !self.tx_active() || crate::sql::classify::is_temporary_ddl(sql) {
+            return Ok(());
+        }
+        let r = self.finish_pinned("COMMIT").await;
+        self.in_tx = false;
+        r
     }
 
     pub async fn end_tx(&mut self, verb: &str) -> Result<()> {
@@ -269,5 +322,22 @@ impl Session {
                 })
             }
         }
+    }
+}
+
+/// The error of a COMMIT/ROLLBACK that failed on some nodes: the node's own error, and — when the
+/// transaction spanned several nodes — which of them did and did not finish it.
+fn half_done(e: Error, verb: &str, done: &[String], failed: &[String]) -> Error {
+    let where_ = if done.is_empty() {
+        format!("{verb} on dataNode {}", failed.join(", "))
+    } else {
+        format!("{verb} done on dataNode {}, not on dataNode {}", done.join(", "), failed.join(", "))
+    };
+    match e {
+        Error::Sql { code, state, message } => Error::Sql { code, state, message: format!("{message} ({where_})") },
+        Error::BackendLost { addr, data_host, reason } => {
+            Error::BackendLost { addr, data_host, reason: format!("{reason} ({where_})") }
+        }
+        other => other,
     }
 }

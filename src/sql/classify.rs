@@ -154,6 +154,27 @@ pub fn classify(sql: &str) -> (Kind, usize) {
     (kind, start)
 }
 
+/// `CREATE TEMPORARY TABLE` / `DROP TEMPORARY TABLE`: DDL without an implicit commit.
+pub fn is_temporary_ddl(sql: &str) -> bool {
+    let (_, start) = classify(sql);
+    let mut pos = start;
+    let mut words = 0;
+    // CREATE [OR REPLACE] TEMPORARY …, DROP TEMPORARY …
+    while words < 4 {
+        pos = skip_space_and_comments(sql, pos);
+        let (w, end) = word_at(sql, pos);
+        if w.is_empty() {
+            return false;
+        }
+        if w.eq_ignore_ascii_case("TEMPORARY") {
+            return true;
+        }
+        pos = end;
+        words += 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +190,11 @@ mod tests {
         assert_eq!(classify("rollback").0, Kind::Rollback);
         assert_eq!(classify("ROLLBACK TO SAVEPOINT a").0, Kind::Savepoint);
         assert_eq!(classify("truncate table t").0, Kind::Ddl);
+        assert!(is_temporary_ddl("CREATE TEMPORARY TABLE t (a INT)"));
+        assert!(is_temporary_ddl("create or replace temporary table t (a int)"));
+        assert!(is_temporary_ddl("DROP TEMPORARY TABLE IF EXISTS t"));
+        assert!(!is_temporary_ddl("CREATE TABLE temporary_x (a INT)"));
+        assert!(!is_temporary_ddl("DROP TABLE t"));
         assert_eq!(classify("set names utf8mb4").0, Kind::Set);
         assert_eq!(classify("").0, Kind::Empty);
         assert_eq!(classify("/* unterminated").0, Kind::Empty);

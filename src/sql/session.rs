@@ -1,5 +1,6 @@
 //! Reading the statements that change session state — SET (NAMES, autocommit, isolation, variables),
-//! USE, KILL — from the raw text. SET is never regenerated from an AST (sqlparser drops SESSION).
+//! USE, KILL — from the raw text, and the state other statements leave where the server's session
+//! trackers are silent. SET is never regenerated from an AST (sqlparser drops SESSION).
 
 use super::classify::{skip_space_and_comments, word_at};
 
@@ -191,6 +192,82 @@ pub fn parse_kill(sql: &str, start: usize) -> Option<(bool, u32)> {
     Some((query, id))
 }
 
+/// The variable a replayable `SET x = v` item (from `parse_set`) assigns, when its value stands alone
+/// (no variable, no function call): a later assignment of the same variable replaces it in the
+/// session's list. `None` when the value may depend on what ran before (`@@sql_mode`, `@x + 1`).
+pub fn set_key(item: &str) -> Option<String> {
+    let body = item.strip_prefix("SET ")?;
+    let (lhs, rhs) = body.split_once(":=").or_else(|| body.split_once('='))?;
+    if rhs.contains('@') || rhs.contains('(') {
+        return None;
+    }
+    let l = lhs.trim().to_ascii_lowercase().replace('`', "");
+    let var = l
+        .strip_prefix("@@session.")
+        .or_else(|| l.strip_prefix("@@local."))
+        .or_else(|| l.strip_prefix("session "))
+        .or_else(|| l.strip_prefix("local "))
+        .or_else(|| l.strip_prefix("@@"))
+        .unwrap_or(&l);
+    Some(var.trim().to_string())
+}
+
+/// Whether a statement leaves session state on its connection that MariaDB's session trackers do
+/// not report (measured on 10.11: user variables assigned by `SELECT @v := …`, `DO @v := …` or
+/// `… INTO @v`, named locks taken by GET_LOCK, HANDLER … OPEN). Conservative: an `:=` or
+/// GET_LOCK anywhere outside quotes counts.
+pub fn leaves_state(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    let prefilter =
+        memchr_any(b, b':') || memchr_any(b, b'@') || contains_ci(b, b"GET_LOCK") || contains_ci(b, b"HANDLER");
+    if !prefilter {
+        return false;
+    }
+    let mut quotes = super::analyze::Quotes::default();
+    let mut prev = ' ';
+    let mut word = String::new();
+    let mut last_word = String::new();
+    for c in sql.chars() {
+        if !quotes.outside(c) {
+            prev = ' ';
+            continue;
+        }
+        if prev == ':' && c == '=' {
+            return true;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c.to_ascii_uppercase());
+        } else {
+            if !word.is_empty() {
+                if word == "HANDLER" && last_word.is_empty() {
+                    return true;
+                }
+                last_word = std::mem::take(&mut word);
+            }
+            if c == '(' && last_word == "GET_LOCK" {
+                return true;
+            }
+            if c == '@' && last_word == "INTO" && prev != '@' {
+                return true;
+            }
+            if !c.is_whitespace() && c != '@' {
+                last_word.clear();
+                last_word.push(c);
+            }
+        }
+        prev = c;
+    }
+    word == "HANDLER" && last_word.is_empty()
+}
+
+fn memchr_any(b: &[u8], c: u8) -> bool {
+    b.contains(&c)
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +316,54 @@ mod tests {
         assert_eq!(parse_kill("KILL 12", 0), Some((false, 12)));
         assert_eq!(parse_kill("kill query 7", 0), Some((true, 7)));
         assert_eq!(parse_kill("kill connection x", 0), None);
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::{leaves_state, set_key};
+
+    #[test]
+    fn set_keys() {
+        assert_eq!(set_key("SET @x = 1").as_deref(), Some("@x"));
+        assert_eq!(set_key("SET @@session.sql_mode = 'ANSI'").as_deref(), Some("sql_mode"));
+        assert_eq!(set_key("SET SESSION sql_mode='ANSI'").as_deref(), Some("sql_mode"));
+        assert_eq!(set_key("SET sql_mode = concat(@@sql_mode, ',X')"), None);
+        assert_eq!(set_key("SET @x = @x + 1"), None);
+    }
+
+    #[test]
+    fn statements_that_leave_untracked_state() {
+        for sql in [
+            "SELECT @x := 41",
+            "select @x:=1, 2",
+            "DO @z := 3",
+            "SELECT 1 INTO @v",
+            "SELECT a FROM t WHERE id = 1 INTO @a",
+            "SELECT GET_LOCK('l', 0)",
+            "select get_lock ('l', 0)",
+            "HANDLER t OPEN",
+            "handler t read first",
+        ] {
+            assert!(leaves_state(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn statements_that_do_not() {
+        for sql in [
+            "SELECT 1",
+            "SELECT @x",
+            "SELECT @@version",
+            "SELECT ':=' , 'GET_LOCK('",
+            "SELECT * FROM t WHERE a = '@x := 1'",
+            "INSERT INTO t VALUES (@x)",
+            "SELECT * INTO OUTFILE '/tmp/x' FROM t",
+            "SELECT `handler` FROM t",
+            "SELECT IS_FREE_LOCK('l')",
+            "SELECT name FROM handlers",
+        ] {
+            assert!(!leaves_state(sql), "{sql}");
+        }
     }
 }

@@ -1,0 +1,236 @@
+//! Session state a statement leaves on a backend connection (user variables set by any statement,
+//! temporary tables, named locks, SQL PREPARE, cursors) stays with its client session, and the next
+//! client never sees any of it — with busy clients beside it shuffling the pooled connections.
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::*;
+
+/// Four clients running short statements on `db` until `stop` is set.
+fn busy(db: &'static str, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..4)
+        .map(|i| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut c = proxy_conn(db).await;
+                while !stop.load(Ordering::Relaxed) {
+                    let _: Option<i64> = c.query_first(format!("SELECT {i}")).await.unwrap();
+                    c.query_drop("SELECT SLEEP(0.002)").await.unwrap();
+                }
+            })
+        })
+        .collect()
+}
+
+async fn one<T: FromRow + Send + 'static>(c: &mut mysql_async::Conn, sql: &str) -> T {
+    match c.query_first::<T, _>(sql).await {
+        Ok(Some(v)) => v,
+        Ok(None) => panic!("{sql}: no row"),
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+/// Client A builds state without any SET statement, keeps seeing it while others are busy, and
+/// disconnects; then new clients see none of it and the lock is free.
+/// SQL PREPARE is tested on the pass-through schema only: a sharded schema routes the prepared text,
+/// which only the backend reads, to no node in particular.
+async fn state_is_kept_and_never_leaks(db: &'static str, tag: &str, sql_prepare: bool) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let others = busy(db, stop.clone());
+    let lock = format!("shardcat_state_{tag}");
+    let tt = format!("tt_{tag}");
+    let mut a = proxy_conn(db).await;
+    assert_eq!(one::<i64>(&mut a, "SELECT @x := 41").await, 41);
+    assert_eq!(one::<i64>(&mut a, &format!("SELECT GET_LOCK('{lock}', 0)")).await, 1);
+    exec(&mut a, &format!("CREATE TEMPORARY TABLE {tt} (v INT)")).await;
+    exec(&mut a, &format!("INSERT INTO {tt} VALUES (1), (2)")).await;
+    if sql_prepare {
+        exec(&mut a, "PREPARE s FROM 'SELECT ? + 1'").await;
+    }
+    exec(&mut a, "SELECT 7 INTO @y").await;
+    for _ in 0..15 {
+        assert_eq!(one::<Option<i64>>(&mut a, "SELECT @x").await, Some(41), "A's @x");
+        assert_eq!(one::<Option<i64>>(&mut a, "SELECT @y").await, Some(7), "A's @y");
+        assert_eq!(one::<i64>(&mut a, &format!("SELECT COUNT(*) FROM {tt}")).await, 2, "A's temporary table");
+        if sql_prepare {
+            assert_eq!(one::<i64>(&mut a, "EXECUTE s USING 5").await, 6, "A's SQL prepared statement");
+        }
+        assert_eq!(one::<i64>(&mut a, &format!("SELECT IS_FREE_LOCK('{lock}')")).await, 0, "A's lock");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // new clients, several at once so that every pooled connection is handed out
+    let mut bs = Vec::new();
+    for _ in 0..6 {
+        bs.push(proxy_conn(db).await);
+    }
+    for b in bs.iter_mut() {
+        assert_eq!(one::<Option<i64>>(b, "SELECT @x").await, None, "another client's @x is visible");
+        assert_eq!(one::<Option<i64>>(b, "SELECT @y").await, None, "another client's @y is visible");
+        let e = b.query_drop(format!("SELECT COUNT(*) FROM {tt}")).await.expect_err("temporary table leaked");
+        assert_eq!(server_error(&e).map(|s| s.0), Some(1146), "{e}");
+        if sql_prepare {
+            let e = b.query_drop("EXECUTE s USING 1").await.expect_err("SQL prepared statement leaked");
+            assert_eq!(server_error(&e).map(|s| s.0), Some(1243), "{e}");
+        }
+    }
+    // the lock was released when A left (the proxy resets A's connections as the session ends)
+    let t0 = Instant::now();
+    loop {
+        let free = one::<i64>(&mut bs[0], &format!("SELECT IS_FREE_LOCK('{lock}')")).await;
+        if free == 1 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "A's named lock is still held after it disconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for o in others {
+        o.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn pass_through_session_state_is_kept_and_never_leaks() {
+    state_is_kept_and_never_leaks("passthru", "pass", true).await;
+}
+
+#[tokio::test]
+async fn sharded_schema_session_state_is_kept_and_never_leaks() {
+    state_is_kept_and_never_leaks("demo", "demo", false).await;
+}
+
+/// COM_RESET_CONNECTION forgets the session's state, as on MariaDB.
+#[tokio::test]
+async fn reset_connection_forgets_state() {
+    let mut a = proxy_conn("passthru").await;
+    assert_eq!(one::<i64>(&mut a, "SELECT @r := 3").await, 3);
+    exec(&mut a, "CREATE TEMPORARY TABLE tt_reset (v INT)").await;
+    a.reset().await.unwrap();
+    assert_eq!(one::<Option<i64>>(&mut a, "SELECT @r").await, None);
+    let e = a.query_drop("SELECT * FROM tt_reset").await.expect_err("temporary table survived a reset");
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1146), "{e}");
+}
+
+async fn raw_ok(r: &mut raw::Raw, sql: &str) {
+    r.queue_query(sql);
+    r.flush().await;
+    let reply = r.read_reply().await;
+    assert_eq!(reply[0][0], 0x00, "{sql}: {:?}", shardcat::proto::packets::parse_err(&reply[0]));
+}
+
+/// A cursor opened inside a transaction stays part of it: its rows include the transaction's own
+/// uncommitted row, and COMMIT keeps / ROLLBACK undoes what the transaction wrote.
+#[tokio::test]
+async fn cursor_inside_a_transaction() {
+    use bytes::BufMut;
+    let port = demo().port;
+    let mut check = proxy_conn("passthru").await;
+    exec(&mut check, "CREATE TABLE IF NOT EXISTS cur_tx (id INT PRIMARY KEY)").await;
+    exec(&mut check, "DELETE FROM cur_tx").await;
+    for (verb, id, kept) in [("COMMIT", 1, 1), ("ROLLBACK", 2, 0)] {
+        let (mut r, _) = raw::login(port, "app", "app", Some("passthru"), "mysql_native_password").await;
+        let run = async {
+            raw_ok(&mut r, "BEGIN").await;
+            raw_ok(&mut r, &format!("INSERT INTO cur_tx VALUES ({id})")).await;
+            let mut p = vec![0x16];
+            p.extend_from_slice(format!("SELECT id FROM cur_tx WHERE id = {id}").as_bytes());
+            r.queue_command(&p);
+            r.flush().await;
+            let (_, ok) = r.r.expect().await.unwrap();
+            assert_eq!(ok[0], 0x00);
+            let stmt = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+            let cols = u16::from_le_bytes([ok[5], ok[6]]);
+            for _ in 0..cols {
+                r.r.expect().await.unwrap();
+            }
+            let mut ex = bytes::BytesMut::new();
+            ex.put_u8(0x17);
+            ex.put_u32_le(stmt);
+            ex.put_u8(0x01); // CURSOR_TYPE_READ_ONLY
+            ex.put_u32_le(1);
+            r.queue_command(&ex);
+            r.flush().await;
+            let head = r.read_reply().await;
+            let st = shardcat::proto::packets::parse_ok(head.last().unwrap()).unwrap().status;
+            assert!(st & 0x0040 != 0, "SERVER_STATUS_CURSOR_EXISTS");
+            let mut f = bytes::BytesMut::new();
+            f.put_u8(0x1C);
+            f.put_u32_le(stmt);
+            f.put_u32_le(10);
+            r.queue_command(&f);
+            r.flush().await;
+            let mut rows = 0;
+            loop {
+                let (_, p) = r.r.expect().await.unwrap();
+                if shardcat::proto::packets::is_eof_packet(&p) {
+                    break;
+                }
+                assert_eq!(p[0], 0x00, "binary row");
+                rows += 1;
+            }
+            assert_eq!(rows, 1, "the cursor sees the transaction's own row");
+            raw_ok(&mut r, verb).await;
+        };
+        tokio::time::timeout(Duration::from_secs(10), run).await.unwrap_or_else(|_| panic!("{verb}: no answer"));
+        let n: i64 = one(&mut check, &format!("SELECT COUNT(*) FROM cur_tx WHERE id = {id}")).await;
+        assert_eq!(n, kept, "after {verb}");
+    }
+}
+
+/// A SET inside a transaction reaches the connections the transaction holds; a SET refused part-way
+/// leaves no later SET skipped.
+#[tokio::test]
+async fn sets_reach_held_connections_and_none_is_skipped() {
+    let mut c = proxy_conn("passthru").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS set_tx (id INT PRIMARY KEY)").await;
+    exec(&mut c, "INSERT IGNORE INTO set_tx VALUES (1)").await;
+    exec(&mut c, "BEGIN").await;
+    exec(&mut c, "UPDATE set_tx SET id = 1 WHERE id = 1").await;
+    exec(&mut c, "SET NAMES latin1").await;
+    exec(&mut c, "SET @in_tx = 'seen'").await;
+    let row: (String, String) = one(&mut c, "SELECT @@character_set_client, @in_tx FROM set_tx").await;
+    assert_eq!(row, ("latin1".to_string(), "seen".to_string()));
+    exec(&mut c, "COMMIT").await;
+    let e = c.query_drop("SET @part1 = 1, @@session.no_such_variable_x = 1").await.expect_err("unknown variable");
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1193), "{e}");
+    exec(&mut c, "SET @after = 2").await;
+    for _ in 0..3 {
+        let v: Option<i64> = one(&mut c, "SELECT @after FROM set_tx").await;
+        assert_eq!(v, Some(2), "a SET after a refused one was skipped");
+    }
+    // the last value per variable is what the session keeps
+    for i in 0..50 {
+        exec(&mut c, &format!("SET @loop = {i}")).await;
+    }
+    let v: Option<i64> = one(&mut c, "SELECT @loop FROM set_tx").await;
+    assert_eq!(v, Some(49));
+}
+
+/// DDL commits a transaction opened by autocommit=0 on every node it touched, as on MariaDB;
+/// CREATE TEMPORARY TABLE does not commit.
+#[tokio::test]
+async fn ddl_commits_an_autocommit_off_transaction() {
+    let mut c = proxy_conn("passthru").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS ddl_ac (id INT PRIMARY KEY)").await;
+    exec(&mut c, "DELETE FROM ddl_ac").await;
+    exec(&mut c, "SET autocommit = 0").await;
+    exec(&mut c, "INSERT INTO ddl_ac VALUES (1)").await;
+    exec(&mut c, "CREATE TEMPORARY TABLE ddl_tmp (a INT)").await;
+    exec(&mut c, "INSERT INTO ddl_ac VALUES (2)").await;
+    exec(&mut c, "ROLLBACK").await;
+    exec(&mut c, "INSERT INTO ddl_ac VALUES (3)").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS ddl_ac_other (a INT)").await;
+    exec(&mut c, "ROLLBACK").await;
+    let mut other = proxy_conn("passthru").await;
+    let ids: Vec<i64> = other.query("SELECT id FROM ddl_ac ORDER BY id").await.unwrap();
+    assert_eq!(ids, vec![3], "1 and 2 rolled back (a temporary table commits nothing), 3 committed by the DDL");
+}
