@@ -52,7 +52,9 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
             std::time::Duration::from_millis(cfg.system.deadlock_check_period_ms.max(10)),
         );
     }
-    let shared = Shared::new(cfg, rules, backends);
+    // the version clients see is the backends' (learned once, at start)
+    let backend_version = backends.first_server_version(std::time::Duration::from_secs(2)).await;
+    let shared = Shared::new(cfg, rules, backends, backend_version.as_deref());
     tracing::info!(
         addr = %local.map(|a| a.to_string()).unwrap_or(addr),
         version = %shared.server_version,

@@ -299,3 +299,21 @@ async fn replies_are_byte_identical_to_mariadb_in_both_eof_framings() {
         }
     }
 }
+
+/// In front of MariaDB the proxy presents MariaDB: the handshake carries `5.5.5-<the backend's
+/// version>-shardcat` (drivers pick their dialect by it) and VERSION() is the backend's, marked.
+#[tokio::test]
+async fn the_handshake_presents_the_backends_mariadb_version() {
+    let mut p = proxy_conn("passthru").await;
+    let mut d = direct_conn(PRIMARY1, "passthru").await;
+    assert_eq!(p.server_version(), d.server_version(), "version as drivers parse it");
+    let pv: String = p.query_first("SELECT VERSION()").await.unwrap().unwrap();
+    let dv: String = d.query_first("SELECT VERSION()").await.unwrap().unwrap();
+    assert!(dv.contains("MariaDB"), "the stack runs MariaDB: {dv}");
+    assert_eq!(pv, format!("{dv}-shardcat"));
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", demo().port)).await.unwrap();
+    let mut r = shardcat::proto::codec::PacketReader::new(s);
+    let (_, hs) = r.expect().await.unwrap();
+    let end = hs[1..].iter().position(|b| *b == 0).unwrap() + 1;
+    assert_eq!(String::from_utf8_lossy(&hs[1..end]), format!("5.5.5-{dv}-shardcat"));
+}

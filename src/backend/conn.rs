@@ -63,6 +63,8 @@ pub struct BackendConn {
     writer: PacketWriter<OwnedWriteHalf>,
     pub endpoint: Arc<Endpoint>,
     pub thread_id: u32,
+    /// The server version of the handshake (MariaDB: `5.5.5-10.11.x-MariaDB…`).
+    pub server_version: String,
     pub caps: CapabilityFlags,
     pub variant: Variant,
     db: Option<String>,
@@ -135,6 +137,7 @@ impl BackendConn {
         let hs: HandshakePacket<'_> =
             ParseBuf(&hs).parse(()).map_err(|e| connect_err(&ep, format!("bad handshake: {e}")))?;
         let server_caps = hs.capabilities();
+        let server_version = String::from_utf8_lossy(hs.server_version_ref()).into_owned();
         let mut caps = BASE_CAPS & server_caps;
         caps.insert(CapabilityFlags::CLIENT_PROTOCOL_41);
         if variant.found_rows {
@@ -196,6 +199,7 @@ impl BackendConn {
             writer,
             endpoint: ep,
             thread_id,
+            server_version,
             caps,
             variant,
             db: None,

@@ -107,6 +107,18 @@ impl Backends {
     }
 
     /// Opens minCon connections on every pool in the background.
+    /// The handshake version of the first writeHost that answers (each tried for at most `wait`).
+    pub async fn first_server_version(&self, wait: Duration) -> Option<String> {
+        for h in &self.hosts {
+            let pool = h.writer().pool.clone();
+            let variant = conn::Variant { found_rows: false, deprecate_eof: true };
+            if let Ok(Ok(c)) = tokio::time::timeout(wait, pool.get(variant)).await {
+                return Some(c.server_version.clone());
+            }
+        }
+        None
+    }
+
     pub fn warm_up(&self) {
         for p in self.pools() {
             let p = p.clone();

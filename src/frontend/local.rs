@@ -54,7 +54,7 @@ impl Session {
             let (numeric, v) = match e {
                 LocalExpr::SysVar(v) => match v.as_str() {
                     "version_comment" => (false, Some("shardcat — MySQL-protocol sharding proxy".to_string())),
-                    "version" => (false, Some(self.shared.server_version.clone())),
+                    "version" => (false, Some(super::version_function(&self.shared.server_version).to_string())),
                     "autocommit" => (true, Some(u8::from(self.autocommit).to_string())),
                     "tx_isolation" | "transaction_isolation" => (false, Some(self.isolation.clone())),
                     "last_insert_id" | "identity" => (true, Some(self.last_insert_id.to_string())),
@@ -64,7 +64,7 @@ impl Session {
                 LocalExpr::Database => (false, self.schema.clone()),
                 LocalExpr::User => (false, Some(format!("{}@{host}", self.user.name))),
                 LocalExpr::CurrentUser => (false, Some(format!("{}@%", self.user.name))),
-                LocalExpr::Version => (false, Some(self.shared.server_version.clone())),
+                LocalExpr::Version => (false, Some(super::version_function(&self.shared.server_version).to_string())),
                 LocalExpr::LastInsertId => (true, Some(self.last_insert_id.to_string())),
                 LocalExpr::ConnectionId => (true, Some(self.id.to_string())),
                 LocalExpr::FoundRows => (true, Some(self.found_rows.to_string())),

@@ -23,6 +23,28 @@ use crate::backend::Backends;
 use crate::config::Config;
 use crate::sql::cache::ParseCache;
 
+/// The version the handshake presents: the backend's own, marked as shardcat's — so that drivers
+/// speak the backend's dialect (MariaDB announces itself as `5.5.5-10.x.y-MariaDB…`, and drivers
+/// look for that prefix). Without a reachable backend, a MySQL 5.7 version.
+pub fn presented_version(backend: Option<&str>) -> String {
+    match backend {
+        Some(v) if !v.is_empty() => {
+            let v = v.trim_end_matches('\0');
+            if v.contains("MariaDB") && !v.starts_with("5.5.5-") {
+                format!("5.5.5-{v}-shardcat")
+            } else {
+                format!("{v}-shardcat")
+            }
+        }
+        _ => format!("5.7.25-shardcat-{}", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+/// What `VERSION()` answers: the presented version without MariaDB's `5.5.5-` compatibility prefix.
+pub fn version_function(presented: &str) -> &str {
+    presented.strip_prefix("5.5.5-").unwrap_or(presented)
+}
+
 /// What every session shares: the config, the backends, the parse cache, the session registry.
 pub struct Shared {
     pub config: ArcSwap<Config>,
@@ -46,12 +68,14 @@ struct SessionEntry {
 }
 
 impl Shared {
-    pub fn new(config: Config, rules: crate::route::Rules, backends: Backends) -> Arc<Self> {
-        let version = config
-            .system
-            .fake_mysql_version
-            .clone()
-            .unwrap_or_else(|| format!("5.7.25-shardcat-{}", env!("CARGO_PKG_VERSION")));
+    /// `backend_version`: the handshake version of the first reachable writeHost, if any.
+    pub fn new(
+        config: Config,
+        rules: crate::route::Rules,
+        backends: Backends,
+        backend_version: Option<&str>,
+    ) -> Arc<Self> {
+        let version = config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
         Arc::new(Shared {
             config: ArcSwap::from_pointee(config),
             rules: ArcSwap::from_pointee(rules),
