@@ -317,3 +317,34 @@ async fn the_handshake_presents_the_backends_mariadb_version() {
     let end = hs[1..].iter().position(|b| *b == 0).unwrap() + 1;
     assert_eq!(String::from_utf8_lossy(&hs[1..end]), format!("5.5.5-{dv}-shardcat"));
 }
+
+/// A client that negotiates the compressed protocol gets every reply compressed, as from MariaDB:
+/// many rows, a 20 MiB value (several compressed packets), prepared statements; the mariadb CLI's
+/// --compress too.
+#[tokio::test]
+async fn compressed_protocol_as_direct() {
+    let proxy = demo();
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(proxy.port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let o = mysql_async::OptsBuilder::from_opts(opts(port, user, pass, Some("passthru")))
+            .compression(Some(mysql_async::Compression::default()))
+            .max_allowed_packet(Some(64 << 20));
+        let mut c = mysql_async::Conn::new(o).await.unwrap_or_else(|e| panic!("compressed login via {port}: {e}"));
+        let rows: Vec<(i64, String)> =
+            c.query("SELECT seq, REPEAT(CHAR(65 + seq % 26), seq % 300) FROM seq_1_to_20000").await.unwrap();
+        let n: Option<i64> = c.exec_first("SELECT ? + 1", (41,)).await.unwrap();
+        exec(&mut c, "CREATE TABLE IF NOT EXISTS comp_blob (id INT PRIMARY KEY, b LONGBLOB)").await;
+        let big: Vec<u8> = (0..20 << 20).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+        c.exec_drop("REPLACE INTO comp_blob VALUES (?, ?)", (port, big.clone())).await.unwrap();
+        let back: Option<Vec<u8>> = c.exec_first("SELECT b FROM comp_blob WHERE id = ?", (port,)).await.unwrap();
+        assert!(back.as_ref() == Some(&big), "20 MiB value via {port}");
+        seen.push((rows, n));
+    }
+    assert_eq!(seen[0], seen[1]);
+    let out = std::process::Command::new("mariadb")
+        .args(["--protocol=TCP", "-h127.0.0.1", &format!("-P{}", proxy.port), "-uapp", "-papp", "--compress"])
+        .args(["-N", "-B", "-e", "SELECT COUNT(*), SUM(seq) FROM seq_1_to_1000", "passthru"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1000\t500500", "{}", String::from_utf8_lossy(&out.stderr));
+}

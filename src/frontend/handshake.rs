@@ -23,6 +23,7 @@ pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
         | CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits()
         | CapabilityFlags::CLIENT_NO_SCHEMA.bits()
         | CapabilityFlags::CLIENT_ODBC.bits()
+        | CapabilityFlags::CLIENT_COMPRESS.bits()
         | CapabilityFlags::CLIENT_IGNORE_SPACE.bits()
         | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
         | CapabilityFlags::CLIENT_INTERACTIVE.bits()

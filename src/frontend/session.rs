@@ -139,6 +139,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     if s.send_ok(0, 0, b"").await.is_err() {
         return;
     }
+    if caps.contains(CapabilityFlags::CLIENT_COMPRESS) {
+        // everything after the login OK travels in compressed packets, both ways
+        s.reader.enable_compression();
+        s.out.enable_compression();
+    }
     let reason = s.command_loop().await;
     s.shared.backends.deadlocks.end(s.uid);
     s.rollback_pinned().await;
@@ -243,6 +248,9 @@ impl Session {
                 Err(e) => return format!("read error: {e}"),
             };
             self.out.set_seq(seq.wrapping_add(1));
+            if let Some(cs) = self.reader.comp_seq() {
+                self.out.set_comp_seq(cs.wrapping_add(1));
+            }
             let Some(&cmd) = pkt.first() else {
                 let _ = self.send_error(&Error::sql(1047, "08S01", "Unknown command")).await;
                 continue;

@@ -1,8 +1,9 @@
 //! Packet framing over tokio streams: 4-byte headers, sequence ids, payloads over 16 MiB split into
-//! continuation frames. Safe under pipelining: bytes after a packet stay buffered for the next read.
+//! continuation frames, and the compressed protocol (zlib, 7-byte headers) beneath them when a client
+//! negotiates CLIENT_COMPRESS. Safe under pipelining: bytes after a packet stay buffered for the next read.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use std::io;
+use std::io::{self, Read};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::MAX_PAYLOAD;
@@ -12,11 +13,75 @@ pub struct PacketReader<R> {
     inner: R,
     buf: BytesMut,
     max_packet: usize,
+    /// The compressed protocol, once negotiated: the stream carries compressed packets whose
+    /// payloads, inflated, are the plain frames `buf` holds.
+    comp: Option<CompIn>,
+}
+
+struct CompIn {
+    raw: BytesMut,
+    /// Sequence id of the last compressed packet read.
+    seq: Option<u8>,
+}
+
+/// Compressed packet header: compressed length (3), sequence id (1), length before compression (3;
+/// 0 = stored as is).
+const COMP_HEADER: usize = 7;
+
+impl CompIn {
+    /// Inflates one complete compressed packet from `raw` into `plain`; false when none is complete.
+    fn inflate_one(&mut self, plain: &mut BytesMut, max_packet: usize) -> io::Result<bool> {
+        if self.raw.len() < COMP_HEADER {
+            return Ok(false);
+        }
+        let clen = frame_len(&self.raw);
+        if self.raw.len() < COMP_HEADER + clen {
+            self.raw.reserve(COMP_HEADER + clen - self.raw.len());
+            return Ok(false);
+        }
+        let seq = self.raw[3];
+        let ulen = frame_len(&self.raw[4..]);
+        self.raw.advance(COMP_HEADER);
+        let body = self.raw.split_to(clen);
+        if ulen == 0 {
+            plain.extend_from_slice(&body);
+        } else {
+            if ulen > max_packet.saturating_add(4) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "compressed packet larger than max_allowed_packet",
+                ));
+            }
+            let start = plain.len();
+            plain.reserve(ulen);
+            let mut z = flate2::read::ZlibDecoder::new(&body[..]).take(ulen as u64 + 1);
+            let mut w = std::mem::take(plain).writer();
+            std::io::copy(&mut z, &mut w)?;
+            *plain = w.into_inner();
+            if plain.len() - start != ulen {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "compressed packet of the wrong length"));
+            }
+        }
+        self.seq = Some(seq);
+        Ok(true)
+    }
 }
 
 impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn new(inner: R) -> Self {
-        PacketReader { inner, buf: BytesMut::with_capacity(16 * 1024), max_packet: 1 << 30 }
+        PacketReader { inner, buf: BytesMut::with_capacity(16 * 1024), max_packet: 1 << 30, comp: None }
+    }
+
+    /// From now on the stream carries compressed packets (after the login OK, when CLIENT_COMPRESS
+    /// was negotiated).
+    pub fn enable_compression(&mut self) {
+        let raw = std::mem::take(&mut self.buf);
+        self.comp = Some(CompIn { raw, seq: None });
+    }
+
+    /// The sequence id of the last compressed packet read (the reply's compressed packets follow it).
+    pub fn comp_seq(&self) -> Option<u8> {
+        self.comp.as_ref().and_then(|c| c.seq)
     }
 
     /// Refuse logical packets larger than this (the server's max_allowed_packet).
@@ -26,7 +91,12 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
 
     /// Whether a complete frame is already buffered (the client pipelined more commands).
     pub fn has_buffered_frame(&self) -> bool {
-        self.buf.len() >= 4 && self.buf.len() >= 4 + frame_len(&self.buf)
+        let plain = self.buf.len() >= 4 && self.buf.len() >= 4 + frame_len(&self.buf);
+        plain
+            || self
+                .comp
+                .as_ref()
+                .is_some_and(|c| c.raw.len() >= COMP_HEADER && c.raw.len() >= COMP_HEADER + frame_len(&c.raw))
     }
 
     /// The next logical packet: the sequence id of its last frame and its payload.
@@ -73,6 +143,20 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
             } else {
                 self.buf.reserve(4096);
             }
+            if let Some(z) = self.comp.as_mut() {
+                if z.inflate_one(&mut self.buf, self.max_packet)? {
+                    continue;
+                }
+                z.raw.reserve(4096);
+                let n = self.inner.read_buf(&mut z.raw).await?;
+                if n == 0 {
+                    if self.buf.is_empty() && z.raw.is_empty() {
+                        return Ok(None);
+                    }
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a packet"));
+                }
+                continue;
+            }
             let n = self.inner.read_buf(&mut self.buf).await?;
             if n == 0 {
                 if self.buf.is_empty() {
@@ -95,6 +179,9 @@ pub struct PacketWriter<W> {
     seq: u8,
     /// Writes so far: a `Mark` taken before the last one can no longer be rewound to.
     flushes: u64,
+    /// The compressed protocol, once negotiated: the sequence id of the next compressed packet.
+    comp_seq: Option<u8>,
+    comp_buf: BytesMut,
 }
 
 /// A point in the output that nothing has been sent past yet (see `PacketWriter::rewind`).
@@ -113,7 +200,26 @@ const FLUSH_AT: usize = 64 * 1024;
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     pub fn new(inner: W) -> Self {
-        PacketWriter { inner, buf: BytesMut::with_capacity(16 * 1024), seq: 0, flushes: 0 }
+        PacketWriter {
+            inner,
+            buf: BytesMut::with_capacity(16 * 1024),
+            seq: 0,
+            flushes: 0,
+            comp_seq: None,
+            comp_buf: BytesMut::new(),
+        }
+    }
+
+    /// From now on every flush sends compressed packets (zlib; payloads under 50 bytes stored).
+    pub fn enable_compression(&mut self) {
+        self.comp_seq = Some(0);
+    }
+
+    /// The sequence id of the next compressed packet (a reply continues the command's).
+    pub fn set_comp_seq(&mut self, seq: u8) {
+        if self.comp_seq.is_some() {
+            self.comp_seq = Some(seq);
+        }
     }
 
     pub fn set_seq(&mut self, seq: u8) {
@@ -176,7 +282,24 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.flushes += 1;
-            self.inner.write_all(&self.buf).await?;
+            if let Some(seq) = self.comp_seq {
+                let next = mysql_common::proto::codec::compress(
+                    seq,
+                    mysql_common::proto::codec::Compression::default(),
+                    MAX_PAYLOAD,
+                    &mut self.buf,
+                    &mut self.comp_buf,
+                )
+                .map_err(|e| io::Error::other(e.to_string()))?;
+                self.comp_seq = Some(next);
+                self.inner.write_all(&self.comp_buf).await?;
+                self.comp_buf.clear();
+                if self.comp_buf.capacity() > KEEP_CAPACITY {
+                    self.comp_buf = BytesMut::new();
+                }
+            } else {
+                self.inner.write_all(&self.buf).await?;
+            }
             self.buf.clear();
             if self.buf.capacity() > KEEP_CAPACITY {
                 self.buf = BytesMut::with_capacity(16 * 1024);
@@ -223,6 +346,43 @@ mod tests {
         assert_eq!(r.next().await.unwrap().unwrap(), (7, Bytes::from_static(b"last")));
         writer.await.unwrap();
         assert!(r.next().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn compressed_packets_round_trip() {
+        let (a, b) = tokio::io::duplex(1 << 22);
+        let big: Vec<u8> = (0..(MAX_PAYLOAD + 1000)).map(|i| (i % 251) as u8).collect();
+        let writer = tokio::spawn({
+            let big = big.clone();
+            async move {
+                let mut w = PacketWriter::new(a);
+                w.enable_compression();
+                w.set_comp_seq(3);
+                w.push(b"short"); // stored: under the 50-byte threshold with its header
+                w.flush().await.unwrap();
+                w.push(&big);
+                w.push(&[b'x'; 300]);
+                w.flush().await.unwrap();
+            }
+        });
+        let mut r = PacketReader::new(b);
+        r.enable_compression();
+        assert_eq!(r.next().await.unwrap().unwrap(), (0, Bytes::from_static(b"short")));
+        assert_eq!(r.comp_seq(), Some(3));
+        let (_, p) = r.next().await.unwrap().unwrap();
+        assert_eq!(p, big);
+        assert_eq!(r.next().await.unwrap().unwrap().1, Bytes::from(vec![b'x'; 300]));
+        assert!(r.comp_seq().is_some_and(|s| s > 4), "one compressed packet per 16 MiB");
+        writer.await.unwrap();
+        assert!(r.next().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn corrupt_compressed_packet_is_an_error_not_a_panic() {
+        let data: &[u8] = &[5, 0, 0, 0, 100, 0, 0, 1, 2, 3, 4, 5];
+        let mut r = PacketReader::new(data);
+        r.enable_compression();
+        assert!(r.next().await.is_err());
     }
 
     #[tokio::test]
