@@ -26,8 +26,79 @@ pub struct DataHostSet {
     pub readers: Vec<Vec<Member>>,
     current: AtomicUsize,
     rr: AtomicUsize,
-    pub dnindex: Option<PathBuf>,
+    pub dnindex: Option<Arc<DnIndex>>,
     pub switching: Mutex<()>,
+}
+
+/// dnindex.properties: every dataHost's current writeHost index, kept in memory and persisted by one
+/// writer task (a whole snapshot per write, to a temporary file renamed over the old one), so that
+/// failovers of several dataHosts at once are all persisted and nothing blocks the runtime.
+pub struct DnIndex {
+    path: PathBuf,
+    current: parking_lot::Mutex<std::collections::BTreeMap<String, usize>>,
+    changed: Arc<tokio::sync::Notify>,
+    /// Writes completed (tests wait on it).
+    pub written: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl DnIndex {
+    /// Loads `path` (read once, at start) and starts its writer on the current runtime.
+    pub fn open(path: PathBuf) -> Arc<Self> {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let current = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                Some((k.trim().to_string(), v.trim().parse().ok()?))
+            })
+            .collect();
+        let d = Arc::new(DnIndex {
+            path,
+            current: parking_lot::Mutex::new(current),
+            changed: Arc::new(tokio::sync::Notify::new()),
+            written: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(Self::writer(Arc::downgrade(&d), d.changed.clone()));
+        }
+        d
+    }
+
+    pub fn get(&self, data_host: &str) -> Option<usize> {
+        self.current.lock().get(data_host).copied()
+    }
+
+    /// Records a dataHost's index; the writer persists it soon after.
+    pub fn set(&self, data_host: &str, index: usize) {
+        self.current.lock().insert(data_host.to_string(), index);
+        self.changed.notify_one();
+    }
+
+    fn render(&self) -> String {
+        let lines: Vec<String> = self.current.lock().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("#update\n#{}\n{}\n", chrono::Utc::now().to_rfc3339(), lines.join("\n"))
+    }
+
+    async fn writer(me: std::sync::Weak<DnIndex>, changed: Arc<tokio::sync::Notify>) {
+        loop {
+            changed.notified().await;
+            let Some(d) = me.upgrade() else { return };
+            let text = d.render();
+            let tmp = d.path.with_extension(format!("properties.{}.tmp", std::process::id()));
+            let r = async {
+                tokio::fs::write(&tmp, text).await?;
+                tokio::fs::rename(&tmp, &d.path).await
+            }
+            .await;
+            match r {
+                Ok(()) => {
+                    d.written.fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
+                Err(e) => tracing::warn!(path = %d.path.display(), error = %e, "cannot persist dnindex.properties"),
+            }
+        }
+    }
 }
 
 impl DataHostSet {
@@ -36,7 +107,7 @@ impl DataHostSet {
         writers: Vec<Member>,
         readers: Vec<Vec<Member>>,
         current: usize,
-        dnindex: Option<PathBuf>,
+        dnindex: Option<Arc<DnIndex>>,
     ) -> Self {
         let current = if current < writers.len() { current } else { 0 };
         DataHostSet {
@@ -69,10 +140,8 @@ impl DataHostSet {
     /// Makes writeHost `i` current and persists it (dnindex.properties keeps every dataHost's index).
     pub fn set_current(&self, i: usize) {
         self.current.store(i, Ordering::Release);
-        if let Some(path) = &self.dnindex {
-            if let Err(e) = write_dnindex(path, &self.cfg.name, i) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot persist dnindex.properties");
-            }
+        if let Some(d) = &self.dnindex {
+            d.set(&self.cfg.name, i);
         }
     }
 
@@ -139,27 +208,6 @@ impl DataHostSet {
             }
         }
     }
-}
-
-/// Reads `<dataHost>=<index>` from dnindex.properties.
-pub fn read_dnindex(path: &std::path::Path, data_host: &str) -> Option<usize> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == data_host).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
-fn write_dnindex(path: &std::path::Path, data_host: &str, index: usize) -> std::io::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let mut lines: Vec<String> =
-        old.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()).map(str::to_string).collect();
-    lines.retain(|l| l.split_once('=').is_none_or(|(k, _)| k.trim() != data_host));
-    lines.push(format!("{data_host}={index}"));
-    let text = format!("#update\n#{}\n{}\n", chrono::Utc::now().to_rfc3339(), lines.join("\n"));
-    let tmp = path.with_extension("properties.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
 }
 
 #[cfg(test)]
@@ -297,19 +345,35 @@ pub(crate) mod tests {
         assert_eq!(set(0, 0, 0, false).writer().name, "w0");
     }
 
-    #[test]
-    fn dnindex_round_trip() {
+    #[tokio::test]
+    async fn concurrent_failovers_are_all_persisted() {
         let dir = std::env::temp_dir().join(format!("dnindex-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("dnindex.properties");
-        write_dnindex(&p, "host1", 1).unwrap();
-        write_dnindex(&p, "host2", 0).unwrap();
-        write_dnindex(&p, "host1", 2).unwrap();
-        assert_eq!(read_dnindex(&p, "host1"), Some(2));
-        assert_eq!(read_dnindex(&p, "host2"), Some(0));
-        assert_eq!(read_dnindex(&p, "host3"), None);
-        let text = std::fs::read_to_string(&p).unwrap();
-        assert!(text.starts_with("#update\n#"), "{text}");
+        std::fs::write(&p, "#update\nhost0=1\n").unwrap();
+        let d = DnIndex::open(p.clone());
+        assert_eq!(d.get("host0"), Some(1));
+        let tasks: Vec<_> = (1..=8)
+            .map(|i| {
+                let d = d.clone();
+                tokio::spawn(async move { d.set(&format!("host{i}"), i % 3) })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let t0 = std::time::Instant::now();
+        loop {
+            let text = tokio::fs::read_to_string(&p).await.unwrap_or_default();
+            if (1..=8).all(|i| text.contains(&format!("host{i}={}", i % 3))) && text.contains("host0=1") {
+                assert!(text.starts_with("#update\n#"), "{text}");
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(5), "not all persisted: {text}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let reopened = DnIndex::open(p);
+        assert_eq!(reopened.get("host8"), Some(2));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

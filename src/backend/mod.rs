@@ -41,7 +41,7 @@ pub struct Backends {
 impl Backends {
     pub fn build(cfg: &Config) -> Self {
         let idle_check = Duration::from_millis(cfg.system.data_node_idle_check_period_ms.clamp(1000, 300_000) / 10);
-        let dnindex = cfg.config_dir.join("dnindex.properties");
+        let dnindex = datahost::DnIndex::open(cfg.config_dir.join("dnindex.properties"));
         let member =
             |h: &crate::config::model::DataHost, host: &str, url: &str, user: &str, password: &str, weight: u32| {
                 let pool = HostPool::new(
@@ -69,7 +69,7 @@ impl Backends {
                     w.read_hosts.iter().map(|r| member(h, &r.host, &r.url, &r.user, &r.password, r.weight)).collect()
                 })
                 .collect();
-            let current = datahost::read_dnindex(&dnindex, &h.name).unwrap_or(0);
+            let current = dnindex.get(&h.name).unwrap_or(0);
             hosts.push(Arc::new(DataHostSet::new(h.clone(), writers, readers, current, Some(dnindex.clone()))));
         }
         let mut nodes = HashMap::new();
