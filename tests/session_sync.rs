@@ -52,3 +52,36 @@ async fn client_found_rows_flag_reaches_the_backend() {
     }
     assert_eq!(seen, vec![(false, true, 0), (false, false, 0), (true, true, 1), (true, false, 1)]);
 }
+
+/// Backend connections keep at most max_prepared_stmt_count × 3/4 / maxCon statements each (least
+/// recently used closed first), so many client statements cannot exhaust the server's limit; the
+/// client never notices (evicted statements are prepared again).
+#[tokio::test]
+async fn backend_statement_cache_stays_under_the_servers_limit() {
+    let _g = LOCK.lock().await;
+    stack();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = std::fs::read_to_string(root().join("config/schema.xml"))
+        .unwrap()
+        .replace("maxCon=\"100\" minCon=\"2\"", "maxCon=\"6000\" minCon=\"1\"");
+    std::fs::write(dir.path().join("schema.xml"), schema).unwrap();
+    std::fs::copy(root().join("config/server.xml"), dir.path().join("server.xml")).unwrap();
+    let proxy = Proxy::start(dir.path(), Some(&root().join("rules")));
+    let mut c = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("passthru"))).await.unwrap();
+    let _: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+    let count = || async {
+        let mut d = direct_conn(PRIMARY1, "passthru").await;
+        let v: Option<(String, i64)> = d.query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").await.unwrap();
+        v.map(|(_, n)| n).unwrap_or(0)
+    };
+    let before = count().await;
+    for round in 0..3 {
+        for k in 0..10i64 {
+            let v: Option<i64> = c.exec_first(format!("SELECT ? + {k}"), (round,)).await.unwrap();
+            assert_eq!(v, Some(round + k));
+        }
+    }
+    let after = count().await;
+    // 16382 * 3 / 4 / 6000 = 2 per connection; the proxy has at most a few connections to this server
+    assert!(after - before <= 6, "backend statements grew by {} for 10 client statements", after - before);
+}

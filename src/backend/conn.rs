@@ -26,6 +26,9 @@ pub struct Endpoint {
     pub password: String,
     pub data_host: String,
     pub host_name: String,
+    /// The pool's maxCon: the statements each connection may keep prepared are the server's
+    /// `max_prepared_stmt_count` shared among that many connections.
+    pub max_con: u32,
 }
 
 /// What a client session wants a borrowed connection to look like.
@@ -56,7 +59,12 @@ pub struct BackendStmt {
     pub id: u32,
     pub params: u16,
     pub columns: u16,
+    /// When it was last used (the connection's use counter): the least recently used is closed first.
+    pub used: u64,
 }
+
+/// Most statements one backend connection keeps prepared.
+const MAX_STMTS_PER_CONN: usize = 256;
 
 pub struct BackendConn {
     reader: PacketReader<OwnedReadHalf>,
@@ -88,6 +96,9 @@ pub struct BackendConn {
     /// resolving table names in the database that was current when it was prepared.
     stmts: HashMap<Arc<str>, HashMap<Arc<str>, BackendStmt, FastHash>, FastHash>,
     stmt_count: usize,
+    /// How many statements this connection may keep prepared (see `Endpoint::max_con`).
+    stmt_cap: usize,
+    stmt_tick: u64,
     /// Column names of the last result read by `query_named`.
     last_names: Vec<String>,
     /// Replies of statements queued with `queue_ahead`, read (and dropped when OK) before the next one.
@@ -216,11 +227,30 @@ impl BackendConn {
             last_used: Instant::now(),
             stmts: HashMap::default(),
             stmt_count: 0,
+            stmt_cap: MAX_STMTS_PER_CONN,
+            stmt_tick: 0,
             last_names: Vec::new(),
             ahead: 0,
         };
         conn.enable_tracking().await?;
+        // connections × statements stay under the server's max_prepared_stmt_count (a quarter of it
+        // left to everyone else)
+        if let Ok(rows) = conn.query_rows("SELECT @@global.max_prepared_stmt_count").await {
+            let server_max = rows
+                .first()
+                .and_then(|r| r.first())
+                .and_then(|c| c.as_deref())
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok());
+            if let Some(m) = server_max {
+                conn.stmt_cap = (m * 3 / 4 / conn.endpoint.max_con.max(1) as usize).clamp(1, MAX_STMTS_PER_CONN);
+            }
+        }
         Ok(conn)
+    }
+
+    /// How many statements this connection keeps prepared at most.
+    pub fn stmt_cap(&self) -> usize {
+        self.stmt_cap
     }
 
     /// Turns on the session trackers (after login, and after every reset, which turns them off).
@@ -267,27 +297,37 @@ impl BackendConn {
         Ok(())
     }
 
-    /// The statement prepared for `sql` in the current database, if any.
-    pub fn stmt(&self, sql: &str) -> Option<&BackendStmt> {
-        self.stmts.get(self.db.as_deref()?)?.get(sql)
+    /// The statement prepared for `sql` in the current database, if any (marked as just used).
+    pub fn stmt(&mut self, sql: &str) -> Option<&BackendStmt> {
+        self.stmt_tick += 1;
+        let tick = self.stmt_tick;
+        let s = self.stmts.get_mut(self.db.as_deref()?)?.get_mut(sql)?;
+        s.used = tick;
+        Some(s)
     }
 
-    /// Remembers a statement prepared in the current database. Beyond `cap` statements, one is
-    /// closed (COM_STMT_CLOSE has no reply: it leaves with the next command); clients never notice,
-    /// their statements are prepared again when needed.
-    pub fn remember_stmt(&mut self, sql: Arc<str>, bs: BackendStmt, cap: usize) {
+    /// Remembers a statement prepared in the current database. Beyond the connection's cap, the
+    /// least recently used one is closed (COM_STMT_CLOSE has no reply: it leaves with the next
+    /// command); clients never notice, their statements are prepared again when needed.
+    pub fn remember_stmt(&mut self, sql: Arc<str>, mut bs: BackendStmt) {
         let Some(db) = self.db.clone() else { return };
-        if self.stmt_count >= cap {
-            let victim = self.stmts.iter().find_map(|(d, m)| m.keys().next().map(|k| (d.clone(), k.clone())));
-            if let Some((d, k)) = victim {
-                if let Some(old) = self.stmts.get_mut(&d).and_then(|m| m.remove(&k)) {
-                    let mut p = BytesMut::with_capacity(5);
-                    p.put_u8(0x19);
-                    p.put_u32_le(old.id);
-                    self.queue_no_reply(&p);
-                    self.stmt_count -= 1;
-                }
+        self.stmt_tick += 1;
+        bs.used = self.stmt_tick;
+        while self.stmt_count >= self.stmt_cap {
+            let victim = self
+                .stmts
+                .iter()
+                .flat_map(|(d, m)| m.iter().map(move |(k, v)| (v.used, d, k)))
+                .min_by_key(|(used, _, _)| *used)
+                .map(|(_, d, k)| (d.clone(), k.clone()));
+            let Some((d, k)) = victim else { break };
+            if let Some(old) = self.stmts.get_mut(&d).and_then(|m| m.remove(&k)) {
+                let mut p = BytesMut::with_capacity(5);
+                p.put_u8(0x19);
+                p.put_u32_le(old.id);
+                self.queue_no_reply(&p);
             }
+            self.stmt_count -= 1;
         }
         let per_db = self.stmts.entry(Arc::from(db.as_str())).or_default();
         if per_db.insert(sql, bs).is_none() {

@@ -223,6 +223,7 @@ pub(crate) mod tests {
             password: "p".into(),
             data_host: "dh".into(),
             host_name: name.into(),
+            max_con: 4,
         };
         let health = Arc::new(Health::default());
         health.facts.write().read_only = Some(name != "w0");

@@ -51,6 +51,7 @@ impl Backends {
                         password: password.to_string(),
                         data_host: h.name.clone(),
                         host_name: host.to_string(),
+                        max_con: h.max_con,
                     },
                     h.max_con,
                     h.min_con,

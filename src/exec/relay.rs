@@ -281,7 +281,7 @@ pub async fn prepare<W: AsyncWrite + Unpin>(
     }
     let st = conn.status;
     conn.finish(st);
-    Ok(Ok(BackendStmt { id: ok.stmt_id, params: ok.params, columns: ok.columns }))
+    Ok(Ok(BackendStmt { id: ok.stmt_id, params: ok.params, columns: ok.columns, used: 0 }))
 }
 
 #[cfg(test)]

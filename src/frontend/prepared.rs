@@ -31,9 +31,6 @@ pub struct ClientStmt {
     pub cursor: Option<(Arc<str>, u32)>,
 }
 
-/// Most statements a backend connection keeps prepared before the oldest is closed.
-const MAX_BACKEND_STMTS: usize = 256;
-
 impl Session {
     fn stmt_id_of(pkt: &[u8]) -> Option<u32> {
         pkt.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -362,7 +359,7 @@ impl Session {
             && res.is_ok()
             && conns.first().is_some_and(|c| c.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0);
         if cursor_open {
-            let bid = conns.first().and_then(|c| c.stmt(&backend_sql)).map(|s| s.id).unwrap_or(0);
+            let bid = conns.first_mut().and_then(|c| c.stmt(&backend_sql)).map(|s| s.id).unwrap_or(0);
             if let Some(st) = self.stmts.get_mut(&id) {
                 st.cursor = Some((route.nodes[0].clone(), bid));
             }
@@ -472,5 +469,5 @@ fn unknown_stmt(id: u32, what: &str) -> Error {
 
 /// Caches a backend statement on its connection.
 fn remember(c: &mut Pooled, sql: Arc<str>, bs: crate::backend::conn::BackendStmt) {
-    c.remember_stmt(sql, bs, MAX_BACKEND_STMTS);
+    c.remember_stmt(sql, bs);
 }
