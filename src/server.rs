@@ -1,5 +1,6 @@
 //! Startup: load and validate the conf dir, build the backend pools, listen on the service port and
-//! hand each client to a session. Exits on SIGINT/SIGTERM (or stdin EOF when a harness asks).
+//! hand each client to a session. On SIGINT/SIGTERM: stop accepting, drain the sessions, exit (or at
+//! stdin EOF when a harness asks).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,14 +73,21 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
             }
         });
     }
-    let serve = frontend::serve(listener, shared);
+    let grace = std::time::Duration::from_millis(shared.config.load().system.shutdown_timeout_ms);
+    let serve = frontend::serve(listener, shared.clone());
     tokio::select! {
         r = serve => {
             if let Err(e) = r {
                 tracing::error!(error = %e, "accept failed");
             }
         }
-        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = shutdown_signal() => {
+            // no new clients; running statements finish (up to shutdownTimeout), open transactions
+            // are rolled back by their sessions as they end
+            tracing::info!(sessions = shared.session_count(), "shutting down: draining sessions");
+            shared.drain(grace).await;
+            tracing::info!(sessions = shared.session_count(), "shut down");
+        }
     }
     Ok(())
 }

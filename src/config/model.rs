@@ -221,6 +221,9 @@ pub struct System {
     /// looks for a cycle across servers, and how often it looks (`deadlockCheckPeriod`, shardcat's;
     /// ms, default 100; 0 turns it off).
     pub deadlock_check_period_ms: u64,
+    /// On SIGTERM, how long statements may run to their end before they are interrupted
+    /// (`shutdownTimeout`, shardcat's; ms, default 30 s).
+    pub shutdown_timeout_ms: u64,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -243,6 +246,7 @@ impl Default for System {
             handle_distributed_transactions: 0,
             max_packet_size: 64 << 20,
             deadlock_check_period_ms: 100,
+            shutdown_timeout_ms: 30_000,
             merge_memory_limit: 256 << 20,
             read_your_writes: true,
             processors: None,

@@ -114,6 +114,7 @@ const KNOWN_SYSTEM: &[&str] = &[
     "mergeMemoryLimit",
     "readYourWrites",
     "deadlockCheckPeriod",
+    "shutdownTimeout",
 ];
 
 pub fn read(path: &Path, root: &Element, d: &mut Diagnostics) -> ServerXml {
@@ -187,6 +188,7 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
             "maxPacketSize" => sys.max_packet_size = num(d).unwrap_or(64 << 20).clamp(1024, 1 << 30) as usize,
             "readYourWrites" => sys.read_your_writes = flag(v),
             "deadlockCheckPeriod" => sys.deadlock_check_period_ms = num(d).unwrap_or(100),
+            "shutdownTimeout" => sys.shutdown_timeout_ms = num(d).unwrap_or(30_000),
             "processors" => sys.processors = num(d).map(|n| n.clamp(1, 1024) as usize),
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,
             _ => {}

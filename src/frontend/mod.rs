@@ -1,6 +1,7 @@
 //! The client side on the service port: accepting connections, the login handshake, and one session
 //! task per client that reads commands and answers them (locally or through route → exec).
 
+pub mod control;
 pub mod explain;
 pub mod handshake;
 pub mod local;
@@ -64,7 +65,7 @@ pub struct Shared {
 
 struct SessionEntry {
     user: String,
-    abort: Option<tokio::task::AbortHandle>,
+    ctl: Arc<control::SessionControl>,
 }
 
 impl Shared {
@@ -103,28 +104,74 @@ impl Shared {
         self.sessions.lock().len()
     }
 
-    /// Ends another session (KILL). `false` when no such connection exists.
+    /// KILL [CONNECTION]: interrupts what the session runs and ends it after that — never in the middle
+    /// of a COMMIT/ROLLBACK, which finishes on every node first. `false` when no such connection exists.
     pub fn kill(&self, id: u32) -> bool {
-        let entry = self.sessions.lock().remove(&id);
-        match entry {
+        let sessions = self.sessions.lock();
+        match sessions.get(&id) {
             Some(e) => {
                 tracing::info!(conn = id, user = %e.user, "connection killed");
-                if let Some(a) = e.abort {
-                    a.abort();
-                }
+                e.ctl.interrupt();
+                e.ctl.stop();
                 true
             }
             None => false,
         }
     }
 
-    fn register(&self, id: u32, user: &str) {
-        self.sessions.lock().insert(id, SessionEntry { user: user.to_string(), abort: None });
+    /// KILL QUERY: interrupts the statement the session runs, if any. `false` when no such connection.
+    pub fn kill_query(&self, id: u32) -> bool {
+        let sessions = self.sessions.lock();
+        match sessions.get(&id) {
+            Some(e) => {
+                tracing::info!(conn = id, user = %e.user, "query killed");
+                e.ctl.interrupt();
+                true
+            }
+            None => false,
+        }
     }
 
-    fn set_abort(&self, id: u32, abort: tokio::task::AbortHandle) {
+    /// Shutdown: every session ends after its current statement (idle ones at once); after `grace`,
+    /// running statements are interrupted. Returns when no session is left or `grace` × 2 passed.
+    pub async fn drain(&self, grace: std::time::Duration) {
+        let stop_all = |interrupt: bool| {
+            for e in self.sessions.lock().values() {
+                if interrupt {
+                    e.ctl.interrupt();
+                }
+                e.ctl.stop();
+            }
+        };
+        stop_all(false);
+        let t0 = Instant::now();
+        let mut interrupted = false;
+        while self.session_count() > 0 {
+            if !interrupted && t0.elapsed() >= grace {
+                tracing::warn!(
+                    sessions = self.session_count(),
+                    "shutdownTimeout passed: interrupting running statements"
+                );
+                stop_all(true);
+                interrupted = true;
+            }
+            if t0.elapsed() >= grace * 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn register(&self, id: u32) -> Arc<control::SessionControl> {
+        let ctl = control::SessionControl::new();
+        self.sessions.lock().insert(id, SessionEntry { user: String::new(), ctl: ctl.clone() });
+        ctl
+    }
+
+    /// Names the session's user once it is logged in (logs of KILL).
+    pub fn set_user(&self, id: u32, user: &str) {
         if let Some(e) = self.sessions.lock().get_mut(&id) {
-            e.abort = Some(abort);
+            e.user = user.to_string();
         }
     }
 
@@ -139,12 +186,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Resul
         let (stream, peer) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        shared.register(id, "");
+        let ctl = shared.register(id);
         let sh = shared.clone();
-        let task = tokio::spawn(async move {
-            session::run(stream, peer, id, sh.clone()).await;
+        tokio::spawn(async move {
+            session::run(stream, peer, id, sh.clone(), ctl).await;
             sh.unregister(id);
         });
-        shared.set_abort(id, task.abort_handle());
     }
 }

@@ -344,9 +344,7 @@ impl Session {
             return r;
         }
         let fmt = self.stmt_fmt();
-        let limit = self.shared.config.load().system.merge_memory_limit;
-        let watched = self.watch(&conns);
-        let res = crate::exec::run(&route, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
+        let (watched, res) = self.run_on(&route, &mut conns, &payloads, &fmt).await;
         if !super::query::is_read(kind, &sql)
             && !self.tx_active()
             && matches!(&res, Ok(r) if r.failed.is_none() && !r.result_set)
@@ -406,9 +404,7 @@ impl Session {
         let payloads = super::query::text_payloads(&r, &crate::proto::packets::com_query(text.as_bytes()));
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = crate::exec::ClientFmt { binary_rows: true, ..self.stmt_fmt() };
-        let limit = self.shared.config.load().system.merge_memory_limit;
-        let watched = self.watch(&conns);
-        let res = crate::exec::run(&r, &mut conns, &payloads, &mut self.out, &fmt, limit).await;
+        let (watched, res) = self.run_on(&r, &mut conns, &payloads, &fmt).await;
         self.release(r.nodes.clone(), conns, &res).await;
         let reply = self.settle(watched, res).await?;
         self.out.flush().await?;

@@ -9,7 +9,7 @@ use super::session::ReadHint;
 use super::session::Session;
 use crate::config::model::{Config, Schema};
 use crate::error::{Error, Result};
-use crate::exec::{self, Reply};
+use crate::exec::Reply;
 use crate::route::{self, Mode, Route};
 use crate::sql::analyze::Analysis;
 use crate::sql::classify::{classify, Kind};
@@ -590,9 +590,7 @@ impl Session {
             conns.iter_mut().for_each(|c| c.mark_state());
         }
         let fmt = self.stmt_fmt();
-        let limit = self.shared.config.load().system.merge_memory_limit;
-        let watched = self.watch(&conns);
-        let res = exec::run(r, &mut conns, payloads, &mut self.out, &fmt, limit).await;
+        let (watched, res) = self.run_on(r, &mut conns, payloads, &fmt).await;
         if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
             self.remember_writes(&r.nodes, &mut conns).await;
         }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+use super::control::SessionControl;
 use super::handshake::{self, Login};
 use super::prepared::ClientStmt;
 use super::Shared;
@@ -56,6 +57,8 @@ pub struct Session {
     /// Read routing hints of the statement being run (reset after it).
     pub read_hint: ReadHint,
     pub next_stmt_id: u32,
+    /// KILL and shutdown reach the session through this.
+    pub ctl: Arc<SessionControl>,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -75,7 +78,7 @@ pub struct ReadHint {
     pub balance: bool,
 }
 
-pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>) {
+pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>, ctl: Arc<SessionControl>) {
     let (r, w) = stream.into_split();
     let mut reader = PacketReader::new(r);
     reader.set_max_packet(shared.config.load().system.max_packet_size);
@@ -123,7 +126,9 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         written: HashMap::new(),
         read_hint: ReadHint::default(),
         next_stmt_id: 1,
+        ctl,
     };
+    shared.set_user(id, &s.user.name);
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
         if shared.session_count() > bench as usize {
             let e = Error::sql(
@@ -238,9 +243,15 @@ impl Session {
     async fn command_loop(&mut self) -> String {
         let idle = std::time::Duration::from_millis(self.shared.config.load().system.idle_timeout_ms.max(1000));
         loop {
-            let next = match tokio::time::timeout(idle, self.reader.next()).await {
-                Ok(n) => n,
-                Err(_) => return format!("idle for more than {} s (idleTimeout)", idle.as_secs()),
+            if self.ctl.stopping() {
+                return "killed, or the proxy shuts down".into();
+            }
+            let next = tokio::select! {
+                n = tokio::time::timeout(idle, self.reader.next()) => match n {
+                    Ok(n) => n,
+                    Err(_) => return format!("idle for more than {} s (idleTimeout)", idle.as_secs()),
+                },
+                _ = self.ctl.wake.notified() => continue,
             };
             let (seq, pkt) = match next {
                 Ok(Some(p)) => p,
@@ -334,19 +345,18 @@ impl Session {
         Ok(())
     }
 
+    /// KILL [CONNECTION | QUERY] id, for shardcat's connection ids.
     pub async fn kill(&mut self, query: bool, id: u32) -> Result<()> {
-        if query {
-            return self
-                .send_error(&Error::unsupported(
-                    "KILL QUERY is not supported by shardcat yet; KILL <id> ends the connection",
-                ))
-                .await;
-        }
         if id == self.id {
+            if query {
+                // nothing of this session runs while it answers
+                return self.send_ok(0, 0, b"").await;
+            }
             self.send_ok(0, 0, b"").await?;
             return Err(Error::Client(std::io::Error::other("killed itself")));
         }
-        if self.shared.kill(id) {
+        let found = if query { self.shared.kill_query(id) } else { self.shared.kill(id) };
+        if found {
             self.send_ok(0, 0, b"").await
         } else {
             self.send_error(&Error::sql(1094, "HY000", format!("Unknown thread id: {id}"))).await

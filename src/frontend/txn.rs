@@ -215,10 +215,28 @@ impl Session {
         }
     }
 
+    /// Runs a routed statement on its acquired connections and streams the reply: the one place a
+    /// statement runs on backends, so KILL QUERY (`ctl`) and the deadlock detector (`watch`) see
+    /// every one. The mark goes to `settle` after the connections are released.
+    pub async fn run_on(
+        &mut self,
+        r: &crate::route::Route,
+        conns: &mut [Pooled],
+        payloads: &[bytes::Bytes],
+        fmt: &crate::exec::ClientFmt,
+    ) -> (Option<Mark>, Result<Reply>) {
+        let limit = self.shared.config.load().system.merge_memory_limit;
+        let watched = self.watch(conns);
+        self.ctl.start(conns.iter().map(|c| &**c));
+        let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
+        self.ctl.finish().await;
+        (watched, res)
+    }
+
     /// Before a statement runs inside a transaction: tells the deadlock detector which backend
     /// connections the session holds (pinned, and those about to run it). The output mark lets a
     /// deadlock replace what the interrupted statement produced.
-    pub fn watch(&self, conns: &[Pooled]) -> Option<Mark> {
+    fn watch(&self, conns: &[Pooled]) -> Option<Mark> {
         if !self.tx_active() {
             return None;
         }

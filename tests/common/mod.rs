@@ -74,6 +74,18 @@ impl Proxy {
         Proxy { port, child: Mutex::new(child), log }
     }
 
+    /// Sends a signal to the proxy process (`TERM`, `HUP`, …).
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.lock().map(|c| c.id()).expect("proxy child");
+        let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("run kill");
+        assert!(st.success(), "kill -{sig} {pid}");
+    }
+
+    /// Whether the proxy process has exited (without waiting).
+    pub fn exited(&self) -> bool {
+        self.child.lock().map(|mut c| matches!(c.try_wait(), Ok(Some(_)))).unwrap_or(true)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

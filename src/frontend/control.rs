@@ -1,0 +1,78 @@
+//! What other tasks may do to a running session: KILL QUERY interrupts the statements it runs on
+//! backends, KILL CONNECTION and a draining shutdown stop it between statements (never mid-COMMIT).
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::conn::{BackendConn, Endpoint, Variant};
+
+/// How long an interruption may take (connect + `KILL QUERY`).
+const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct SessionControl {
+    /// The backend threads of the statement being run (empty between statements and during COMMIT).
+    running: Mutex<Vec<(Arc<Endpoint>, u32)>>,
+    /// `KILL QUERY`s issued for the running statement: awaited before its connections are reused.
+    kills: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The session is to end at its next chance (KILL CONNECTION, shutdown).
+    stop: AtomicBool,
+    /// Wakes a session waiting for its client's next command.
+    pub wake: tokio::sync::Notify,
+}
+
+impl SessionControl {
+    pub fn new() -> Arc<Self> {
+        Arc::new(SessionControl::default())
+    }
+
+    /// A statement starts on these connections.
+    pub fn start<'a>(&self, conns: impl Iterator<Item = &'a BackendConn>) {
+        let mut r = self.running.lock();
+        r.clear();
+        r.extend(conns.map(|c| (c.endpoint.clone(), c.thread_id)));
+    }
+
+    /// The statement is over: after this, no interruption can reach its connections (an interruption
+    /// already under way is waited for, so it cannot hit the connection's next statement).
+    pub async fn finish(&self) {
+        self.running.lock().clear();
+        let kills = std::mem::take(&mut *self.kills.lock());
+        for k in kills {
+            let _ = tokio::time::timeout(KILL_TIMEOUT, k).await;
+        }
+    }
+
+    /// KILL QUERY: interrupts the running statement on every backend it runs on (the client gets
+    /// the server's 1317, as from MariaDB). Nothing happens between statements.
+    pub fn interrupt(&self) {
+        let running = self.running.lock();
+        let mut kills = self.kills.lock();
+        for (ep, thread) in running.iter() {
+            let (ep, thread) = (ep.clone(), *thread);
+            kills.push(tokio::spawn(async move {
+                let r = async {
+                    let mut c = BackendConn::connect(ep.clone(), Variant::default(), KILL_TIMEOUT).await?;
+                    c.exec_simple(&format!("KILL QUERY {thread}")).await
+                };
+                match tokio::time::timeout(KILL_TIMEOUT, r).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(server = %ep.addr, thread, error = %e, "KILL QUERY failed"),
+                    Err(_) => tracing::warn!(server = %ep.addr, thread, "KILL QUERY timed out"),
+                }
+            }));
+        }
+    }
+
+    /// Asks the session to end once its current command is done (and at once when it is idle).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}

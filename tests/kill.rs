@@ -1,0 +1,95 @@
+//! KILL QUERY / KILL CONNECTION as statements for shardcat's connection ids, and SIGTERM draining:
+//! what a client sees is what it sees from one MariaDB.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::*;
+
+/// KILL QUERY interrupts a `SELECT SLEEP(30)` at once; the client gets the same error as direct, and
+/// its session goes on.
+#[tokio::test]
+async fn kill_query_interrupts_the_running_statement() {
+    let proxy = demo();
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(proxy.port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let mut a = mysql_async::Conn::new(opts(port, user, pass, Some("passthru"))).await.unwrap();
+        let mut b = mysql_async::Conn::new(opts(port, user, pass, Some("passthru"))).await.unwrap();
+        let id: u64 = a.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+        let t0 = Instant::now();
+        let sleeper = tokio::spawn(async move {
+            let r = a.query_first::<i64, _>("SELECT SLEEP(30)").await;
+            (r, a)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+        let (r, mut a) = sleeper.await.unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(10), "KILL QUERY did not interrupt SLEEP(30) via {port}");
+        let outcome = match &r {
+            Ok(v) => format!("row {v:?}"),
+            Err(e) => format!("error {:?}", server_error(e).map(|s| (s.0, s.1))),
+        };
+        let after: Option<i64> = a.query_first("SELECT 7").await.unwrap();
+        assert_eq!(after, Some(7), "the session goes on after KILL QUERY");
+        seen.push(outcome);
+    }
+    assert_eq!(seen[0], seen[1], "through shardcat vs direct");
+    let mut b = proxy_conn("passthru").await;
+    let e = b.query_drop("KILL QUERY 999999").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1094));
+}
+
+/// KILL CONNECTION ends another session: its open transaction is rolled back on every node.
+#[tokio::test]
+async fn kill_connection_rolls_back_the_sessions_transaction() {
+    let mut setup = proxy_conn("demo").await;
+    exec(&mut setup, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
+    exec(&mut setup, "DELETE FROM customer WHERE id IN (7701, 7702)").await;
+    let mut a = proxy_conn("demo").await;
+    let id: u64 = a.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    exec(&mut a, "BEGIN").await;
+    exec(&mut a, "INSERT INTO customer (id, name) VALUES (7701, 'k1'), (7702, 'k2')").await;
+    exec(&mut setup, &format!("KILL {id}")).await;
+    let t0 = Instant::now();
+    let gone = loop {
+        match a.query_drop("SELECT 1").await {
+            Err(_) => break true,
+            Ok(()) if t0.elapsed() > Duration::from_secs(5) => break false,
+            Ok(()) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    assert!(gone, "the killed session still answers");
+    let n: Option<i64> = setup.query_first("SELECT COUNT(*) FROM customer WHERE id IN (7701, 7702)").await.unwrap();
+    assert_eq!(n, Some(0), "the killed session's transaction is rolled back on both shards");
+}
+
+/// SIGTERM: no new clients; a running statement finishes and its client gets the answer; an open
+/// transaction is rolled back; the proxy exits.
+#[tokio::test]
+async fn sigterm_drains_sessions() {
+    stack();
+    let proxy = Proxy::start(&root().join("config"), None);
+    let mut setup = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("passthru"))).await.unwrap();
+    exec(&mut setup, "CREATE TABLE IF NOT EXISTS drain_t (id INT PRIMARY KEY)").await;
+    exec(&mut setup, "DELETE FROM drain_t").await;
+    let mut tx = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("passthru"))).await.unwrap();
+    exec(&mut tx, "BEGIN").await;
+    exec(&mut tx, "INSERT INTO drain_t VALUES (1)").await;
+    let mut slow = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("passthru"))).await.unwrap();
+    let running = tokio::spawn(async move { slow.query_first::<i64, _>("SELECT SLEEP(1.5) + 5").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.signal("TERM");
+    let r = running.await.unwrap();
+    assert_eq!(r.ok().flatten(), Some(5), "the running statement finished and was answered");
+    let t0 = Instant::now();
+    while !proxy.exited() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the proxy did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("passthru"))).await.is_err());
+    let mut d = direct_conn(PRIMARY1, "passthru").await;
+    let n: Option<i64> = d.query_first("SELECT COUNT(*) FROM drain_t").await.unwrap();
+    assert_eq!(n, Some(0), "the open transaction was rolled back");
+}
