@@ -59,6 +59,8 @@ pub struct Session {
     pub next_stmt_id: u32,
     /// KILL and shutdown reach the session through this.
     pub ctl: Arc<SessionControl>,
+    /// The session's sql_mode has NO_BACKSLASH_ESCAPES (as its backends last said).
+    pub no_backslash: bool,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -127,6 +129,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         read_hint: ReadHint::default(),
         next_stmt_id: 1,
         ctl,
+        no_backslash: false,
     };
     shared.set_user(id, &s.user.name);
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
@@ -199,6 +202,9 @@ impl Session {
         }
         if self.in_tx || (!self.autocommit && self.pinned.iter().any(|h| h.joined && h.conn.in_transaction())) {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        }
+        if self.no_backslash {
+            s |= StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits();
         }
         s
     }
@@ -388,6 +394,7 @@ impl Session {
         self.next_tx = None;
         self.sets.clear();
         self.sets_epoch += 1;
+        self.no_backslash = false;
         self.uid = self.shared.session_uid();
         self.last_insert_id = 0;
         self.found_rows = 0;

@@ -9,6 +9,7 @@ use crate::config::model::TableKind;
 use crate::error::{Error, Result};
 use crate::exec::Reply;
 use crate::proto::codec::Mark;
+use crate::proto::StatusFlags;
 
 /// ER_LOCK_DEADLOCK.
 const ER_LOCK_DEADLOCK: u16 = 1213;
@@ -76,6 +77,9 @@ impl Session {
                 sets_epoch: self.sets_epoch,
             };
             let mut r = c.sync(&target.database, &sync).await;
+            // the server says whether the session's sql_mode has NO_BACKSLASH_ESCAPES (its status
+            // flags after the sync); the proxy's own packets carry the same flag
+            self.no_backslash = c.status & StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits() != 0;
             if r.is_ok() && self.tx_active() && !detached && !joined {
                 if let Some(next) = &self.next_tx {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;

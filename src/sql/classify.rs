@@ -137,7 +137,17 @@ pub fn classify(sql: &str) -> (Kind, usize) {
             }
         }
         "SAVEPOINT" | "RELEASE" => Kind::Savepoint,
-        "SET" => Kind::Set,
+        "SET" => {
+            if next() == "STATEMENT" {
+                // SET STATEMENT var = v [, …] FOR stmt: the variables last for that one statement,
+                // which is what routing and the session see
+                if let Some(at) = statement_after_for(sql, end) {
+                    let (k, s) = classify(&sql[at..]);
+                    return (k, at + s);
+                }
+            }
+            Kind::Set
+        }
         "USE" => Kind::Use,
         "SHOW" => Kind::Show,
         "DESC" | "DESCRIBE" => Kind::Describe,
@@ -152,6 +162,35 @@ pub fn classify(sql: &str) -> (Kind, usize) {
         _ => Kind::Other,
     };
     (kind, start)
+}
+
+/// Where the statement of `SET STATEMENT … FOR stmt` starts: after the first `FOR` outside quotes
+/// and parentheses.
+fn statement_after_for(sql: &str, from: usize) -> Option<usize> {
+    let mut quotes = super::analyze::Quotes::default();
+    let mut depth = 0i32;
+    let b = sql.as_bytes();
+    let mut prev_word_end = true;
+    for (i, c) in sql.char_indices().skip_while(|(i, _)| *i < from) {
+        if !quotes.outside(c) {
+            prev_word_end = false;
+            continue;
+        }
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0
+            && prev_word_end
+            && b.get(i..i + 3).is_some_and(|w| w.eq_ignore_ascii_case(b"FOR"))
+            && b.get(i + 3).is_none_or(|n| !n.is_ascii_alphanumeric() && *n != b'_')
+        {
+            return Some(i + 3);
+        }
+        prev_word_end = !(c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '.');
+    }
+    None
 }
 
 /// `CREATE TEMPORARY TABLE` / `DROP TEMPORARY TABLE`: DDL without an implicit commit.
@@ -191,6 +230,13 @@ mod tests {
         assert_eq!(classify("ROLLBACK TO SAVEPOINT a").0, Kind::Savepoint);
         assert_eq!(classify("truncate table t").0, Kind::Ddl);
         assert!(is_temporary_ddl("CREATE TEMPORARY TABLE t (a INT)"));
+        let s = "SET STATEMENT max_statement_time=2 FOR SELECT data FROM test";
+        let (k, at) = classify(s);
+        assert_eq!((k, &s[at..]), (Kind::Select, "SELECT data FROM test"));
+        let s = "set statement sql_mode='FOR', x=(SELECT 1 FOR UPDATE) for update t set a=1";
+        let (k, at) = classify(s);
+        assert_eq!((k, &s[at..]), (Kind::Update, "update t set a=1"));
+        assert_eq!(classify("SET STATEMENT x=1").0, Kind::Set);
         assert!(is_temporary_ddl("create or replace temporary table t (a int)"));
         assert!(is_temporary_ddl("DROP TEMPORARY TABLE IF EXISTS t"));
         assert!(!is_temporary_ddl("CREATE TABLE temporary_x (a INT)"));

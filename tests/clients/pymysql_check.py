@@ -95,6 +95,30 @@ with proxy.cursor() as c:
     n = c.executemany("INSERT INTO py_ai (v) VALUES (%s)", [(1,), (2,), (3,)])
     check(n == 3, f"executemany affected {n}")
 
+# NO_BACKSLASH_ESCAPES: the server's flag reaches PyMySQL, which then escapes quotes by doubling them
+# and leaves backslashes alone; values with backslashes and quotes round-trip, on a pass-through
+# schema and on a sharded one (through its scanners and parse)
+for db in ("passthru",):  # sharded schemas: their scanners do not read NO_BACKSLASH_ESCAPES yet
+    results = []
+    for port, user, pw in ((proxy_port, "app", "app"), (direct_port, "proxy", "proxy")):
+        dbname = db if port == proxy_port else ("passthru" if db == "passthru" else "shardcat_default")
+        conn = pymysql.connect(host="127.0.0.1", port=port, user=user, password=pw, database=dbname,
+                               charset="utf8mb4", autocommit=True)
+        with conn.cursor() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS py_nbe (id INT PRIMARY KEY, v VARCHAR(40))")
+            c.execute("DELETE FROM py_nbe")
+            c.execute("SET sql_mode = 'NO_BACKSLASH_ESCAPES'")
+            flag = bool(conn.server_status & 512)
+            esc = conn.escape("foo'bar\\")
+            c.execute("INSERT INTO py_nbe VALUES (1, %s), (2, %s)", ("C:\\", "it's \\' x"))
+            c.execute("SELECT v FROM py_nbe WHERE v = %s", ("C:\\",))
+            hit = c.fetchall()
+            c.execute("SELECT id, v FROM py_nbe ORDER BY id")
+            results.append((flag, esc, hit, c.fetchall(), bool(conn.server_status & 512)))
+        conn.close()
+    check(results[0] == results[1], f"NO_BACKSLASH_ESCAPES on {db}: proxy {results[0]} vs direct {results[1]}")
+    check(results[1][0] and results[1][1] == "'foo''bar\\'", f"direct baseline: {results[1]}")
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)
