@@ -77,15 +77,90 @@ impl Session {
     /// `raw` is the client's COM_QUERY packet: statements go to backends as the client's own bytes
     /// (in the client's character set), while `sql` (lossily decoded) is only read.
     pub async fn com_query(&mut self, sql: &str, raw: &Bytes) -> Result<()> {
+        if sql.contains(';') {
+            let parts = crate::sql::split::statements(sql);
+            if parts.len() > 1 {
+                if !self.multi_statements {
+                    // the backends accept several statements per query; this client did not ask to
+                    let (s, _) = parts[1];
+                    let near: String = sql[s..].trim_start().chars().take(80).collect();
+                    let e = Error::sql(1064, "42000", format!("You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '{near}' at line 1"));
+                    return self.send_error(&e).await;
+                }
+                if self.split_multi(sql, &parts) {
+                    return self.multi_query(sql, raw, &parts).await;
+                }
+            }
+        }
+        self.stmt_failed = false;
         let r = self.query(sql, raw).await;
         match r {
             Ok(()) => Ok(()),
             Err(e @ Error::Client(_)) => Err(e),
             Err(e) => {
+                self.stmt_failed = true;
                 tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(sql), "statement failed");
                 self.send_error(&e).await
             }
         }
+    }
+
+    /// Whether a multi-statement text is run statement by statement (each answered in turn, all but
+    /// the last with SERVER_MORE_RESULTS_EXISTS): when one of them is a statement the proxy handles
+    /// itself, or the schema has sharded tables. A pass-through schema relays the rest as it is.
+    fn split_multi(&self, sql: &str, parts: &[(usize, usize)]) -> bool {
+        let session_stmt = parts.iter().any(|(s, e)| {
+            matches!(
+                classify(&sql[*s..*e]).0,
+                Kind::Begin
+                    | Kind::Commit
+                    | Kind::Rollback
+                    | Kind::Set
+                    | Kind::Use
+                    | Kind::Kill
+                    | Kind::Savepoint
+                    | Kind::Show
+                    | Kind::Lock
+                    | Kind::Unlock
+                    | Kind::Xa
+                    | Kind::LoadData
+                    | Kind::Empty
+            )
+        });
+        let cfg = self.shared.config.load();
+        let sharded = self.current_or_first_schema(&cfg).is_ok_and(|s| !s.tables.is_empty());
+        session_stmt || sharded
+    }
+
+    /// Runs the statements of a multi-statement text one after the other; the first that fails ends
+    /// it (its error is the last reply), as on MariaDB.
+    async fn multi_query(&mut self, sql: &str, raw: &Bytes, parts: &[(usize, usize)]) -> Result<()> {
+        // the client's own bytes for each statement, when the text decoded without loss
+        let exact = raw.len() == sql.len() + 1 && &raw[1..] == sql.as_bytes();
+        for (i, (s, e)) in parts.iter().enumerate() {
+            let text = &sql[*s..*e];
+            let payload = if exact {
+                crate::proto::packets::com_query(&raw[1 + s..1 + e])
+            } else {
+                crate::proto::packets::com_query(text.as_bytes())
+            };
+            self.more_results = i + 1 < parts.len();
+            self.stmt_failed = false;
+            let r = self.query(text, &payload).await;
+            self.more_results = false;
+            match r {
+                Ok(()) if !self.stmt_failed => {}
+                Ok(()) => break,
+                Err(e @ Error::Client(_)) => return Err(e),
+                Err(e) => {
+                    tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(text), "statement failed");
+                    self.send_error(&e).await?;
+                    break;
+                }
+            }
+        }
+        self.out.flush().await?;
+        Ok(())
     }
 
     async fn query(&mut self, sql: &str, raw: &Bytes) -> Result<()> {
@@ -151,9 +226,12 @@ impl Session {
         for it in &items {
             match it {
                 SetItem::Global(s) => {
-                    return Err(Error::unsupported(format!(
-                        "'{s}' would change one backend only; set global variables on each MariaDB server"
-                    )))
+                    // MariaDB's answer to a user without the privilege: clients know to skip what needs it
+                    return Err(Error::sql(
+                        1227,
+                        "42000",
+                        format!("Access denied; you need (at least one of) the SUPER privilege(s) for this operation (shardcat: '{s}' would change one backend only; set global variables on each MariaDB server)"),
+                    ));
                 }
                 SetItem::Names(cs) => {
                     self.charset = cs.clone();
@@ -625,6 +703,7 @@ impl Session {
     /// Session bookkeeping after a reply: last insert id, found rows; a failure is logged.
     pub fn after_reply(&mut self, kind: Kind, reply: &Reply, sql: &str) {
         if let Some(e) = &reply.failed {
+            self.stmt_failed = true;
             tracing::info!(conn = self.id, user = %self.user.name, code = e.code, error = %e.message, sql = %loggable(sql), "statement failed");
             return;
         }

@@ -61,6 +61,10 @@ pub struct Session {
     pub ctl: Arc<SessionControl>,
     /// The session's sql_mode has NO_BACKSLASH_ESCAPES (as its backends last said).
     pub no_backslash: bool,
+    /// A statement of a multi-statement text is answered and more follow (SERVER_MORE_RESULTS_EXISTS).
+    pub more_results: bool,
+    /// The statement just answered failed (its error went to the client).
+    pub stmt_failed: bool,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -130,6 +134,8 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         next_stmt_id: 1,
         ctl,
         no_backslash: false,
+        more_results: false,
+        stmt_failed: false,
     };
     shared.set_user(id, &s.user.name);
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
@@ -205,6 +211,9 @@ impl Session {
         }
         if self.no_backslash {
             s |= StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits();
+        }
+        if self.more_results {
+            s |= StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
         }
         s
     }

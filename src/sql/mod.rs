@@ -7,3 +7,4 @@ pub mod classify;
 pub mod hint;
 pub mod session;
 pub mod shape;
+pub mod split;
