@@ -234,3 +234,26 @@ async fn ddl_commits_an_autocommit_off_transaction() {
     let ids: Vec<i64> = other.query("SELECT id FROM ddl_ac ORDER BY id").await.unwrap();
     assert_eq!(ids, vec![3], "1 and 2 rolled back (a temporary table commits nothing), 3 committed by the DDL");
 }
+
+/// Prepared SET statements run on the backend; what they change (as the server reports it) becomes the
+/// session's, on every connection it uses, and a later SET NAMES overrides it — as direct.
+#[tokio::test]
+async fn prepared_set_statements_change_the_session() {
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(demo().port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let mut c = mysql_async::Conn::new(opts(port, user, pass, Some("passthru"))).await.unwrap();
+        c.exec_drop("SET character_set_results = ?", ("latin1",)).await.unwrap();
+        c.exec_drop("SET @prepared_v = ?", (42,)).await.unwrap();
+        let mut row: Vec<(String, Option<i64>)> = Vec::new();
+        for _ in 0..3 {
+            row.push(one(&mut c, "SELECT @@character_set_results, @prepared_v").await);
+        }
+        exec(&mut c, "SET NAMES utf8mb4").await;
+        row.push(one(&mut c, "SELECT @@character_set_results, @prepared_v").await);
+        let mut other = mysql_async::Conn::new(opts(port, user, pass, Some("passthru"))).await.unwrap();
+        row.push(one(&mut other, "SELECT @@character_set_results, @prepared_v").await);
+        seen.push(row);
+    }
+    assert_eq!(seen[0], seen[1], "through shardcat vs direct");
+    assert_eq!(seen[1][0], ("latin1".to_string(), Some(42)));
+}

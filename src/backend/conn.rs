@@ -103,6 +103,9 @@ pub struct BackendConn {
     last_names: Vec<String>,
     /// Replies of statements queued with `queue_ahead`, read (and dropped when OK) before the next one.
     ahead: u8,
+    /// System variables a client statement changed, as the server's session tracking reported them
+    /// (the session adopts them into its replayable state).
+    tracked: Vec<(String, String)>,
 }
 
 const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
@@ -231,6 +234,7 @@ impl BackendConn {
             stmt_tick: 0,
             last_names: Vec::new(),
             ahead: 0,
+            tracked: Vec::new(),
         };
         conn.enable_tracking().await?;
         // connections × statements stay under the server's max_prepared_stmt_count (a quarter of it
@@ -259,6 +263,31 @@ impl BackendConn {
             self.exec_simple(TRACKING).await?;
         }
         Ok(())
+    }
+
+    /// Records what a relayed OK packet reports about system variables (see `packets::tracked_variables`).
+    pub fn note_tracked(&mut self, ok: &[u8]) {
+        if ok.len() > 7 && packets::parse_ok(ok).is_some_and(|o| o.status & STATE_CHANGED != 0) {
+            self.tracked.extend(packets::tracked_variables(ok));
+        }
+    }
+
+    /// The system variables client statements changed since the last call.
+    pub fn take_tracked(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.tracked)
+    }
+
+    /// The session adopted `sets[len_before..len_after]` from this connection's own changes: they are
+    /// in effect here already.
+    pub fn adopt_sets(&mut self, owner: u64, len_before: usize, len_after: usize) {
+        if self.sets_owner == owner && self.sets_applied == len_before {
+            self.sets_applied = len_after;
+        }
+    }
+
+    /// The server reported autocommit changed by a client statement.
+    pub fn adopt_autocommit(&mut self, on: bool) {
+        self.autocommit = on;
     }
 
     /// Whether a client statement left state here that only this connection has.

@@ -50,8 +50,9 @@ pub fn write_terminator<W: AsyncWrite + Unpin>(out: &mut PacketWriter<W>, fmt: &
 }
 
 /// The (warnings, status) of a backend's end-of-rows packet in the backend's framing.
-fn read_terminator(conn: &BackendConn, p: &[u8]) -> Result<(u16, u16)> {
+fn read_terminator(conn: &mut BackendConn, p: &[u8]) -> Result<(u16, u16)> {
     if conn.deprecate_eof() {
+        conn.note_tracked(p);
         packets::parse_ok(p).map(|o| (o.warnings, o.status)).ok_or_else(|| conn.malformed("bad OK terminator"))
     } else {
         packets::parse_eof(p).ok_or_else(|| conn.malformed("bad EOF"))
@@ -114,6 +115,7 @@ pub async fn relay<W: AsyncWrite + Unpin>(
                     reply.last_insert_id = ok.last_insert_id;
                 }
                 reply.warnings = ok.warnings;
+                conn.note_tracked(&first);
                 out.push(&patch_ok(&first, fmt.patch(ok.status)));
                 conn.finish(ok.status);
                 if ok.status & MORE == 0 {

@@ -55,7 +55,6 @@ impl Session {
             Kind::Begin
                 | Kind::Commit
                 | Kind::Rollback
-                | Kind::Set
                 | Kind::Use
                 | Kind::Kill
                 | Kind::Savepoint

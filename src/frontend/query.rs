@@ -235,6 +235,7 @@ impl Session {
                 }
                 SetItem::Names(cs) => {
                     self.charset = cs.clone();
+                    self.forget_charset_sets();
                     needs_backend = true;
                 }
                 SetItem::Autocommit(b) => {
@@ -246,16 +247,8 @@ impl Session {
                 SetItem::Isolation(l) => self.isolation = l.clone(),
                 SetItem::NextTransaction(c) => self.next_tx = Some(c.clone()),
                 SetItem::Other(s) => {
-                    // the session keeps the last value per variable: an earlier SET of it is dropped,
-                    // and connections replay the list from its start (new epoch)
-                    if let Some(key) = crate::sql::session::set_key(s) {
-                        let before = self.sets.len();
-                        self.sets.retain(|old| crate::sql::session::set_key(old).as_deref() != Some(key.as_str()));
-                        if self.sets.len() != before {
-                            self.sets_epoch += 1;
-                        }
-                    }
-                    self.sets.push(Arc::from(s.as_str()));
+                    // the session keeps the last value per variable
+                    self.push_set(s.clone());
                     needs_backend = true;
                 }
             }

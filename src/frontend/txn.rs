@@ -234,7 +234,71 @@ impl Session {
         self.ctl.start(conns.iter().map(|c| &**c));
         let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
         self.ctl.finish().await;
+        for c in conns.iter_mut() {
+            for (name, value) in c.take_tracked() {
+                self.adopt_variable(c, &name, &value);
+            }
+        }
         (watched, res)
+    }
+
+    /// A system variable a client statement changed on a backend (a prepared SET, a procedure, a
+    /// relayed multi-statement), as the server's session tracking reported it: it becomes part of the
+    /// session's replayable state, so every connection the session uses has it.
+    fn adopt_variable(&mut self, c: &mut Pooled, name: &str, value: &str) {
+        let name = name.to_ascii_lowercase();
+        if name == "autocommit" {
+            let on = value.eq_ignore_ascii_case("ON") || value == "1";
+            self.autocommit = on;
+            c.adopt_autocommit(on);
+            return;
+        }
+        let quoted = if value.is_empty() && name == "character_set_results" {
+            "NULL".to_string()
+        } else {
+            let v = value.replace('\'', "''");
+            format!("'{}'", if self.no_backslash { v } else { v.replace('\\', "\\\\") })
+        };
+        let item = format!("SET @@session.{name} = {quoted}");
+        let before = self.sets.len();
+        self.push_set(item);
+        c.adopt_sets(self.uid, before, self.sets.len());
+    }
+
+    /// Appends a replayable SET to the session's list, dropping an earlier SET of the same variable
+    /// (then connections replay the list from its start: a new epoch).
+    pub fn push_set(&mut self, item: String) {
+        if let Some(key) = crate::sql::session::set_key(&item) {
+            let before = self.sets.len();
+            self.sets.retain(|old| crate::sql::session::set_key(old).as_deref() != Some(key.as_str()));
+            if self.sets.len() != before {
+                self.sets_epoch += 1;
+            }
+        }
+        self.sets.push(Arc::from(item.as_str()));
+    }
+
+    /// SET NAMES sets the connection's character sets and collation anew: earlier SETs of them are dropped.
+    pub fn forget_charset_sets(&mut self) {
+        let before = self.sets.len();
+        self.sets.retain(|old| {
+            !crate::sql::session::set_key(old).is_some_and(|k| {
+                matches!(
+                    k.as_str(),
+                    "character_set_client"
+                        | "character_set_connection"
+                        | "character_set_results"
+                        | "collation_connection"
+                )
+            })
+        });
+        if self.sets.len() != before {
+            // and SET NAMES itself joins the list after what it overrides, so that a connection that
+            // already has the session's NAMES still gets them again
+            self.sets_epoch += 1;
+            let names = format!("SET NAMES {}", self.charset);
+            self.sets.push(Arc::from(names.as_str()));
+        }
     }
 
     /// Before a statement runs inside a transaction: tells the deadlock detector which backend

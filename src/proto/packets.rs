@@ -81,6 +81,40 @@ pub fn parse_ok(p: &[u8]) -> Option<OkInfo> {
     Some(OkInfo { affected_rows, last_insert_id, status, warnings })
 }
 
+/// The system variables an OK packet reports as changed (session tracking, type 0 entries), when
+/// its status has SERVER_SESSION_STATE_CHANGED and the connection negotiated CLIENT_SESSION_TRACK.
+pub fn tracked_variables(p: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut pos = 1;
+    if read_lenenc_int(p, &mut pos).is_none() || read_lenenc_int(p, &mut pos).is_none() {
+        return out;
+    }
+    let Some(status) = p.get(pos..pos + 2).map(|b| u16::from_le_bytes([b[0], b[1]])) else { return out };
+    if status & 0x4000 == 0 {
+        return out;
+    }
+    pos += 4;
+    if !matches!(read_lenenc_str(p, &mut pos), Some(Some(_))) {
+        return out;
+    }
+    let Some(Some(block)) = read_lenenc_str(p, &mut pos) else { return out };
+    let mut at = 0;
+    while at < block.len() {
+        let kind = block[at];
+        at += 1;
+        let Some(Some(data)) = read_lenenc_str(block, &mut at) else { break };
+        if kind == 0 {
+            let mut d = 0;
+            if let (Some(Some(name)), Some(Some(value))) =
+                (read_lenenc_str(data, &mut d), read_lenenc_str(data, &mut d))
+            {
+                out.push((String::from_utf8_lossy(name).into_owned(), String::from_utf8_lossy(value).into_owned()));
+            }
+        }
+    }
+    out
+}
+
 /// The info text of an OK packet (e.g. "Rows matched: 1  Changed: 1  Warnings: 0").
 pub fn ok_info_text(p: &[u8]) -> &[u8] {
     let mut pos = 1;
@@ -97,6 +131,28 @@ pub fn ok_info_text(p: &[u8]) -> &[u8] {
             }
         }
         _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tracking_tests {
+    #[test]
+    fn reads_tracked_system_variables() {
+        // what MariaDB 10.11 sends for SET NAMES latin1 (seen on the wire)
+        let mut p = vec![0x00, 0, 0, 0x02, 0x40, 0, 0, 0x00];
+        let block: &[u8] =
+            b"\x00\x1c\x14character_set_client\x06latin1\x00\x1d\x15character_set_results\x06latin1\x02\x011";
+        p.push(block.len() as u8);
+        p.extend_from_slice(block);
+        assert_eq!(
+            super::tracked_variables(&p),
+            vec![
+                ("character_set_client".to_string(), "latin1".to_string()),
+                ("character_set_results".to_string(), "latin1".to_string())
+            ]
+        );
+        assert!(super::tracked_variables(&[0x00, 0, 0, 0x02, 0, 0, 0]).is_empty());
+        assert!(super::tracked_variables(&[0x00, 0, 0, 0x02, 0x40, 0, 0, 0x00, 9, 0]).is_empty(), "truncated");
     }
 }
 
