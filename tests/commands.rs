@@ -163,6 +163,11 @@ async fn multi_statements_pass_through_where_unambiguous() {
     r.flush().await;
     let reply = r.read_reply().await;
     assert_eq!(packets::parse_err(&reply[0]).code, 1064, "several statements without CLIENT_MULTI_STATEMENTS");
+    // a stored program's body is one statement, whatever `;` it holds
+    r.queue_query("CREATE OR REPLACE PROCEDURE multi_p() BEGIN SELECT 1; SELECT 2; END");
+    r.flush().await;
+    let reply = r.read_reply().await;
+    assert_eq!(reply[0][0], 0x00, "{:?}", packets::parse_err(&reply[0]));
 }
 
 /// User variables, SET NAMES and sql_mode follow the session to whichever node serves it.

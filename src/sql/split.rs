@@ -1,8 +1,13 @@
 //! Splitting a multi-statement text into its statements: at `;` outside quotes, identifiers and
 //! comments, so that each can be handled (session statements by the proxy, the rest routed) in turn.
 
-/// The byte ranges of the non-empty statements of `sql` (without their `;`).
+/// The byte ranges of the non-empty statements of `sql` (without their `;`). A stored program
+/// (CREATE PROCEDURE/FUNCTION/TRIGGER/EVENT) or a compound statement (BEGIN NOT ATOMIC, IF, CASE,
+/// LOOP, WHILE, REPEAT, a label) is one statement whatever `;` its body holds.
 pub fn statements(sql: &str) -> Vec<(usize, usize)> {
+    if is_compound(sql) {
+        return vec![(0, sql.trim_end().trim_end_matches(';').len())];
+    }
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
@@ -56,6 +61,48 @@ pub fn statements(sql: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Whether `sql` opens a stored program or a compound statement, whose body has `;` of its own.
+fn is_compound(sql: &str) -> bool {
+    use super::classify::{skip_space_and_comments, word_at};
+    let mut pos = skip_space_and_comments(sql, 0);
+    let (first, end) = word_at(sql, pos);
+    let first = first.to_ascii_uppercase();
+    if sql[end..].starts_with(':') && !first.is_empty() {
+        return true; // label: BEGIN … END
+    }
+    match first.as_str() {
+        "IF" | "CASE" | "LOOP" | "WHILE" | "REPEAT" | "DECLARE" => return true,
+        "BEGIN" => {
+            let p = skip_space_and_comments(sql, end);
+            return word_at(sql, p).0.eq_ignore_ascii_case("NOT");
+        }
+        "CREATE" => {}
+        _ => return false,
+    }
+    pos = end;
+    // CREATE [OR REPLACE] [DEFINER = user] [AGGREGATE] PROCEDURE|FUNCTION|TRIGGER|EVENT
+    for _ in 0..12 {
+        pos = skip_space_and_comments(sql, pos);
+        let (w, e) = word_at(sql, pos);
+        if w.is_empty() {
+            // DEFINER = `u`@`h` and the like: step over one character
+            match sql[pos..].chars().next() {
+                Some(c) => pos += c.len_utf8(),
+                None => return false,
+            }
+            continue;
+        }
+        match w.to_ascii_uppercase().as_str() {
+            "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT" => return true,
+            "TABLE" | "VIEW" | "INDEX" | "DATABASE" | "SCHEMA" | "USER" | "SEQUENCE" | "ROLE" | "SERVER" => {
+                return false
+            }
+            _ => pos = e,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::statements;
@@ -73,5 +120,14 @@ mod tests {
         assert_eq!(texts("SELECT 1 /* ; */; -- x;\nSELECT 2 # y;\n"), vec!["SELECT 1 /* ; */", "-- x;\nSELECT 2 # y;"]);
         assert_eq!(texts("SELECT 1"), vec!["SELECT 1"]);
         assert!(texts(" ; ").is_empty());
+        let p = "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END";
+        assert_eq!(texts(p), vec![p]);
+        let p = "create definer=`a`@`%` procedure p() begin select 1; end;";
+        assert_eq!(texts(p), vec!["create definer=`a`@`%` procedure p() begin select 1; end"]);
+        let p = "CREATE OR REPLACE FUNCTION f() RETURNS INT BEGIN RETURN 1; END";
+        assert_eq!(texts(p), vec![p]);
+        assert_eq!(texts("BEGIN NOT ATOMIC SELECT 1; SELECT 2; END"), vec!["BEGIN NOT ATOMIC SELECT 1; SELECT 2; END"]);
+        assert_eq!(texts("BEGIN; SELECT 1"), vec!["BEGIN", "SELECT 1"]);
+        assert_eq!(texts("CREATE TABLE t (a INT); SELECT 1"), vec!["CREATE TABLE t (a INT)", "SELECT 1"]);
     }
 }
