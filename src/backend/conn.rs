@@ -120,6 +120,7 @@ const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
         | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
         | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
+        | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
         | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
 );
 
@@ -394,6 +395,18 @@ impl BackendConn {
         self.clean = false;
         self.writer.set_seq(0);
         self.writer.push(payload);
+    }
+
+    /// Queues a packet in the middle of an exchange (the LOCAL INFILE data) with sequence id `seq`.
+    pub fn queue_seq(&mut self, payload: &[u8], seq: u8) {
+        self.clean = false;
+        self.writer.set_seq(seq);
+        self.writer.push(payload);
+    }
+
+    /// Flushes queued packets once they pass `at` bytes (streams long uploads).
+    pub async fn flush_if_large(&mut self) -> Result<()> {
+        self.writer.flush_if_large().await.map_err(|e| self.lost(e))
     }
 
     /// Queues a command that has no reply (COM_STMT_CLOSE); it leaves with the next flush.

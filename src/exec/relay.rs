@@ -104,9 +104,22 @@ pub async fn relay<W: AsyncWrite + Unpin>(
     out: &mut PacketWriter<W>,
     fmt: &ClientFmt,
 ) -> Result<Reply> {
+    relay_from(conn, None, out, fmt).await
+}
+
+/// `relay`, the response's first packet already read (`first`).
+pub async fn relay_from<W: AsyncWrite + Unpin>(
+    conn: &mut BackendConn,
+    mut first: Option<Bytes>,
+    out: &mut PacketWriter<W>,
+    fmt: &ClientFmt,
+) -> Result<Reply> {
     let mut reply = Reply::default();
     loop {
-        let first = conn.read().await?;
+        let first = match first.take() {
+            Some(p) => p,
+            None => conn.read().await?,
+        };
         match first.first() {
             Some(&OK_HEADER) => {
                 let ok = packets::parse_ok(&first).ok_or_else(|| conn.malformed("bad OK packet"))?;

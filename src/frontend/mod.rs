@@ -4,6 +4,7 @@
 pub mod control;
 pub mod explain;
 pub mod handshake;
+pub mod load;
 pub mod local;
 pub mod params;
 pub mod prepared;

@@ -185,7 +185,7 @@ impl Session {
             Kind::Describe => self.describe(sql, start, raw).await,
             Kind::Explain => self.explain(sql, start, raw).await,
             Kind::Xa => Err(Error::unsupported("XA transactions are not supported through shardcat")),
-            Kind::LoadData => Err(Error::unsupported("LOAD DATA is not supported through shardcat yet")),
+            Kind::LoadData => self.load_data(sql, raw).await,
             Kind::Lock | Kind::Unlock => {
                 Err(Error::unsupported("LOCK TABLES / UNLOCK TABLES are not supported through shardcat yet"))
             }
