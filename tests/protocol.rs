@@ -348,3 +348,24 @@ async fn compressed_protocol_as_direct() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1000\t500500", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A MariaDB client asking for extended column metadata gets it, as direct: a JSON column's
+/// definition says `json` (drivers parse JSON by it), in text and prepared results.
+#[tokio::test]
+async fn mariadb_extended_metadata_as_direct() {
+    let mut setup = direct_conn(PRIMARY1, "passthru").await;
+    exec(&mut setup, "CREATE TABLE IF NOT EXISTS ext_meta (id INT PRIMARY KEY, j JSON)").await;
+    exec(&mut setup, "REPLACE INTO ext_meta VALUES (1, '{\"a\": 1}')").await;
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(demo().port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let (mut r, login) =
+            raw::login_ext(port, user, pass, Some("passthru"), "mysql_native_password", true, Some(1 << 3)).await;
+        assert_eq!(login.last().unwrap()[0], 0x00, "login via {port}");
+        r.queue_query("SELECT id, j FROM ext_meta");
+        r.flush().await;
+        let text = r.read_reply().await;
+        seen.push(text[1..3].to_vec());
+    }
+    assert_eq!(seen[0], seen[1], "column definitions through shardcat vs direct");
+    assert!(seen[0][1].windows(4).any(|w| w == b"json"), "the JSON column says so: {:?}", seen[0][1]);
+}

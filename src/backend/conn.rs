@@ -51,6 +51,26 @@ pub struct SessionSync<'a> {
 pub struct Variant {
     pub found_rows: bool,
     pub deprecate_eof: bool,
+    /// MariaDB's extended column metadata (MARIADB_CLIENT_EXTENDED_METADATA: JSON, UUID, INET
+    /// columns say what they are): column definitions carry one more field.
+    pub extended_metadata: bool,
+}
+
+/// MARIADB_CLIENT_EXTENDED_METADATA, in MariaDB's extended capabilities (the 4 bytes a MariaDB
+/// greeting and handshake response carry where MySQL has filler, when CLIENT_MYSQL is not set).
+pub const MARIADB_EXTENDED_METADATA: u32 = 1 << 3;
+
+/// MariaDB's extended capabilities in a server greeting (0 for MySQL servers).
+pub fn greeting_extended_caps(hs: &[u8]) -> u32 {
+    // protocol, version\0, id(4), scramble(8), 0, caps_lo(2), charset, status(2), caps_hi(2), len, filler(6), ext(4)
+    let Some(vend) = hs.get(1..).and_then(|b| b.iter().position(|c| *c == 0)) else { return 0 };
+    let caps_lo = 1 + vend + 1 + 4 + 8 + 1;
+    let Some(lo) = hs.get(caps_lo..caps_lo + 2) else { return 0 };
+    if lo[0] & 0x01 != 0 {
+        return 0; // CLIENT_MYSQL: a MySQL server
+    }
+    let ext = caps_lo + 2 + 1 + 2 + 2 + 1 + 6;
+    hs.get(ext..ext + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0)
 }
 
 /// A server-side prepared statement on this connection.
@@ -75,6 +95,8 @@ pub struct BackendConn {
     pub server_version: String,
     pub caps: CapabilityFlags,
     pub variant: Variant,
+    /// Column definitions carry MariaDB's extended metadata.
+    pub extended_metadata: bool,
     db: Option<String>,
     charset: String,
     autocommit: bool,
@@ -149,6 +171,8 @@ impl BackendConn {
         if hs.first() == Some(&packets::ERR_HEADER) {
             return Err(connect_err(&ep, packets::parse_err(&hs).message));
         }
+        let extended_metadata =
+            variant.extended_metadata && greeting_extended_caps(&hs) & MARIADB_EXTENDED_METADATA != 0;
         let hs: HandshakePacket<'_> =
             ParseBuf(&hs).parse(()).map_err(|e| connect_err(&ep, format!("bad handshake: {e}")))?;
         let server_caps = hs.capabilities();
@@ -161,6 +185,9 @@ impl BackendConn {
         if !variant.deprecate_eof {
             caps.remove(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         }
+        if extended_metadata {
+            caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD); // CLIENT_MYSQL off: MariaDB capabilities follow
+        }
         let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned()).unwrap_or_else(|| auth::NATIVE.to_string());
         let plugin = if plugin == auth::CACHING_SHA2 { plugin } else { auth::NATIVE.to_string() };
         let answer = auth::answer(&plugin, &hs.nonce(), &ep.password).unwrap_or_default();
@@ -168,7 +195,8 @@ impl BackendConn {
         p.put_u32_le(caps.bits());
         p.put_u32_le(1 << 30);
         p.put_u8(packets::UTF8MB4_GENERAL_CI as u8);
-        p.put_bytes(0, 23);
+        p.put_bytes(0, 19);
+        p.put_u32_le(if extended_metadata { MARIADB_EXTENDED_METADATA } else { 0 });
         p.extend_from_slice(ep.user.as_bytes());
         p.put_u8(0);
         packets::put_lenenc_str(&mut p, &answer);
@@ -217,6 +245,7 @@ impl BackendConn {
             server_version,
             caps,
             variant,
+            extended_metadata,
             db: None,
             charset: "utf8mb4".into(),
             autocommit: status & StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits() != 0,

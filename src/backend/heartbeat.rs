@@ -10,7 +10,7 @@ use super::conn::{BackendConn, Variant};
 use super::{DataHostSet, Member};
 use crate::error::Result;
 
-const VARIANT: Variant = Variant { found_rows: false, deprecate_eof: true };
+const VARIANT: Variant = Variant { found_rows: false, deprecate_eof: true, extended_metadata: false };
 
 fn cell(row: &[Option<Vec<u8>>], names: &[String], name: &str) -> String {
     names

@@ -112,7 +112,7 @@ impl Backends {
     pub async fn first_server_version(&self, wait: Duration) -> Option<String> {
         for h in &self.hosts {
             let pool = h.writer().pool.clone();
-            let variant = conn::Variant { found_rows: false, deprecate_eof: true };
+            let variant = conn::Variant { found_rows: false, deprecate_eof: true, extended_metadata: false };
             if let Ok(Ok(c)) = tokio::time::timeout(wait, pool.get(variant)).await {
                 return Some(c.server_version.clone());
             }

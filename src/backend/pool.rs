@@ -109,7 +109,7 @@ impl HostPool {
     pub async fn warm_up(self: &Arc<Self>) {
         let mut opened = Vec::new();
         for _ in 0..self.min_con {
-            match self.get(Variant { found_rows: false, deprecate_eof: true }).await {
+            match self.get(Variant { found_rows: false, deprecate_eof: true, extended_metadata: false }).await {
                 Ok(c) => opened.push(c),
                 Err(_) => break,
             }

@@ -42,13 +42,18 @@ pub struct ColumnInfo {
 }
 
 impl ColumnInfo {
-    pub fn parse(p: &[u8]) -> Option<ColumnInfo> {
+    /// `extended`: the connection negotiated MariaDB's extended metadata (one more field after
+    /// the original column name).
+    pub fn parse(p: &[u8], extended: bool) -> Option<ColumnInfo> {
         let mut pos = 0;
         for _ in 0..4 {
             packets::read_lenenc_str(p, &mut pos)?;
         }
         let name = String::from_utf8_lossy(packets::read_lenenc_str(p, &mut pos)??).into_owned();
         packets::read_lenenc_str(p, &mut pos)?;
+        if extended {
+            packets::read_lenenc_str(p, &mut pos)?;
+        }
         packets::read_lenenc_int(p, &mut pos)?;
         let b = p.get(pos..pos + 10)?;
         Some(ColumnInfo {

@@ -80,10 +80,11 @@ pub async fn run<W: AsyncWrite + Unpin>(
     for c in conns.iter_mut().skip(1) {
         skip_columns(c, total).await?;
     }
+    let extended = conns[0].extended_metadata;
     let cols: Vec<ColumnInfo> = defs
         .iter()
         .map(|d| {
-            ColumnInfo::parse(d).unwrap_or_else(|| ColumnInfo {
+            ColumnInfo::parse(d, extended).unwrap_or_else(|| ColumnInfo {
                 name: String::new(),
                 ty: 0xFD,
                 flags: 0,

@@ -47,6 +47,8 @@ pub struct Login {
     pub schema: Option<String>,
     pub collation: u16,
     pub nonce: [u8; 20],
+    /// MariaDB's extended column metadata, offered (in front of MariaDB) and asked for.
+    pub extended_metadata: bool,
 }
 
 /// Collation id of server.xml's `charset` for the greeting.
@@ -128,12 +130,17 @@ pub async fn login(
     g.put_u32_le(conn_id);
     g.extend_from_slice(&nonce[..8]);
     g.put_u8(0);
-    g.put_u16_le((SERVER_CAPS.bits() & 0xFFFF) as u16);
+    // in front of MariaDB the greeting is MariaDB's: CLIENT_MYSQL off, MariaDB's extended capabilities
+    // in the last 4 filler bytes
+    let mariadb = shared.server_version.contains("MariaDB");
+    let caps_lo = (SERVER_CAPS.bits() & 0xFFFF) as u16 & if mariadb { !0x0001 } else { 0xFFFF };
+    g.put_u16_le(caps_lo);
     g.put_u8(server_collation(&cfg));
     g.put_u16_le(StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits());
     g.put_u16_le((SERVER_CAPS.bits() >> 16) as u16);
     g.put_u8(21);
-    g.put_bytes(0, 10);
+    g.put_bytes(0, 6);
+    g.put_u32_le(if mariadb { crate::backend::conn::MARIADB_EXTENDED_METADATA } else { 0 });
     g.extend_from_slice(&nonce[8..]);
     g.put_u8(0);
     g.extend_from_slice(auth::NATIVE.as_bytes());
@@ -146,7 +153,15 @@ pub async fn login(
     out.set_seq(seq.wrapping_add(1));
     let result = authenticate(reader, out, &cfg, &nonce, &resp, peer).await;
     match result {
-        Ok(login) => Ok(login),
+        Ok(mut login) => {
+            // MariaDB clients put their extended capabilities where MySQL has filler (CLIENT_MYSQL off)
+            let client_ext = match resp.get(28..32) {
+                Some(b) if resp[0] & 0x01 == 0 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                _ => 0,
+            };
+            login.extended_metadata = mariadb && client_ext & crate::backend::conn::MARIADB_EXTENDED_METADATA != 0;
+            Ok(login)
+        }
         Err(e) => {
             let (code, state) = e.code_and_state();
             let mut b = BytesMut::new();
@@ -231,7 +246,7 @@ async fn authenticate(
         Some(d) => Some(check_schema(cfg, &user, peer, d)?),
         None => None,
     };
-    Ok(Login { user, caps, schema, collation, nonce: *nonce })
+    Ok(Login { user, caps, schema, collation, nonce: *nonce, extended_metadata: false })
 }
 
 #[cfg(test)]

@@ -24,11 +24,17 @@ impl Session {
         self.out.push(&b);
         for c in cols {
             b.clear();
-            if c.numeric {
-                packets::column_def(&mut b, table, c.name, coltype::LONGLONG, BINARY_COLLATION, 21, 0x0001 | 0x0080);
+            let t = if c.numeric {
+                packets::ColType {
+                    ty: coltype::LONGLONG,
+                    charset: BINARY_COLLATION,
+                    length: 21,
+                    flags: 0x0001 | 0x0080,
+                }
             } else {
-                packets::column_def(&mut b, table, c.name, coltype::VAR_STRING, UTF8MB4_GENERAL_CI, 1024, 0);
-            }
+                packets::ColType { ty: coltype::VAR_STRING, charset: UTF8MB4_GENERAL_CI, length: 1024, flags: 0 }
+            };
+            packets::column_def(&mut b, table, c.name, t, self.extended_metadata);
             self.out.push(&b);
         }
         if !fmt.deprecate_eof {

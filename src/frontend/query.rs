@@ -164,6 +164,10 @@ impl Session {
     }
 
     async fn query(&mut self, sql: &str, raw: &Bytes) -> Result<()> {
+        if let Some(body) = crate::sql::classify::executable_comment_body(sql) {
+            let payload = crate::proto::packets::com_query(body.as_bytes());
+            return Box::pin(self.query(body, &payload)).await;
+        }
         let (kind, start) = classify(sql);
         match kind {
             Kind::Empty => Err(Error::sql(1065, "42000", "Query was empty")),

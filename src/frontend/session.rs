@@ -29,6 +29,8 @@ pub struct Session {
     pub out: PacketWriter<OwnedWriteHalf>,
     pub peer: SocketAddr,
     pub caps: CapabilityFlags,
+    /// The client negotiated MariaDB's extended column metadata.
+    pub extended_metadata: bool,
     pub user: User,
     pub nonce: [u8; 20],
     pub schema: Option<String>,
@@ -102,7 +104,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
                 return;
             }
         };
-    let Login { user, caps, schema, collation, nonce } = login;
+    let Login { user, caps, schema, collation, nonce, extended_metadata } = login;
     let charset = charset_of(collation);
     let isolation = isolation_name(shared.config.load().system.tx_isolation).to_string();
     let mut s = Session {
@@ -113,6 +115,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         out,
         peer,
         caps,
+        extended_metadata,
         user,
         nonce,
         schema,
@@ -193,6 +196,7 @@ impl Session {
         crate::backend::conn::Variant {
             found_rows: self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS),
             deprecate_eof: self.deprecate_eof(),
+            extended_metadata: self.extended_metadata,
         }
     }
 

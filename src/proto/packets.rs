@@ -235,14 +235,28 @@ pub mod coltype {
 pub const UTF8MB4_GENERAL_CI: u16 = 45;
 pub const BINARY_COLLATION: u16 = 63;
 
-/// A column definition (Protocol::ColumnDefinition41) for a result set built by the proxy.
-pub fn column_def(buf: &mut BytesMut, table: &str, name: &str, ty: u8, charset: u16, length: u32, flags: u16) {
+/// What a column definition looks like: its type, character set, length and flags.
+#[derive(Debug, Clone, Copy)]
+pub struct ColType {
+    pub ty: u8,
+    pub charset: u16,
+    pub length: u32,
+    pub flags: u16,
+}
+
+/// A column definition (Protocol::ColumnDefinition41) for a result set built by the proxy;
+/// `extended`: the client negotiated MariaDB's extended metadata (an empty block of it is sent).
+pub fn column_def(buf: &mut BytesMut, table: &str, name: &str, t: ColType, extended: bool) {
+    let ColType { ty, charset, length, flags } = t;
     put_lenenc_str(buf, b"def");
     put_lenenc_str(buf, b"");
     put_lenenc_str(buf, table.as_bytes());
     put_lenenc_str(buf, table.as_bytes());
     put_lenenc_str(buf, name.as_bytes());
     put_lenenc_str(buf, name.as_bytes());
+    if extended {
+        put_lenenc_str(buf, b"");
+    }
     buf.put_u8(0x0C);
     buf.put_u16_le(charset);
     buf.put_u32_le(length);

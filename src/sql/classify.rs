@@ -164,6 +164,21 @@ pub fn classify(sql: &str) -> (Kind, usize) {
     (kind, start)
 }
 
+/// A statement written as one executable comment (`/*!40101 SET … */`, `/*M!100100 … */`, as dump
+/// tools and drivers send them): MariaDB runs its body, so the proxy handles the body. Mycat hints
+/// (`/*!mycat:…*/`) are not executable comments.
+pub fn executable_comment_body(sql: &str) -> Option<&str> {
+    let t = sql.trim();
+    let rest = t.strip_prefix("/*!").or_else(|| t.strip_prefix("/*M!"))?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let body = rest[digits..].strip_suffix("*/")?;
+    // one comment: the body holds no end of comment of its own
+    (!body.contains("*/")).then_some(body.trim())
+}
+
 /// Where the statement of `SET STATEMENT … FOR stmt` starts: after the first `FOR` outside quotes
 /// and parentheses.
 fn statement_after_for(sql: &str, from: usize) -> Option<usize> {
@@ -237,6 +252,11 @@ mod tests {
         let (k, at) = classify(s);
         assert_eq!((k, &s[at..]), (Kind::Update, "update t set a=1"));
         assert_eq!(classify("SET STATEMENT x=1").0, Kind::Set);
+        assert_eq!(executable_comment_body("/*!40101 SET @A=@@B */"), Some("SET @A=@@B"));
+        assert_eq!(executable_comment_body(" /*M!100100 SELECT 1*/ "), Some("SELECT 1"));
+        assert_eq!(executable_comment_body("/*! SELECT 2 */"), Some("SELECT 2"));
+        assert_eq!(executable_comment_body("/*!mycat:sql=select 1*/ SELECT 3"), None);
+        assert_eq!(executable_comment_body("/*!40101 SET @A=1 */ SELECT /* x */ 1"), None);
         assert!(is_temporary_ddl("create or replace temporary table t (a int)"));
         assert!(is_temporary_ddl("DROP TEMPORARY TABLE IF EXISTS t"));
         assert!(!is_temporary_ddl("CREATE TABLE temporary_x (a INT)"));

@@ -52,6 +52,12 @@ pub fn statements(sql: &str) -> Vec<(usize, usize)> {
             b';' => {
                 push(start, i, &mut out);
                 start = i + 1;
+                if is_compound(&sql[start..]) {
+                    // a stored program from here on: the rest is its body
+                    let end = start + sql[start..].trim_end().trim_end_matches(';').len();
+                    push(start, end, &mut out);
+                    return out;
+                }
             }
             _ => {}
         }
@@ -129,5 +135,9 @@ mod tests {
         assert_eq!(texts("BEGIN NOT ATOMIC SELECT 1; SELECT 2; END"), vec!["BEGIN NOT ATOMIC SELECT 1; SELECT 2; END"]);
         assert_eq!(texts("BEGIN; SELECT 1"), vec!["BEGIN", "SELECT 1"]);
         assert_eq!(texts("CREATE TABLE t (a INT); SELECT 1"), vec!["CREATE TABLE t (a INT)", "SELECT 1"]);
+        assert_eq!(
+            texts("DROP PROCEDURE IF EXISTS p;\nCREATE PROCEDURE p()\nBEGIN\nSET @a=1; SELECT 2;\nEND;"),
+            vec!["DROP PROCEDURE IF EXISTS p", "CREATE PROCEDURE p()\nBEGIN\nSET @a=1; SELECT 2;\nEND"]
+        );
     }
 }

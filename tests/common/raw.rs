@@ -29,6 +29,20 @@ pub async fn login_with(
     plugin: &str,
     deprecate_eof: bool,
 ) -> (Raw, Vec<Bytes>) {
+    login_ext(port, user, pass, db, plugin, deprecate_eof, None).await
+}
+
+/// `login_with`; `Some(ext)` logs in as a MariaDB client (CLIENT_MYSQL off) asking for MariaDB's
+/// extended capabilities `ext`.
+pub async fn login_ext(
+    port: u16,
+    user: &str,
+    pass: &str,
+    db: Option<&str>,
+    plugin: &str,
+    deprecate_eof: bool,
+    mariadb_ext: Option<u32>,
+) -> (Raw, Vec<Bytes>) {
     let s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let (r, w) = s.into_split();
     let mut r = PacketReader::new(r);
@@ -46,12 +60,14 @@ pub async fn login_with(
         | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
         | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
         | if deprecate_eof { CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() } else { 0 }
-        | if db.is_some() { CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits() } else { 0 };
+        | if db.is_some() { CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits() } else { 0 }
+        | if mariadb_ext.is_none() { CapabilityFlags::CLIENT_LONG_PASSWORD.bits() } else { 0 };
     let mut p = BytesMut::new();
     p.put_u32_le(caps);
     p.put_u32_le(1 << 24);
     p.put_u8(45);
-    p.put_bytes(0, 23);
+    p.put_bytes(0, 19);
+    p.put_u32_le(mariadb_ext.unwrap_or(0));
     p.extend_from_slice(user.as_bytes());
     p.put_u8(0);
     let ans = auth::answer(plugin, &nonce, pass).unwrap();
