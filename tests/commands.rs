@@ -198,3 +198,67 @@ async fn session_variables_follow_the_session_to_every_node() {
     let e = other.query_drop("SET GLOBAL max_connections = 10").await.unwrap_err();
     assert_eq!(server_error(&e).map(|s| s.0), Some(1227), "as MariaDB answers a user without SUPER");
 }
+
+/// Long data past max_allowed_packet (server.xml maxPacketSize) is not held: the EXECUTE answers
+/// MariaDB's error, and the statement works again afterwards.
+#[tokio::test]
+async fn long_data_is_capped_at_max_allowed_packet() {
+    stack();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join("config/schema.xml"), dir.path().join("schema.xml")).unwrap();
+    let server = std::fs::read_to_string(root().join("config/server.xml"))
+        .unwrap()
+        .replace("<system>", "<system>\n\t\t<property name=\"maxPacketSize\">1048576</property>");
+    std::fs::write(dir.path().join("server.xml"), server).unwrap();
+    let proxy = Proxy::start(dir.path(), Some(&root().join("rules")));
+    let (mut r, _) = raw::login(proxy.port, "app", "app", Some("passthru"), "mysql_native_password").await;
+    let mut p = vec![0x16];
+    p.extend_from_slice(b"SELECT LENGTH(?)");
+    r.queue_command(&p);
+    r.flush().await;
+    let reply = r.read_reply().await;
+    let ok = &reply[0];
+    assert_eq!(ok[0], 0x00);
+    let stmt = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+    let params = u16::from_le_bytes([ok[7], ok[8]]);
+    let cols = u16::from_le_bytes([ok[5], ok[6]]);
+    for _ in 0..(params + cols) {
+        r.r.expect().await.unwrap();
+    }
+    let execute = |stmt: u32| {
+        let mut ex = BytesMut::new();
+        ex.put_u8(0x17);
+        ex.put_u32_le(stmt);
+        ex.put_u8(0);
+        ex.put_u32_le(1);
+        ex.put_u8(0); // null bitmap
+        ex.put_u8(1); // types follow
+        ex.put_u16_le(0xFC); // BLOB
+        ex
+    };
+    for round in 0..2 {
+        let chunks = if round == 0 { 2 } else { 1 };
+        for _ in 0..chunks {
+            let mut ld = BytesMut::new();
+            ld.put_u8(0x18);
+            ld.put_u32_le(stmt);
+            ld.put_u16_le(0);
+            ld.extend_from_slice(&vec![b'z'; 600 * 1024]);
+            r.queue_command(&ld);
+        }
+        r.queue_command(&execute(stmt));
+        r.flush().await;
+        let reply = r.read_reply().await;
+        if round == 0 {
+            let e = packets::parse_err(&reply[0]);
+            assert_eq!(e.code, 1105, "{}", e.message);
+            assert!(e.message.contains("max_allowed_packet"), "{}", e.message);
+        } else {
+            assert_ne!(reply[0][0], 0xFF, "{:?}", packets::parse_err(&reply[0]));
+            // [count, definition, binary row, end]: the row is 0x00, a null bitmap byte, then LENGTH (INT)
+            let row = &reply[2];
+            let n = i32::from_le_bytes(row[2..6].try_into().unwrap());
+            assert_eq!(n, 600 * 1024, "LENGTH of the long data sent after the refused one");
+        }
+    }
+}

@@ -26,6 +26,8 @@ pub struct ClientStmt {
     /// Parameter types from the last EXECUTE that sent them (2 bytes per parameter).
     pub param_types: Option<Vec<u8>>,
     pub long_data: BTreeMap<u16, Vec<u8>>,
+    /// Long data for a parameter passed max_allowed_packet: the next EXECUTE fails, as on MariaDB.
+    pub long_data_overflow: bool,
     /// An open cursor: its node and backend statement id. The session keeps that node's connection
     /// while the cursor is open (inside a transaction it stays part of it).
     pub cursor: Option<(Arc<str>, u32)>,
@@ -124,6 +126,7 @@ impl Session {
                     fixed,
                     param_types: None,
                     long_data: BTreeMap::new(),
+                    long_data_overflow: false,
                     cursor: None,
                 },
             );
@@ -136,8 +139,17 @@ impl Session {
         else {
             return;
         };
+        let max = self.shared.config.load().system.max_packet_size;
         if let Some(st) = self.stmts.get_mut(&id) {
-            st.long_data.entry(param).or_default().extend_from_slice(pkt.get(7..).unwrap_or(&[]));
+            let chunk = pkt.get(7..).unwrap_or(&[]);
+            let data = st.long_data.entry(param).or_default();
+            if st.long_data_overflow || data.len() + chunk.len() > max {
+                // held no further: the EXECUTE answers MariaDB's error
+                st.long_data_overflow = true;
+                st.long_data.clear();
+            } else {
+                data.extend_from_slice(chunk);
+            }
         }
     }
 
@@ -155,6 +167,7 @@ impl Session {
             return self.send_error(&unknown_stmt(id, "mysqld_stmt_reset")).await;
         };
         st.long_data.clear();
+        st.long_data_overflow = false;
         let cursor = st.cursor.take();
         if let Some((node, bid)) = cursor {
             self.close_cursor(node, bid).await;
@@ -245,6 +258,13 @@ impl Session {
         let (sql, kind, params, types) = (st.sql.clone(), st.kind, st.params, st.param_types.clone());
         let (schema_name, analysis, fixed) = (st.schema.clone(), st.analysis.clone(), st.fixed.clone());
         let long_data = std::mem::take(&mut st.long_data);
+        if std::mem::take(&mut st.long_data_overflow) {
+            return Err(Error::sql(
+                1105,
+                "HY000",
+                "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes",
+            ));
+        }
         let old_cursor = st.cursor.take();
         if let Some((node, bid)) = old_cursor {
             self.close_cursor(node, bid).await;
