@@ -40,13 +40,20 @@ async fn global_table_writes_reach_every_node_and_report_one() {
     }
     let rows: Vec<(i64, String)> = c.query("SELECT id, name FROM region ORDER BY id").await.unwrap();
     assert_eq!(rows, vec![(1, "EU".into()), (2, "us".into())]);
-    // a failure on one node names where the statement did take effect
+    // outside a transaction a write on several nodes is one transaction: a failure on one node
+    // rolls it back on every node, and the error names the node that refused it
     let mut d2 = direct_conn(PRIMARY2, "shardcat_2").await;
     exec(&mut d2, "INSERT INTO region VALUES (3,'only-on-2')").await;
     let e = c.query_drop("INSERT INTO region VALUES (3,'x')").await.unwrap_err();
     let (code, _, msg) = server_error(&e).unwrap();
     assert_eq!(code, 1062, "{msg}");
-    assert!(msg.contains("dn2") && msg.contains("dn1"), "{msg}");
+    assert!(msg.contains("dn2") && msg.contains("rolled back on every dataNode"), "{msg}");
+    let mut d1 = direct_conn(PRIMARY1, "shardcat_1").await;
+    let n: Option<i64> = d1.query_first("SELECT COUNT(*) FROM region WHERE id = 3").await.unwrap();
+    assert_eq!(n, Some(0), "the node that applied the INSERT rolled it back");
+    let n: Option<i64> =
+        d2.query_first("SELECT COUNT(*) FROM region WHERE id = 3 AND name = 'only-on-2'").await.unwrap();
+    assert_eq!(n, Some(1));
 }
 
 #[tokio::test]

@@ -89,4 +89,6 @@ pub struct Reply {
     pub result_set: bool,
     /// The statement failed (the ERR packet has been sent to the client).
     pub failed: Option<crate::proto::packets::ErrInfo>,
+    /// For a write on several nodes that failed: the node that refused it and its own message.
+    pub failed_at: Option<(std::sync::Arc<str>, String)>,
 }

@@ -197,6 +197,7 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
         let mut b = BytesMut::new();
         packets::err(&mut b, e.code, &e.state, &msg);
         out.push(&b);
+        reply.failed_at = Some((nodes[i].clone(), e.message.clone()));
         reply.failed = Some(packets::ErrInfo { message: msg, ..e });
         return Ok(reply);
     }

@@ -363,7 +363,14 @@ impl Session {
             return r;
         }
         let fmt = self.stmt_fmt();
-        let (watched, res) = self.run_on(&route, &mut conns, &payloads, &fmt).await;
+        let atomic = !self.tx_active()
+            && route.nodes.len() > 1
+            && matches!(route.mode, Mode::WriteAllSum | Mode::WriteAllReportOne);
+        let (watched, res) = if atomic {
+            self.run_write_all(&route, &mut conns, &payloads, &fmt).await
+        } else {
+            self.run_on(&route, &mut conns, &payloads, &fmt).await
+        };
         if !super::query::is_read(kind, &sql)
             && !self.tx_active()
             && matches!(&res, Ok(r) if r.failed.is_none() && !r.result_set)

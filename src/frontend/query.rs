@@ -665,7 +665,14 @@ impl Session {
             conns.iter_mut().for_each(|c| c.mark_state());
         }
         let fmt = self.stmt_fmt();
-        let (watched, res) = self.run_on(r, &mut conns, payloads, &fmt).await;
+        let atomic = !self.tx_active()
+            && r.nodes.len() > 1
+            && matches!(r.mode, route::Mode::WriteAllSum | route::Mode::WriteAllReportOne);
+        let (watched, res) = if atomic {
+            self.run_write_all(r, &mut conns, payloads, &fmt).await
+        } else {
+            self.run_on(r, &mut conns, payloads, &fmt).await
+        };
         if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
             self.remember_writes(&r.nodes, &mut conns).await;
         }

@@ -242,6 +242,67 @@ impl Session {
         (watched, res)
     }
 
+    /// A write on several nodes outside a transaction runs as one transaction on them: BEGIN goes
+    /// ahead of it on each, then COMMIT everywhere when every node applied it, ROLLBACK everywhere
+    /// when one refused it (its error says so). A COMMIT that fails on some nodes names them.
+    pub async fn run_write_all(
+        &mut self,
+        r: &crate::route::Route,
+        conns: &mut [Pooled],
+        payloads: &[bytes::Bytes],
+        fmt: &crate::exec::ClientFmt,
+    ) -> (Option<Mark>, Result<Reply>) {
+        for c in conns.iter_mut() {
+            c.queue_ahead("BEGIN");
+        }
+        let mark = self.out.mark();
+        let (watched, res) = self.run_on(r, conns, payloads, fmt).await;
+        let applied = matches!(&res, Ok(rep) if rep.failed.is_none());
+        let verb = if applied { "COMMIT" } else { "ROLLBACK" };
+        let mut sent = Vec::with_capacity(conns.len());
+        for c in conns.iter_mut() {
+            sent.push(if c.clean {
+                c.send_query(verb).await
+            } else {
+                Err(Error::unsupported("connection left mid-reply"))
+            });
+        }
+        let (mut done, mut failed, mut first_err) = (Vec::new(), Vec::new(), None);
+        for ((c, node), sent) in conns.iter_mut().zip(&r.nodes).zip(sent) {
+            let rr = match sent {
+                Ok(()) => c.read_reply().await,
+                Err(e) => Err(e),
+            };
+            match rr {
+                Ok(()) => done.push(node.to_string()),
+                Err(e) => {
+                    failed.push(node.to_string());
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match (applied, first_err, res) {
+            (true, None, res) => (watched, res),
+            (true, Some(e), _) => {
+                // the client must not see the OK of a write that is not committed everywhere
+                self.out.rewind(mark);
+                (watched, Err(half_done(e, "COMMIT", &done, &failed)))
+            }
+            (false, _, Ok(mut rep)) => {
+                if let (Some((node, msg)), Some(err)) = (rep.failed_at.take(), rep.failed.as_mut()) {
+                    if self.out.rewind(mark) {
+                        err.message = format!("{msg} (on dataNode {node}; rolled back on every dataNode)");
+                        let mut b = bytes::BytesMut::new();
+                        crate::proto::packets::err(&mut b, err.code, &err.state, &err.message);
+                        self.out.push(&b);
+                    }
+                }
+                (watched, Ok(rep))
+            }
+            (false, _, res) => (watched, res),
+        }
+    }
+
     /// A system variable a client statement changed on a backend (a prepared SET, a procedure, a
     /// relayed multi-statement), as the server's session tracking reported it: it becomes part of the
     /// session's replayable state, so every connection the session uses has it.
