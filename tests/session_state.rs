@@ -257,3 +257,41 @@ async fn prepared_set_statements_change_the_session() {
     assert_eq!(seen[0], seen[1], "through shardcat vs direct");
     assert_eq!(seen[1][0], ("latin1".to_string(), Some(42)));
 }
+
+/// LAST_INSERT_ID() anywhere in a statement reads the session's own value, whichever backend
+/// connection runs it, with other clients inserting beside it.
+#[tokio::test]
+async fn last_insert_id_in_expressions_is_the_sessions() {
+    let mut setup = proxy_conn("passthru").await;
+    exec(&mut setup, "CREATE TABLE IF NOT EXISTS lid_a (id INT PRIMARY KEY AUTO_INCREMENT, v INT)").await;
+    exec(&mut setup, "CREATE TABLE IF NOT EXISTS lid_b (a_id INT, tag INT)").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let others: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut c = proxy_conn("passthru").await;
+                while !stop.load(Ordering::Relaxed) {
+                    c.query_drop("INSERT INTO lid_a (v) VALUES (0)").await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut c = proxy_conn("passthru").await;
+    for tag in 0..20 {
+        c.query_drop("INSERT INTO lid_a (v) VALUES (1)").await.unwrap();
+        let id = c.last_insert_id().unwrap() as i64;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        exec(&mut c, &format!("INSERT INTO lid_b VALUES (LAST_INSERT_ID(), {tag})")).await;
+        let got: i64 =
+            one(&mut c, &format!("SELECT a_id FROM lid_b WHERE tag = {tag} ORDER BY a_id DESC LIMIT 1")).await;
+        assert_eq!(got, id, "LAST_INSERT_ID() inside an INSERT");
+        let v: i64 = one(&mut c, "SELECT LAST_INSERT_ID() + 0").await;
+        assert_eq!(v, id, "LAST_INSERT_ID() inside an expression");
+        exec(&mut c, &format!("DELETE FROM lid_b WHERE tag = {tag}")).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for o in others {
+        o.await.unwrap();
+    }
+}

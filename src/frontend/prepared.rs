@@ -230,7 +230,9 @@ impl Session {
 
     pub async fn com_stmt_execute(&mut self, pkt: &[u8]) -> Result<()> {
         let id = Self::stmt_id_of(pkt).unwrap_or(0);
+        self.reads_last_id = self.stmts.get(&id).is_some_and(|s| super::query::contains_ci(&s.sql, "LAST_INSERT_ID"));
         let r = self.execute_stmt(id, pkt).await;
+        self.reads_last_id = false;
         match r {
             Ok(()) => Ok(()),
             Err(e @ Error::Client(_)) => Err(e),

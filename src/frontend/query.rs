@@ -69,7 +69,7 @@ pub fn loggable(sql: &str) -> String {
 }
 
 /// Case-insensitive ASCII substring test without allocating.
-fn contains_ci(hay: &str, needle: &str) -> bool {
+pub fn contains_ci(hay: &str, needle: &str) -> bool {
     hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
@@ -365,8 +365,10 @@ impl Session {
         let lead = sql.len() - sql.trim_start().len();
         let balance = sql.get(lead..lead + 11).is_some_and(|p| p.eq_ignore_ascii_case("/*balance*/"));
         self.read_hint = ReadHint { balance, slave: false };
+        self.reads_last_id = contains_ci(sql, "LAST_INSERT_ID");
         let res = self.routed_hinted(sql, if balance { lead + 11 } else { 0 }, kind, raw).await;
         self.read_hint = ReadHint::default();
+        self.reads_last_id = false;
         res
     }
 

@@ -67,6 +67,8 @@ pub struct Session {
     pub more_results: bool,
     /// The statement just answered failed (its error went to the client).
     pub stmt_failed: bool,
+    /// The statement being run mentions LAST_INSERT_ID(): its connections get the session's value.
+    pub reads_last_id: bool,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -139,6 +141,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         no_backslash: false,
         more_results: false,
         stmt_failed: false,
+        reads_last_id: false,
     };
     shared.set_user(id, &s.user.name);
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {

@@ -92,6 +92,10 @@ impl Session {
                     }
                 }
             }
+            if r.is_ok() && self.reads_last_id {
+                // LAST_INSERT_ID() anywhere in the statement reads the session's own value
+                c.queue_ahead(&format!("DO LAST_INSERT_ID({})", self.last_insert_id));
+            }
             if let Err(e) = r {
                 if e.breaks_backend() {
                     c.discard();
