@@ -93,3 +93,28 @@ async fn sigterm_drains_sessions() {
     let n: Option<i64> = d.query_first("SELECT COUNT(*) FROM drain_t").await.unwrap();
     assert_eq!(n, Some(0), "the open transaction was rolled back");
 }
+
+/// Under autocommit=0, a node lost mid-transaction ends the transaction on every node: the surviving
+/// node's write is rolled back, not committed by the client's next COMMIT.
+#[tokio::test]
+async fn a_lost_node_under_autocommit_off_rolls_back_every_node() {
+    let mut setup = proxy_conn("demo").await;
+    exec(&mut setup, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
+    exec(&mut setup, "DELETE FROM customer WHERE id IN (7801, 7802)").await;
+    let mut a = proxy_conn("demo").await;
+    exec(&mut a, "SET autocommit = 0").await;
+    exec(&mut a, "INSERT INTO customer (id, name) VALUES (7801, 'l1'), (7802, 'l2')").await;
+    // the proxy's connection on the second primary goes away (as when its server dies)
+    let victim = root_sql(
+        PRIMARY2,
+        "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0 ORDER BY trx_started DESC LIMIT 1",
+    )
+    .unwrap();
+    assert!(!victim.is_empty(), "the transaction is open on the second primary");
+    root_sql(PRIMARY2, &format!("KILL CONNECTION {victim}")).unwrap();
+    let e = a.query_drop("UPDATE customer SET name = 'x' WHERE id IN (7801, 7802)").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(2013), "{e}");
+    let _ = a.query_drop("COMMIT").await;
+    let n: Option<i64> = setup.query_first("SELECT COUNT(*) FROM customer WHERE id IN (7801, 7802)").await.unwrap();
+    assert_eq!(n, Some(0), "the surviving node's insert was rolled back");
+}
