@@ -295,3 +295,65 @@ async fn last_insert_id_in_expressions_is_the_sessions() {
         o.await.unwrap();
     }
 }
+
+/// SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS answer for the session's previous statement,
+/// as direct — with busy clients beside it, whose warnings never show.
+#[tokio::test]
+async fn show_warnings_is_about_the_previous_statement() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let others: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut c = proxy_conn("passthru").await;
+                while !stop.load(Ordering::Relaxed) {
+                    // leaves a warning on whatever connection runs it
+                    let _: Option<i64> = c.query_first("SELECT CAST('x9' AS SIGNED)").await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(demo().port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let mut c = mysql_async::Conn::new(opts(port, user, pass, Some("passthru"))).await.unwrap();
+        exec(&mut c, "CREATE TABLE IF NOT EXISTS diag_t (id INT)").await;
+        let mut got: Vec<String> = Vec::new();
+        let _: Option<i64> = c.query_first("SELECT CAST('12abc' AS SIGNED)").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let w: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        got.push(format!("{w:?}"));
+        let w: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        got.push(format!("again {w:?}"));
+        let n: Option<u64> = c.query_first("SHOW COUNT(*) WARNINGS").await.unwrap();
+        got.push(format!("count {n:?}"));
+        let _: Option<i64> = c.query_first("SELECT 1").await.unwrap();
+        let w: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        got.push(format!("after a statement without tables {w:?}"));
+        let _: Option<i64> = c.query_first("SELECT COUNT(*) FROM diag_t").await.unwrap();
+        let w: Vec<(String, u32, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        got.push(format!("after a statement on a table {w:?}"));
+        let _ = c.query_drop("SELECT * FROM no_such_diag_table").await.unwrap_err();
+        let e: Vec<(String, u32, String)> = c.query("SHOW ERRORS").await.unwrap();
+        got.push(format!("errors {e:?}"));
+        seen.push(got);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for o in others {
+        o.await.unwrap();
+    }
+    assert_eq!(seen[0], seen[1], "through shardcat vs direct");
+    assert!(seen[1][0].contains("12abc"), "{:?}", seen[1]);
+}
+
+/// A session's own wait_timeout closes it when idle that long, as MariaDB does.
+#[tokio::test]
+async fn session_wait_timeout_closes_an_idle_session() {
+    let mut outcomes = Vec::new();
+    for (port, user, pass) in [(demo().port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let mut c = mysql_async::Conn::new(opts(port, user, pass, Some("passthru"))).await.unwrap();
+        exec(&mut c, "SET wait_timeout = 1").await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        outcomes.push(c.query_drop("SELECT 1").await.is_err());
+    }
+    assert_eq!(outcomes, vec![true, true], "closed after wait_timeout, through shardcat and direct");
+}

@@ -2,6 +2,7 @@
 //! task per client that reads commands and answers them (locally or through route → exec).
 
 pub mod control;
+pub mod diagnostics;
 pub mod explain;
 pub mod handshake;
 pub mod load;

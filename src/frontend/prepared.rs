@@ -237,6 +237,8 @@ impl Session {
             Ok(()) => Ok(()),
             Err(e @ Error::Client(_)) => Err(e),
             Err(e) => {
+                let (code, _) = e.code_and_state();
+                self.diag = super::diagnostics::Diagnostics::Local(code, e.to_string());
                 tracing::info!(conn = self.id, user = %self.user.name, error = %e, "execute failed");
                 self.send_error(&e).await
             }
@@ -378,6 +380,9 @@ impl Session {
             && matches!(&res, Ok(r) if r.failed.is_none() && !r.result_set)
         {
             self.remember_writes(&route.nodes, &mut conns).await;
+        }
+        if let Ok(rep) = &res {
+            self.note_diagnostics(&route.nodes, rep.warnings > 0, rep.failed.is_some());
         }
         // an open cursor keeps its connection with the session (and with its transaction)
         let cursor_open = cursor_requested

@@ -99,6 +99,8 @@ impl Session {
             Err(e @ Error::Client(_)) => Err(e),
             Err(e) => {
                 self.stmt_failed = true;
+                let (code, _) = e.code_and_state();
+                self.diag = super::diagnostics::Diagnostics::Local(code, e.to_string());
                 tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(sql), "statement failed");
                 self.send_error(&e).await
             }
@@ -153,6 +155,8 @@ impl Session {
                 Ok(()) => break,
                 Err(e @ Error::Client(_)) => return Err(e),
                 Err(e) => {
+                    let (code, _) = e.code_and_state();
+                    self.diag = super::diagnostics::Diagnostics::Local(code, e.to_string());
                     tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(text), "statement failed");
                     self.send_error(&e).await?;
                     break;
@@ -169,6 +173,9 @@ impl Session {
             return Box::pin(self.query(body, &payload)).await;
         }
         let (kind, start) = classify(sql);
+        if super::diagnostics::is_diagnostics_statement(kind, sql, start) {
+            return self.show_diagnostics(sql).await;
+        }
         match kind {
             Kind::Empty => Err(Error::sql(1065, "42000", "Query was empty")),
             Kind::Begin => self.begin(sql).await,
@@ -251,6 +258,10 @@ impl Session {
                 SetItem::Isolation(l) => self.isolation = l.clone(),
                 SetItem::NextTransaction(c) => self.next_tx = Some(c.clone()),
                 SetItem::Other(s) => {
+                    if crate::sql::session::set_key(s).as_deref() == Some("wait_timeout") {
+                        let secs = s.rsplit('=').next().and_then(|v| v.trim().trim_matches('\'').parse::<u64>().ok());
+                        self.wait_timeout = secs.map(|n| std::time::Duration::from_secs(n.max(1)));
+                    }
                     // the session keeps the last value per variable
                     self.push_set(s.clone());
                     needs_backend = true;
@@ -677,6 +688,9 @@ impl Session {
         };
         if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
             self.remember_writes(&r.nodes, &mut conns).await;
+        }
+        if let Ok(rep) = &res {
+            self.note_diagnostics(&r.nodes, rep.warnings > 0, rep.failed.is_some());
         }
         self.release_as(r.nodes.clone(), conns, &res, self.detached(read)).await;
         let reply = self.settle(watched, res).await?;

@@ -69,6 +69,12 @@ pub struct Session {
     pub stmt_failed: bool,
     /// The statement being run mentions LAST_INSERT_ID(): its connections get the session's value.
     pub reads_last_id: bool,
+    /// Where the previous statement's warnings and errors are (SHOW WARNINGS).
+    pub diag: super::diagnostics::Diagnostics,
+    /// A SHOW WARNINGS is being answered (it leaves the diagnostics as they are).
+    pub reading_diagnostics: bool,
+    /// `SET wait_timeout = n` of this session: idle that long, it is closed.
+    pub wait_timeout: Option<std::time::Duration>,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -142,6 +148,9 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         more_results: false,
         stmt_failed: false,
         reads_last_id: false,
+        diag: Default::default(),
+        reading_diagnostics: false,
+        wait_timeout: None,
     };
     shared.set_user(id, &s.user.name);
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
@@ -263,8 +272,10 @@ impl Session {
 
     /// Reads and answers commands until the client leaves. Returns why the loop ended.
     async fn command_loop(&mut self) -> String {
-        let idle = std::time::Duration::from_millis(self.shared.config.load().system.idle_timeout_ms.max(1000));
+        let configured = std::time::Duration::from_millis(self.shared.config.load().system.idle_timeout_ms.max(1000));
         loop {
+            // the session's own wait_timeout, when it set one, as MariaDB closes idle sessions by it
+            let idle = self.wait_timeout.unwrap_or(configured);
             if self.ctl.stopping() {
                 return "killed, or the proxy shuts down".into();
             }
@@ -411,6 +422,7 @@ impl Session {
         self.sets.clear();
         self.sets_epoch += 1;
         self.no_backslash = false;
+        self.wait_timeout = None;
         self.uid = self.shared.session_uid();
         self.last_insert_id = 0;
         self.found_rows = 0;

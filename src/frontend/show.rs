@@ -171,7 +171,7 @@ impl Session {
         self.forward_to(node, sql).await
     }
 
-    async fn forward_to(&mut self, node: Arc<str>, sql: &str) -> Result<()> {
+    pub async fn forward_to(&mut self, node: Arc<str>, sql: &str) -> Result<()> {
         let r = Route::single(node);
         let reply = self.execute(&r, &[crate::proto::packets::com_query(sql.as_bytes())]).await?;
         self.after_reply(Kind::Show, &reply, sql);

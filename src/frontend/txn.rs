@@ -46,6 +46,19 @@ impl Session {
                     return Err(e);
                 }
             };
+            // a write never reuses a replica's connection kept outside a transaction (for a read's
+            // diagnostics): it goes back, the writer's is taken
+            let held = match held {
+                Some(h)
+                    if !read
+                        && !h.joined
+                        && !h.conn.holds_state()
+                        && h.conn.endpoint.addr != target.host.writer().pool.endpoint.addr =>
+                {
+                    None
+                }
+                h => h,
+            };
             let (mut c, joined) = match held {
                 Some(h) => (h.conn, h.joined),
                 None => {
@@ -128,7 +141,14 @@ impl Session {
     /// A connection the session keeps though no transaction needs it: it holds state only it has,
     /// or one of the session's statements has a cursor open on it.
     fn must_keep(&self, node: &Arc<str>, c: &Pooled) -> bool {
-        c.holds_state() || self.stmts.values().any(|s| s.cursor.as_ref().is_some_and(|(n, _)| n == node))
+        self.keeps(node, c)
+    }
+
+    /// `must_keep`, also for a connection holding the previous statement's warnings or error.
+    pub fn keeps(&self, node: &Arc<str>, c: &Pooled) -> bool {
+        c.holds_state()
+            || self.stmts.values().any(|s| s.cursor.as_ref().is_some_and(|(n, _)| n == node))
+            || matches!(&self.diag, super::diagnostics::Diagnostics::Node(n) if n == node)
     }
 
     /// Returns connections after a statement: kept while a transaction is open or while they hold the

@@ -168,6 +168,44 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     }
 }
 
+/// Payloads shorter than this are sent stored (MariaDB's MIN_COMPRESS_LENGTH).
+const MIN_COMPRESS_LENGTH: usize = 50;
+
+/// Wraps `plain` (whole frames) into compressed packets starting at sequence id `seq`; returns the
+/// next id. A chunk that deflate would not shrink is stored as it is (length before compression 0),
+/// as MariaDB does — mysql_common's `compress` truncates the stream of such chunks.
+fn deflate_packets(mut seq: u8, plain: &[u8], out: &mut BytesMut) -> io::Result<u8> {
+    use std::io::Write;
+    for chunk in plain.chunks(MAX_PAYLOAD) {
+        let packed = if chunk.len() >= MIN_COMPRESS_LENGTH {
+            let mut z =
+                flate2::write::ZlibEncoder::new(Vec::with_capacity(chunk.len() / 2), flate2::Compression::default());
+            z.write_all(chunk)?;
+            Some(z.finish()?).filter(|p| p.len() < chunk.len())
+        } else {
+            None
+        };
+        match packed {
+            Some(p) => {
+                out.reserve(COMP_HEADER + p.len());
+                out.put_uint_le(p.len() as u64, 3);
+                out.put_u8(seq);
+                out.put_uint_le(chunk.len() as u64, 3);
+                out.extend_from_slice(&p);
+            }
+            None => {
+                out.reserve(COMP_HEADER + chunk.len());
+                out.put_uint_le(chunk.len() as u64, 3);
+                out.put_u8(seq);
+                out.put_uint_le(0, 3);
+                out.extend_from_slice(chunk);
+            }
+        }
+        seq = seq.wrapping_add(1);
+    }
+    Ok(seq)
+}
+
 fn frame_len(buf: &[u8]) -> usize {
     buf[0] as usize | (buf[1] as usize) << 8 | (buf[2] as usize) << 16
 }
@@ -283,14 +321,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         if !self.buf.is_empty() {
             self.flushes += 1;
             if let Some(seq) = self.comp_seq {
-                let next = mysql_common::proto::codec::compress(
-                    seq,
-                    mysql_common::proto::codec::Compression::default(),
-                    MAX_PAYLOAD,
-                    &mut self.buf,
-                    &mut self.comp_buf,
-                )
-                .map_err(|e| io::Error::other(e.to_string()))?;
+                let next = deflate_packets(seq, &self.buf, &mut self.comp_buf)?;
                 self.comp_seq = Some(next);
                 self.inner.write_all(&self.comp_buf).await?;
                 self.comp_buf.clear();
@@ -375,6 +406,31 @@ mod tests {
         assert!(r.comp_seq().is_some_and(|s| s > 4), "one compressed packet per 16 MiB");
         writer.await.unwrap();
         assert!(r.next().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn incompressible_payloads_are_stored_whole() {
+        // random-looking bytes of every size around the threshold: deflate makes them longer
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let payloads: Vec<Vec<u8>> =
+            (40..400).map(|n| (0..n).map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8).collect()).collect();
+        let writer = tokio::spawn({
+            let payloads = payloads.clone();
+            async move {
+                let mut w = PacketWriter::new(a);
+                w.enable_compression();
+                for p in &payloads {
+                    w.push(p);
+                    w.flush().await.unwrap();
+                }
+            }
+        });
+        let mut r = PacketReader::new(b);
+        r.enable_compression();
+        for p in &payloads {
+            assert_eq!(r.next().await.unwrap().unwrap().1, Bytes::from(p.clone()));
+        }
+        writer.await.unwrap();
     }
 
     #[tokio::test]
