@@ -536,3 +536,29 @@ async fn a_transaction_starting_with_reads_is_one_transaction_on_every_node() {
     exec(&mut t, "ROLLBACK").await;
     assert_eq!(values(&mut c, "0, 2").await, vec![(0, "outside".into()), (2, "outside".into())]);
 }
+
+/// Under NO_BACKSLASH_ESCAPES a backslash in a literal is an ordinary character for every scanner
+/// and rewrite of the proxy: an INSERT split over shards, a schema prefix stripped next to 'C:\',
+/// a prepared statement — the rows are those one MariaDB would hold.
+#[tokio::test]
+async fn no_backslash_escapes_reaches_every_rewrite() {
+    let mut c = proxy_conn("demo").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
+    exec(&mut c, "DELETE FROM customer WHERE id IN (9101, 9102, 9103)").await;
+    exec(&mut c, "SET sql_mode = 'NO_BACKSLASH_ESCAPES'").await;
+    exec(&mut c, r"INSERT INTO customer (id, name) VALUES (9101, 'C:\'), (9102, 'a\''b')").await;
+    let rows: Vec<(i64, String)> =
+        c.query(r"SELECT id, name FROM demo.customer WHERE name = 'C:\' OR name = 'a\''b' ORDER BY id").await.unwrap();
+    assert_eq!(rows, vec![(9101, r"C:\".to_string()), (9102, r"a\'b".to_string())]);
+    let n: Option<i64> =
+        c.exec_first(r"SELECT COUNT(*) FROM demo.customer WHERE name = 'C:\' AND id = ?", (9101,)).await.unwrap();
+    assert_eq!(n, Some(1), "prepared, with a literal backslash in its text");
+    exec(&mut c, r"UPDATE customer SET name = '\' WHERE id IN (9101, 9102)").await;
+    let mut d1 = direct_conn(PRIMARY1, "shardcat_1").await;
+    let mut d2 = direct_conn(PRIMARY2, "shardcat_2").await;
+    let mut names: Vec<String> = Vec::new();
+    for d in [&mut d1, &mut d2] {
+        names.extend(d.query::<String, _>("SELECT name FROM customer WHERE id IN (9101, 9102)").await.unwrap());
+    }
+    assert_eq!(names, vec![r"\".to_string(), r"\".to_string()], "each shard holds a single backslash");
+}

@@ -64,7 +64,9 @@ impl Eval<'_> {
             Expr::Nested(inner) => self.value(inner)?,
             Expr::Value(v) => match &v.value {
                 Value::Number(n, _) => V::Num(n.to_string()),
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => V::Str(s.clone().into_bytes()),
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                    V::Str(crate::sql::escapes::unmask(s).into_owned().into_bytes())
+                }
                 Value::Null => V::Null,
                 Value::Boolean(b) => V::Bool(*b),
                 _ => return Err(unsupported(e)),

@@ -39,6 +39,15 @@ impl Session {
     }
 
     pub async fn com_stmt_prepare(&mut self, sql: String) -> Result<()> {
+        // under NO_BACKSLASH_ESCAPES the proxy reads the text masked (sql::escapes)
+        let sql = match self.no_backslash.then(|| crate::sql::escapes::mask(&sql).map(|m| m.into_owned())) {
+            None => sql,
+            Some(Some(m)) => m,
+            Some(None) => {
+                let e = Error::unsupported("under NO_BACKSLASH_ESCAPES shardcat cannot read a statement that holds both a backslash and a 0x01 byte");
+                return self.send_error(&e).await;
+            }
+        };
         let r = self.prepare(sql).await;
         match r {
             Ok(()) => Ok(()),
@@ -104,12 +113,15 @@ impl Session {
         }
         let id = self.next_stmt_id;
         let sql: Arc<str> = Arc::from(sql);
+        // the backend prepares the client's own text (the proxy reads it masked: sql::escapes),
+        // without the logical schema's prefix under checkSQLschema
+        let real: Arc<str> = Arc::from(self.backend_text(&schema_name, &sql).as_str());
         let nodes = vec![node];
         let mut conns = self.acquire(&nodes).await?;
         let fmt = self.stmt_fmt();
-        let res = relay::prepare(&mut conns[0], &sql, Some((&mut self.out, &fmt, id))).await;
+        let res = relay::prepare(&mut conns[0], &real, Some((&mut self.out, &fmt, id))).await;
         if let Ok(Ok(bs)) = &res {
-            remember(&mut conns[0], sql.clone(), bs.clone());
+            remember(&mut conns[0], real.clone(), bs.clone());
         }
         self.release(nodes, conns, &res).await;
         self.out.flush().await?;
@@ -304,16 +316,18 @@ impl Session {
         }
         if let route::Rewrite::PerNode(texts) = &route.sql {
             // an INSERT split over shards runs as plain statements with the parameters written in
-            let payloads: Vec<bytes::Bytes> =
-                texts.iter().map(|t| crate::proto::packets::com_query(t.as_bytes())).collect();
+            let payloads: Vec<bytes::Bytes> = texts
+                .iter()
+                .map(|t| crate::proto::packets::com_query(crate::sql::escapes::unmask(t).as_bytes()))
+                .collect();
             let reply = self.execute(&route, &payloads).await?;
             self.after_reply(kind, &reply, &sql);
             return Ok(());
         }
         // the text the backends prepare: the client's, or its rewrite (schema prefix, LIMIT)
         let backend_sql: Arc<str> = match &route.sql {
-            route::Rewrite::Shared(s) => Arc::from(s.as_str()),
-            _ => sql.clone(),
+            route::Rewrite::Shared(s) => Arc::from(crate::sql::escapes::unmask(s).as_ref()),
+            _ => Arc::from(self.backend_text(&schema_name, &sql).as_str()),
         };
         let access = super::query::Access::of(kind, &sql);
         let mut conns = self.acquire_for(&route.nodes, access == super::query::Access::Read).await?;
@@ -434,7 +448,10 @@ impl Session {
     /// written in: `text`, unless the route rewrites it); the proxy sends the merged rows in the binary
     /// protocol.
     async fn execute_merged(&mut self, sql: &str, kind: Kind, r: Route, text: &str) -> Result<()> {
-        let payloads = super::query::text_payloads(&r, &crate::proto::packets::com_query(text.as_bytes()));
+        let payloads = super::query::text_payloads(
+            &r,
+            &crate::proto::packets::com_query(crate::sql::escapes::unmask(text).as_bytes()),
+        );
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = crate::exec::ClientFmt { binary_rows: true, ..self.stmt_fmt() };
         let (watched, res) = self.run_on(&r, &mut conns, &payloads, &fmt).await;
@@ -489,6 +506,18 @@ impl Session {
         res?;
         self.out.flush().await?;
         Ok(())
+    }
+}
+
+impl Session {
+    /// The text a backend prepares for a client statement read as `sql` in `schema`: unmasked
+    /// (sql::escapes), and without the schema's prefix when it has checkSQLschema.
+    fn backend_text(&self, schema: &str, sql: &str) -> String {
+        let cfg = self.shared.config.load();
+        // the prefix is found in the text as the proxy reads it, then the text is unmasked
+        let stripped =
+            cfg.schema(schema).filter(|s| s.check_sql_schema).and_then(|s| route::rewrite::strip_schema(sql, &s.name));
+        crate::sql::escapes::unmask(stripped.as_deref().unwrap_or(sql)).into_owned()
     }
 }
 

@@ -46,8 +46,10 @@ pub fn is_read(kind: Kind, sql: &str) -> bool {
 }
 
 /// The COM_QUERY packets a route sends: the client's own packet, or the rewritten statement(s).
+/// Rewritten texts come from the text as the proxy read it: masked under NO_BACKSLASH_ESCAPES
+/// (`sql::escapes`), so they are unmasked here.
 pub fn text_payloads(r: &Route, raw: &Bytes) -> Vec<Bytes> {
-    let pack = |s: &str| crate::proto::packets::com_query(s.as_bytes());
+    let pack = |s: &str| crate::proto::packets::com_query(crate::sql::escapes::unmask(s).as_bytes());
     match &r.sql {
         route::Rewrite::Original => vec![raw.clone()],
         route::Rewrite::Shared(s) => vec![pack(s)],
@@ -77,6 +79,22 @@ impl Session {
     /// `raw` is the client's COM_QUERY packet: statements go to backends as the client's own bytes
     /// (in the client's character set), while `sql` (lossily decoded) is only read.
     pub async fn com_query(&mut self, sql: &str, raw: &Bytes) -> Result<()> {
+        // under NO_BACKSLASH_ESCAPES the proxy reads the text masked (sql::escapes)
+        let masked;
+        let sql = if self.no_backslash {
+            match crate::sql::escapes::mask(sql) {
+                Some(m) => {
+                    masked = m;
+                    &*masked
+                }
+                None => {
+                    let e = Error::unsupported("under NO_BACKSLASH_ESCAPES shardcat cannot read a statement that holds both a backslash and a 0x01 byte");
+                    return self.send_error(&e).await;
+                }
+            }
+        } else {
+            sql
+        };
         if sql.contains(';') {
             let parts = crate::sql::split::statements(sql);
             if parts.len() > 1 {
@@ -245,7 +263,7 @@ impl Session {
                     ));
                 }
                 SetItem::Names(cs) => {
-                    self.charset = cs.clone();
+                    self.charset = crate::sql::escapes::unmask(cs).into_owned();
                     self.forget_charset_sets();
                     needs_backend = true;
                 }
@@ -263,7 +281,7 @@ impl Session {
                         self.wait_timeout = secs.map(|n| std::time::Duration::from_secs(n.max(1)));
                     }
                     // the session keeps the last value per variable
-                    self.push_set(s.clone());
+                    self.push_set(crate::sql::escapes::unmask(s).into_owned());
                     needs_backend = true;
                 }
             }
@@ -390,9 +408,13 @@ impl Session {
             if let Some((h, at)) = hint::parse(rest).map_err(|m| Error::sql(1064, "42000", m))? {
                 let at = from + at;
                 // the statement after the hint, in the client's bytes when the hint decoded cleanly
+                let unmasked;
                 let body = match raw.get(1..1 + at) {
                     Some(prefix) if prefix == &sql.as_bytes()[..at] => &raw[1 + at..],
-                    _ => &sql.as_bytes()[at..],
+                    _ => {
+                        unmasked = crate::sql::escapes::unmask(&sql[at..]);
+                        unmasked.as_bytes()
+                    }
                 };
                 return self.routed_with_hint(h, &sql[at..], kind, crate::proto::packets::com_query(body)).await;
             }
@@ -532,7 +554,16 @@ impl Session {
         let r = match (shaped_route, &analysis) {
             (Some(r), _) => r,
             (None, Some(a)) if !passthrough => self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await?,
-            _ => Route::single(route::any_node(schema, &|n| self.shared.backends.node_alive(n))?),
+            _ => {
+                let mut r = Route::single(route::any_node(schema, &|n| self.shared.backends.node_alive(n))?);
+                // checkSQLschema on a schema without tables: `schema.t` names the node's database
+                if schema.check_sql_schema {
+                    if let Some(t) = route::rewrite::strip_schema(sql, &schema.name) {
+                        r.sql = route::Rewrite::Shared(t);
+                    }
+                }
+                r
+            }
         };
         self.implicit_commit(kind, sql).await?;
         let payloads = text_payloads(&r, &payload);

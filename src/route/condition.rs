@@ -67,7 +67,9 @@ impl<'a> Binder<'a> {
         match e {
             Expr::Value(v) => match &v.value {
                 Value::Number(n, _) => Some(Lit::Text(n.to_string())),
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(Lit::Text(s.clone())),
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                    Some(Lit::Text(crate::sql::escapes::unmask(s).into_owned()))
+                }
                 Value::Boolean(b) => Some(Lit::Text(if *b { "1" } else { "0" }.into())),
                 Value::Null => Some(Lit::Null),
                 Value::Placeholder(_) => {

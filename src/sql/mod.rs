@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod cache;
 pub mod classify;
+pub mod escapes;
 pub mod hint;
 pub mod session;
 pub mod shape;

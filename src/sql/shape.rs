@@ -46,7 +46,8 @@ pub fn shape(sql: &str) -> Option<(String, Vec<Literal>)> {
                 let mut j = start;
                 loop {
                     match b.get(j) {
-                        None | Some(b'\\') => return None,
+                        // a backslash, or a masked one (sql::escapes): read by the full parse
+                        None | Some(b'\\') | Some(0x01) => return None,
                         Some(b'\'') if b.get(j + 1) == Some(&b'\'') => return None,
                         Some(b'\'') => break,
                         Some(_) => j += 1,

@@ -98,7 +98,7 @@ with proxy.cursor() as c:
 # NO_BACKSLASH_ESCAPES: the server's flag reaches PyMySQL, which then escapes quotes by doubling them
 # and leaves backslashes alone; values with backslashes and quotes round-trip, on a pass-through
 # schema and on a sharded one (through its scanners and parse)
-for db in ("passthru",):  # sharded schemas: their scanners do not read NO_BACKSLASH_ESCAPES yet
+for db in ("passthru", "demo"):
     results = []
     for port, user, pw in ((proxy_port, "app", "app"), (direct_port, "proxy", "proxy")):
         dbname = db if port == proxy_port else ("passthru" if db == "passthru" else "shardcat_default")
