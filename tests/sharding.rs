@@ -3,6 +3,8 @@
 //! with EXPLAIN and with stray rows planted on the wrong shard), and what cannot be routed is refused.
 
 mod common;
+#[path = "common/raw.rs"]
+mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -561,4 +563,35 @@ async fn no_backslash_escapes_reaches_every_rewrite() {
         names.extend(d.query::<String, _>("SELECT name FROM customer WHERE id IN (9101, 9102)").await.unwrap());
     }
     assert_eq!(names, vec![r"\".to_string(), r"\".to_string()], "each shard holds a single backslash");
+}
+
+/// A GBK client: a character whose second byte is 0x5C is one character for every scanner and
+/// rewrite of the proxy (not a backslash escaping the quote after it), and rewritten statements reach
+/// the shards in GBK — the rows are those one MariaDB holds.
+#[tokio::test]
+async fn a_gbk_client_is_read_in_gbk() {
+    let mut c = proxy_conn("demo").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
+    exec(&mut c, "DELETE FROM customer WHERE id IN (9201, 9202)").await;
+    let (mut r, _) = raw::login(demo().port, "app", "app", Some("demo"), "mysql_native_password").await;
+    let mut run = |stmt: Vec<u8>| {
+        let mut p = vec![0x03];
+        p.extend_from_slice(&stmt);
+        r.queue_command(&p);
+    };
+    run(b"SET NAMES gbk".to_vec());
+    // 0x95 0x5C: one GBK character; a schema prefix to strip and an INSERT split over both shards
+    let mut stmt = b"INSERT INTO demo.customer (id, name) VALUES (9201, '".to_vec();
+    stmt.extend_from_slice(b"\x95\x5C");
+    stmt.extend_from_slice(b"'), (9202, 'x')");
+    run(stmt);
+    r.flush().await;
+    for what in ["SET NAMES", "INSERT"] {
+        let reply = r.read_reply().await;
+        assert_eq!(reply[0][0], 0x00, "{what}: {:?}", shardcat::proto::packets::parse_err(&reply[0]));
+    }
+    let names: Vec<(i64, String)> =
+        c.query("SELECT id, name FROM customer WHERE id IN (9201, 9202) ORDER BY id").await.unwrap();
+    let gbk_char = encoding_rs::GBK.decode_without_bom_handling(b"\x95\x5C").0.into_owned();
+    assert_eq!(names, vec![(9201, gbk_char), (9202, "x".to_string())]);
 }

@@ -264,14 +264,15 @@ fn parse_prepare_ok(conn: &BackendConn, p: &[u8]) -> Result<PrepareOk> {
 
 /// Prepares `sql` on `conn`. With `out`, the reply is forwarded to the client carrying `client_id`;
 /// without, it is read silently. `Ok(Err(err))` when the server refused the statement.
+/// `sql` is the statement's text in the connection's character set.
 pub async fn prepare<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
-    sql: &str,
+    sql: &[u8],
     mut out: Option<(&mut PacketWriter<W>, &ClientFmt, u32)>,
 ) -> Result<std::result::Result<BackendStmt, packets::ErrInfo>> {
     let mut cmd = Vec::with_capacity(sql.len() + 1);
     cmd.push(0x16);
-    cmd.extend_from_slice(sql.as_bytes());
+    cmd.extend_from_slice(sql);
     conn.send(&cmd).await?;
     let first: Bytes = conn.read().await?;
     if first.first() == Some(&ERR_HEADER) {

@@ -38,7 +38,12 @@ impl Session {
         pkt.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    pub async fn com_stmt_prepare(&mut self, sql: String) -> Result<()> {
+    pub async fn com_stmt_prepare(&mut self, raw: &[u8]) -> Result<()> {
+        let (sql, read) = crate::sql::charset::decode(raw, &self.client_charset);
+        if read == crate::sql::charset::Read::Unsafe {
+            return self.send_error(&unsafe_text(&self.client_charset)).await;
+        }
+        let sql = sql.into_owned();
         // under NO_BACKSLASH_ESCAPES the proxy reads the text masked (sql::escapes)
         let sql = match self.no_backslash.then(|| crate::sql::escapes::mask(&sql).map(|m| m.into_owned())) {
             None => sql,
@@ -119,7 +124,8 @@ impl Session {
         let nodes = vec![node];
         let mut conns = self.acquire(&nodes).await?;
         let fmt = self.stmt_fmt();
-        let res = relay::prepare(&mut conns[0], &real, Some((&mut self.out, &fmt, id))).await;
+        let wire = self.client_text(&real);
+        let res = relay::prepare(&mut conns[0], &wire, Some((&mut self.out, &fmt, id))).await;
         if let Ok(Ok(bs)) = &res {
             remember(&mut conns[0], real.clone(), bs.clone());
         }
@@ -329,6 +335,7 @@ impl Session {
             route::Rewrite::Shared(s) => Arc::from(crate::sql::escapes::unmask(s).as_ref()),
             _ => Arc::from(self.backend_text(&schema_name, &sql).as_str()),
         };
+        let wire_sql = crate::sql::charset::encode(&backend_sql, &self.client_charset).into_owned();
         let access = super::query::Access::of(kind, &sql);
         let mut conns = self.acquire_for(&route.nodes, access == super::query::Access::Read).await?;
         if access == super::query::Access::Stateful {
@@ -340,7 +347,7 @@ impl Session {
         for c in conns.iter_mut() {
             let bid = match c.stmt(&backend_sql) {
                 Some(s) => s.id,
-                None => match relay::prepare::<tokio::io::Sink>(c, &backend_sql, None).await {
+                None => match relay::prepare::<tokio::io::Sink>(c, &wire_sql, None).await {
                     Ok(Ok(bs)) => {
                         let bid = bs.id;
                         remember(c, backend_sql.clone(), bs);
@@ -450,8 +457,10 @@ impl Session {
     async fn execute_merged(&mut self, sql: &str, kind: Kind, r: Route, text: &str) -> Result<()> {
         let payloads = super::query::text_payloads(
             &r,
-            &crate::proto::packets::com_query(crate::sql::escapes::unmask(text).as_bytes()),
-        );
+            &crate::proto::packets::com_query(&self.client_text(text)),
+            &self.client_charset,
+            true,
+        )?;
         let mut conns = self.acquire(&r.nodes).await?;
         let fmt = crate::exec::ClientFmt { binary_rows: true, ..self.stmt_fmt() };
         let (watched, res) = self.run_on(&r, &mut conns, &payloads, &fmt).await;
@@ -510,6 +519,11 @@ impl Session {
 }
 
 impl Session {
+    /// A text the proxy read (decoded, masked) as the client's bytes again.
+    pub fn client_text(&self, text: &str) -> Vec<u8> {
+        crate::sql::charset::encode(&crate::sql::escapes::unmask(text), &self.client_charset).into_owned()
+    }
+
     /// The text a backend prepares for a client statement read as `sql` in `schema`: unmasked
     /// (sql::escapes), and without the schema's prefix when it has checkSQLschema.
     fn backend_text(&self, schema: &str, sql: &str) -> String {
@@ -519,6 +533,13 @@ impl Session {
             cfg.schema(schema).filter(|s| s.check_sql_schema).and_then(|s| route::rewrite::strip_schema(sql, &s.name));
         crate::sql::escapes::unmask(stripped.as_deref().unwrap_or(sql)).into_owned()
     }
+}
+
+/// A statement that is not text of a character set whose second bytes can be quotes or backslashes.
+pub fn unsafe_text(charset: &str) -> Error {
+    Error::unsupported(format!(
+        "the statement is not valid {charset} text: shardcat cannot tell its quotes and backslashes as MariaDB would"
+    ))
 }
 
 fn unknown_stmt(id: u32, what: &str) -> Error {

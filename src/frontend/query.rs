@@ -46,15 +46,23 @@ pub fn is_read(kind: Kind, sql: &str) -> bool {
 }
 
 /// The COM_QUERY packets a route sends: the client's own packet, or the rewritten statement(s).
-/// Rewritten texts come from the text as the proxy read it: masked under NO_BACKSLASH_ESCAPES
-/// (`sql::escapes`), so they are unmasked here.
-pub fn text_payloads(r: &Route, raw: &Bytes) -> Vec<Bytes> {
-    let pack = |s: &str| crate::proto::packets::com_query(crate::sql::escapes::unmask(s).as_bytes());
-    match &r.sql {
+/// Rewritten texts come from the text as the proxy read it — decoded from the client's character set,
+/// masked under NO_BACKSLASH_ESCAPES (`sql::escapes`) — so they are unmasked and encoded back here.
+/// A text the proxy could not read exactly is never rewritten: refused instead.
+pub fn text_payloads(r: &Route, raw: &Bytes, charset: &str, exact: bool) -> Result<Vec<Bytes>> {
+    let pack = |s: &str| {
+        crate::proto::packets::com_query(&crate::sql::charset::encode(&crate::sql::escapes::unmask(s), charset))
+    };
+    if !exact && !matches!(r.sql, route::Rewrite::Original) {
+        return Err(Error::unsupported(format!(
+            "this statement must be rewritten to be routed, and its text is not valid {charset}: shardcat will not alter it"
+        )));
+    }
+    Ok(match &r.sql {
         route::Rewrite::Original => vec![raw.clone()],
         route::Rewrite::Shared(s) => vec![pack(s)],
         route::Rewrite::PerNode(v) => v.iter().map(|s| pack(s)).collect(),
-    }
+    })
 }
 
 /// A loggable form of a statement: shortened, and never with a password in it.
@@ -162,7 +170,7 @@ impl Session {
             let payload = if exact {
                 crate::proto::packets::com_query(&raw[1 + s..1 + e])
             } else {
-                crate::proto::packets::com_query(text.as_bytes())
+                crate::proto::packets::com_query(&self.client_text(text))
             };
             self.more_results = i + 1 < parts.len();
             self.stmt_failed = false;
@@ -187,7 +195,7 @@ impl Session {
 
     async fn query(&mut self, sql: &str, raw: &Bytes) -> Result<()> {
         if let Some(body) = crate::sql::classify::executable_comment_body(sql) {
-            let payload = crate::proto::packets::com_query(body.as_bytes());
+            let payload = crate::proto::packets::com_query(&self.client_text(body));
             return Box::pin(self.query(body, &payload)).await;
         }
         let (kind, start) = classify(sql);
@@ -264,6 +272,7 @@ impl Session {
                 }
                 SetItem::Names(cs) => {
                     self.charset = crate::sql::escapes::unmask(cs).into_owned();
+                    self.client_charset = self.charset.clone();
                     self.forget_charset_sets();
                     needs_backend = true;
                 }
@@ -276,6 +285,11 @@ impl Session {
                 SetItem::Isolation(l) => self.isolation = l.clone(),
                 SetItem::NextTransaction(c) => self.next_tx = Some(c.clone()),
                 SetItem::Other(s) => {
+                    if crate::sql::session::set_key(s).as_deref() == Some("character_set_client") {
+                        if let Some(v) = s.rsplit('=').next() {
+                            self.client_charset = v.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
+                        }
+                    }
                     if crate::sql::session::set_key(s).as_deref() == Some("wait_timeout") {
                         let secs = s.rsplit('=').next().and_then(|v| v.trim().trim_matches('\'').parse::<u64>().ok());
                         self.wait_timeout = secs.map(|n| std::time::Duration::from_secs(n.max(1)));
@@ -408,12 +422,12 @@ impl Session {
             if let Some((h, at)) = hint::parse(rest).map_err(|m| Error::sql(1064, "42000", m))? {
                 let at = from + at;
                 // the statement after the hint, in the client's bytes when the hint decoded cleanly
-                let unmasked;
+                let encoded;
                 let body = match raw.get(1..1 + at) {
                     Some(prefix) if prefix == &sql.as_bytes()[..at] => &raw[1 + at..],
                     _ => {
-                        unmasked = crate::sql::escapes::unmask(&sql[at..]);
-                        unmasked.as_bytes()
+                        encoded = self.client_text(&sql[at..]);
+                        &encoded[..]
                     }
                 };
                 return self.routed_with_hint(h, &sql[at..], kind, crate::proto::packets::com_query(body)).await;
@@ -432,7 +446,7 @@ impl Session {
                 let schema = self.current_or_first_schema(&cfg2)?;
                 let a = self.shared.parse_cache.get(real).map_err(|m| Error::sql(1064, "42000", m.to_string()))?;
                 let r = self.route_with_lookups(&cfg2, schema, kind, &a, real, &[]).await?;
-                let payloads = text_payloads(&r, &payload);
+                let payloads = text_payloads(&r, &payload, &self.client_charset, self.text_exact)?;
                 let access = if Access::of(kind, real) == Access::Stateful { Access::Stateful } else { Access::Write };
                 let reply = self.execute_as(&r, &payloads, access).await?;
                 self.after_reply(kind, &reply, real);
@@ -566,7 +580,7 @@ impl Session {
             }
         };
         self.implicit_commit(kind, sql).await?;
-        let payloads = text_payloads(&r, &payload);
+        let payloads = text_payloads(&r, &payload, &self.client_charset, self.text_exact)?;
         let access = match Access::of(kind, sql) {
             Access::Read if analysis.as_ref().is_some_and(|a| a.locking_read) => Access::Write,
             a => a,

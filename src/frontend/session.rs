@@ -75,6 +75,10 @@ pub struct Session {
     pub reading_diagnostics: bool,
     /// `SET wait_timeout = n` of this session: idle that long, it is closed.
     pub wait_timeout: Option<std::time::Duration>,
+    /// The character set the client's statements are written in (character_set_client).
+    pub client_charset: String,
+    /// The statement being run was read exactly in that character set (else it is never rewritten).
+    pub text_exact: bool,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -151,7 +155,10 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         diag: Default::default(),
         reading_diagnostics: false,
         wait_timeout: None,
+        client_charset: String::new(),
+        text_exact: true,
     };
+    s.client_charset = s.charset.clone();
     shared.set_user(id, &s.user.name);
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
         if shared.session_count() > bench as usize {
@@ -303,8 +310,15 @@ impl Session {
             let r = match cmd {
                 0x01 => return "COM_QUIT".into(),
                 0x03 => {
-                    let sql = String::from_utf8_lossy(&pkt[1..]);
-                    self.com_query(&sql, &pkt).await
+                    // read in the client's character set (sql::charset)
+                    let (sql, read) = crate::sql::charset::decode(&pkt[1..], &self.client_charset);
+                    if read == crate::sql::charset::Read::Unsafe {
+                        let e = super::prepared::unsafe_text(&self.client_charset);
+                        self.send_error(&e).await
+                    } else {
+                        self.text_exact = read == crate::sql::charset::Read::Exact;
+                        self.com_query(&sql, &pkt).await
+                    }
                 }
                 0x02 => {
                     let db = String::from_utf8_lossy(&pkt[1..]).into_owned();
@@ -321,10 +335,7 @@ impl Session {
                     }
                 }
                 0x11 => self.com_change_user(&pkt[1..]).await,
-                0x16 => {
-                    let sql = String::from_utf8_lossy(&pkt[1..]).into_owned();
-                    self.com_stmt_prepare(sql).await
-                }
+                0x16 => self.com_stmt_prepare(&pkt[1..]).await,
                 0x17 => self.com_stmt_execute(&pkt).await,
                 0x18 => {
                     self.com_stmt_send_long_data(&pkt);
@@ -471,6 +482,7 @@ impl Session {
         self.schema = schema;
         if let Some(c) = collation {
             self.charset = charset_of(c);
+            self.client_charset = self.charset.clone();
         }
         self.send_ok(0, 0, b"").await
     }

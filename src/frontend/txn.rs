@@ -332,6 +332,9 @@ impl Session {
     /// session's replayable state, so every connection the session uses has it.
     fn adopt_variable(&mut self, c: &mut Pooled, name: &str, value: &str) {
         let name = name.to_ascii_lowercase();
+        if name == "character_set_client" {
+            self.client_charset = value.to_string();
+        }
         if name == "autocommit" {
             let on = value.eq_ignore_ascii_case("ON") || value == "1";
             self.autocommit = on;

@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod cache;
+pub mod charset;
 pub mod classify;
 pub mod escapes;
 pub mod hint;
