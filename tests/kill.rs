@@ -118,3 +118,29 @@ async fn a_lost_node_under_autocommit_off_rolls_back_every_node() {
     let n: Option<i64> = setup.query_first("SELECT COUNT(*) FROM customer WHERE id IN (7801, 7802)").await.unwrap();
     assert_eq!(n, Some(0), "the surviving node's insert was rolled back");
 }
+
+/// SHOW PROCESSLIST shows the proxy's sessions of the user, with the ids KILL takes and what they run.
+#[tokio::test]
+async fn show_processlist_shows_the_proxys_sessions() {
+    let mut a = proxy_conn("passthru").await;
+    let mut b = proxy_conn("passthru").await;
+    let a_id: u64 = a.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let b_id: u64 = b.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    let rows: Vec<mysql_async::Row> = a.query("show processlist").await.unwrap();
+    let list: Vec<(u64, String, Option<String>)> = rows
+        .into_iter()
+        .map(|r| (r.get::<u64, _>(0).unwrap(), r.get::<String, _>(4).unwrap(), r.get::<Option<String>, _>(7).unwrap()))
+        .collect();
+    assert!(list.contains(&(a_id, "Query".into(), Some("show processlist".into()))), "{list:?}");
+    assert!(list.iter().any(|(id, cmd, _)| *id == b_id && cmd == "Sleep"), "{list:?}");
+    exec(&mut a, &format!("KILL {b_id}")).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ids: Vec<u64> = a
+        .query("SHOW PROCESSLIST")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r: mysql_async::Row| r.get::<u64, _>(0).unwrap())
+        .collect();
+    assert!(!ids.contains(&b_id), "a killed session is gone: {ids:?}");
+}

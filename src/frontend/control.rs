@@ -1,5 +1,6 @@
-//! What other tasks may do to a running session: KILL QUERY interrupts the statements it runs on
-//! backends, KILL CONNECTION and a draining shutdown stop it between statements (never mid-COMMIT).
+//! What other tasks may do to, and see of, a running session: KILL QUERY interrupts the statements it
+//! runs on backends, KILL CONNECTION and a draining shutdown stop it between statements (never
+//! mid-COMMIT), SHOW PROCESSLIST reads what it is doing.
 
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,25 @@ pub struct SessionControl {
     stop: AtomicBool,
     /// Wakes a session waiting for its client's next command.
     pub wake: tokio::sync::Notify,
+    /// What the session does, for SHOW PROCESSLIST.
+    activity: Mutex<Activity>,
+}
+
+/// A session as SHOW PROCESSLIST shows it.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub user: String,
+    pub host: String,
+    pub db: Option<String>,
+    /// The command being run (its packet: the statement's text is read only when shown), or none.
+    pub command: Option<bytes::Bytes>,
+    pub since: std::time::Instant,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity { user: String::new(), host: String::new(), db: None, command: None, since: std::time::Instant::now() }
+    }
 }
 
 impl SessionControl {
@@ -74,5 +94,28 @@ impl SessionControl {
 
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// Who the session is (after login).
+    pub fn identify(&self, user: &str, host: &str, db: Option<&str>) {
+        let mut a = self.activity.lock();
+        a.user = user.to_string();
+        a.host = host.to_string();
+        a.db = db.map(str::to_string);
+    }
+
+    pub fn set_db(&self, db: Option<&str>) {
+        self.activity.lock().db = db.map(str::to_string);
+    }
+
+    /// A command starts (`Some(packet)`) or is over (`None`).
+    pub fn doing(&self, command: Option<bytes::Bytes>) {
+        let mut a = self.activity.lock();
+        a.command = command;
+        a.since = std::time::Instant::now();
+    }
+
+    pub fn activity(&self) -> Activity {
+        self.activity.lock().clone()
     }
 }

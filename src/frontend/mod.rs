@@ -170,6 +170,14 @@ impl Shared {
         ctl
     }
 
+    /// Every session with its id and what it does (SHOW PROCESSLIST), by id.
+    pub fn sessions(&self) -> Vec<(u32, control::Activity)> {
+        let mut v: Vec<(u32, control::Activity)> =
+            self.sessions.lock().iter().map(|(id, e)| (*id, e.ctl.activity())).collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
     /// Names the session's user once it is logged in (logs of KILL).
     pub fn set_user(&self, id: u32, user: &str) {
         if let Some(e) = self.sessions.lock().get_mut(&id) {

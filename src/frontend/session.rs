@@ -160,6 +160,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     };
     s.client_charset = s.charset.clone();
     shared.set_user(id, &s.user.name);
+    s.ctl.identify(&s.user.name, &peer.to_string(), s.schema.as_deref());
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
         if shared.session_count() > bench as usize {
             let e = Error::sql(
@@ -307,6 +308,7 @@ impl Session {
                 continue;
             };
             self.shared.questions.fetch_add(1, Ordering::Relaxed);
+            self.ctl.doing(Some(pkt.clone()));
             let r = match cmd {
                 0x01 => return "COM_QUIT".into(),
                 0x03 => {
@@ -351,6 +353,7 @@ impl Session {
                 0x1F => self.com_reset_connection().await,
                 _ => self.send_error(&Error::sql(1047, "08S01", "Unknown command")).await,
             };
+            self.ctl.doing(None);
             if let Err(e) = r {
                 match e {
                     Error::Client(io) => return format!("write error: {io}"),
@@ -369,6 +372,7 @@ impl Session {
         let cfg = self.shared.config.load_full();
         match handshake::check_schema(&cfg, &self.user, &self.peer, db) {
             Ok(name) => {
+                self.ctl.set_db(Some(&name));
                 self.schema = Some(name);
                 self.send_ok(0, 0, b"").await
             }
@@ -480,6 +484,7 @@ impl Session {
         tracing::info!(conn = self.id, from = %self.user.name, to = %user.name, "changed user");
         self.user = user;
         self.schema = schema;
+        self.ctl.identify(&self.user.name, &self.peer.to_string(), self.schema.as_deref());
         if let Some(c) = collation {
             self.charset = charset_of(c);
             self.client_charset = self.charset.clone();

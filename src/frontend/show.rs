@@ -92,6 +92,8 @@ impl Session {
                 };
                 self.send_result("SCHEMATA", &[Col { name: &name, numeric: false }], &rows).await
             }
+            Some("PROCESSLIST") => self.show_processlist(false).await,
+            Some("FULL") if kw.get(2) == Some(&"PROCESSLIST") => self.show_processlist(true).await,
             Some("TABLES") | Some("FULL") if kw.contains(&"TABLES") && !kw.contains(&"STATUS") => {
                 self.show_tables(sql, &w).await
             }
@@ -155,6 +157,55 @@ impl Session {
             sql.to_string()
         };
         self.on_table_node(&table, &text).await
+    }
+
+    /// SHOW [FULL] PROCESSLIST: the proxy's own sessions — their ids are those KILL takes — of the
+    /// session's user (as MariaDB shows a user without the PROCESS privilege).
+    async fn show_processlist(&mut self, full: bool) -> Result<()> {
+        let rows: Vec<Vec<Option<String>>> = self
+            .shared
+            .sessions()
+            .into_iter()
+            .filter(|(_, a)| a.user == self.user.name)
+            .map(|(id, a)| {
+                let (command, info) = match a.command.as_ref().and_then(|p| p.first().map(|c| (*c, p))) {
+                    Some((0x03, p)) => {
+                        let text = String::from_utf8_lossy(&p[1..]);
+                        let text: String = if full { text.into_owned() } else { text.chars().take(100).collect() };
+                        ("Query", Some(text))
+                    }
+                    Some((0x16, _)) => ("Prepare", None),
+                    Some((0x17, _)) => ("Execute", None),
+                    Some((0x1C, _)) => ("Fetch", None),
+                    Some((0x02, _)) => ("Init DB", None),
+                    Some(_) => ("Query", None),
+                    None => ("Sleep", None),
+                };
+                vec![
+                    Some(id.to_string()),
+                    Some(a.user),
+                    Some(a.host),
+                    a.db,
+                    Some(command.to_string()),
+                    Some(a.since.elapsed().as_secs().to_string()),
+                    Some(if command == "Sleep" { String::new() } else { "executing".into() }),
+                    info,
+                    Some("0.000".into()),
+                ]
+            })
+            .collect();
+        let cols = [
+            Col { name: "Id", numeric: true },
+            Col { name: "User", numeric: false },
+            Col { name: "Host", numeric: false },
+            Col { name: "db", numeric: false },
+            Col { name: "Command", numeric: false },
+            Col { name: "Time", numeric: true },
+            Col { name: "State", numeric: false },
+            Col { name: "Info", numeric: false },
+            Col { name: "Progress", numeric: false },
+        ];
+        self.send_result("", &cols, &rows).await
     }
 
     /// The table named at word `i` (`t` or `db.t`); whether it was qualified.
