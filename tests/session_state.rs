@@ -356,4 +356,15 @@ async fn session_wait_timeout_closes_an_idle_session() {
         outcomes.push(c.query_drop("SELECT 1").await.is_err());
     }
     assert_eq!(outcomes, vec![true, true], "closed after wait_timeout, through shardcat and direct");
+    // the session's wait_timeout is the proxy's: the pooled backend connection it used lives on
+    let mut a = proxy_conn("passthru").await;
+    exec(&mut a, "SET wait_timeout = 1").await;
+    let _: Option<i64> = a.query_first("SELECT 1 FROM DUAL WHERE 1 = 1").await.unwrap();
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let mut b = proxy_conn("passthru").await;
+    for _ in 0..4 {
+        let v: Option<i64> = b.query_first("SELECT 2").await.unwrap();
+        assert_eq!(v, Some(2), "the next client gets a live backend connection");
+    }
 }

@@ -99,6 +99,9 @@ impl Session {
         let mut conns = self.acquire(&nodes).await?;
         let fmt = self.stmt_fmt();
         let res = self.load_on(&mut conns[0], raw, &fmt).await;
+        if let Ok(rep) = &res {
+            self.note_diagnostics(&nodes, rep.warnings > 0, rep.failed.is_some());
+        }
         self.release(nodes, conns, &res).await;
         let reply = res?;
         self.out.flush().await?;

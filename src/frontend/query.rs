@@ -290,9 +290,27 @@ impl Session {
                             self.client_charset = v.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
                         }
                     }
-                    if crate::sql::session::set_key(s).as_deref() == Some("wait_timeout") {
+                    if matches!(
+                        crate::sql::session::set_key(s).as_deref(),
+                        Some("wait_timeout" | "interactive_timeout")
+                    ) {
+                        // the session's idle limit is the proxy's to keep: on a backend connection it
+                        // would close that pooled connection under the next client
                         let secs = s.rsplit('=').next().and_then(|v| v.trim().trim_matches('\'').parse::<u64>().ok());
-                        self.wait_timeout = secs.map(|n| std::time::Duration::from_secs(n.max(1)));
+                        match secs {
+                            Some(n) => self.wait_timeout = Some(std::time::Duration::from_secs(n.max(1))),
+                            None => {
+                                return Err(Error::sql(
+                                    1232,
+                                    "42000",
+                                    format!(
+                                        "Incorrect argument type to variable '{}'",
+                                        crate::sql::session::set_key(s).unwrap_or_default()
+                                    ),
+                                ))
+                            }
+                        }
+                        continue;
                     }
                     // the session keeps the last value per variable
                     self.push_set(crate::sql::escapes::unmask(s).into_owned());
