@@ -359,7 +359,7 @@ async fn mariadb_extended_metadata_as_direct() {
     let mut seen = Vec::new();
     for (port, user, pass) in [(demo().port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
         let (mut r, login) =
-            raw::login_ext(port, user, pass, Some("passthru"), "mysql_native_password", true, Some(1 << 3)).await;
+            raw::login_ext(port, user, pass, Some("passthru"), "mysql_native_password", true, Some(1 << 3), 0).await;
         assert_eq!(login.last().unwrap()[0], 0x00, "login via {port}");
         r.queue_query("SELECT id, j FROM ext_meta");
         r.flush().await;
@@ -368,4 +368,25 @@ async fn mariadb_extended_metadata_as_direct() {
     }
     assert_eq!(seen[0], seen[1], "column definitions through shardcat vs direct");
     assert!(seen[0][1].windows(4).any(|w| w == b"json"), "the JSON column says so: {:?}", seen[0][1]);
+}
+
+/// A client that negotiates CLIENT_SESSION_TRACK is told what MariaDB's trackers would tell it: the
+/// OKs of SET NAMES, SET character_set_client and USE carry the same entries as direct.
+#[tokio::test]
+async fn session_tracking_reaches_a_client_that_asks() {
+    let track = shardcat::proto::CapabilityFlags::CLIENT_SESSION_TRACK.bits();
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(demo().port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let (mut r, _) =
+            raw::login_ext(port, user, pass, Some("passthru"), "mysql_native_password", true, None, track).await;
+        let mut oks = Vec::new();
+        for sql in ["SET NAMES latin1", "SET character_set_client = koi8r", "SET @plain = 1", "USE passthru"] {
+            r.queue_query(sql);
+            r.flush().await;
+            oks.push(r.read_reply().await[0].to_vec());
+        }
+        seen.push(oks);
+    }
+    assert_eq!(seen[0], seen[1], "OK packets through shardcat vs direct");
+    assert!(seen[1][0].windows(20).any(|w| w == b"character_set_client"), "MariaDB reports it: {:?}", seen[1][0]);
 }

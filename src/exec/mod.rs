@@ -58,6 +58,9 @@ pub struct ClientFmt {
     pub backend_in_trans: bool,
     /// Rows the proxy builds go out in the binary protocol (a prepared statement's result).
     pub binary_rows: bool,
+    /// The client negotiated CLIENT_SESSION_TRACK: relayed OKs keep the system variables the
+    /// server reports changed (what MariaDB tracks for a client by default).
+    pub session_track: bool,
 }
 
 /// The bits the proxy owns: the session's transaction state, and SERVER_SESSION_STATE_CHANGED, which

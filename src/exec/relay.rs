@@ -13,29 +13,57 @@ use crate::proto::StatusFlags;
 
 const MORE: u16 = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
 
-/// An OK packet for the client: `status` in its status field, and without the session-tracking
-/// data that follows the info text (the backend negotiated CLIENT_SESSION_TRACK for the proxy; the
-/// client did not).
-pub fn patch_ok(p: &[u8], status: u16) -> BytesMut {
+/// An OK packet for the client: `status` in its status field; of the session-tracking data (the
+/// backend negotiated CLIENT_SESSION_TRACK for the proxy), only the changed system variables, and
+/// only for a client that negotiated it too (`keep_variables`) — the schema entry names a backend's
+/// database and the state-change entry answers the proxy's own tracker.
+pub fn patch_ok(p: &[u8], status: u16, keep_variables: bool) -> BytesMut {
+    const CHANGED: u16 = StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
     let mut b = BytesMut::from(p);
     let mut pos = 1;
     if packets::read_lenenc_int(p, &mut pos).is_some()
         && packets::read_lenenc_int(p, &mut pos).is_some()
         && pos + 4 <= b.len()
     {
-        let tracked = u16::from_le_bytes([b[pos], b[pos + 1]]) & StatusFlags::SERVER_SESSION_STATE_CHANGED.bits() != 0;
-        b[pos..pos + 2].copy_from_slice(&status.to_le_bytes());
+        let tracked = u16::from_le_bytes([b[pos], b[pos + 1]]) & CHANGED != 0;
+        b[pos..pos + 2].copy_from_slice(&(status & !CHANGED).to_le_bytes());
         if tracked {
+            let status_at = pos;
             let mut end = pos + 4;
-            match packets::read_lenenc_str(p, &mut end) {
+            let info = packets::read_lenenc_str(p, &mut end);
+            let variables = if keep_variables { tracked_entries(p, end, 0) } else { Vec::new() };
+            match info {
                 // an empty info text is left out, as MariaDB does without session tracking
-                Some(Some([])) => b.truncate(pos + 4),
-                Some(Some(_)) => b.truncate(end),
+                Some(Some([])) if variables.is_empty() => b.truncate(pos + 4),
+                Some(Some(_)) => {
+                    b.truncate(end);
+                    if !variables.is_empty() {
+                        packets::put_lenenc_str(&mut b, &variables);
+                        b[status_at..status_at + 2].copy_from_slice(&(status | CHANGED).to_le_bytes());
+                    }
+                }
                 _ => {}
             }
         }
     }
     b
+}
+
+/// The session-tracking entries of `kind` of an OK packet whose block starts at `at`, re-encoded.
+fn tracked_entries(p: &[u8], mut at: usize, kind: u8) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    let Some(Some(block)) = packets::read_lenenc_str(p, &mut at) else { return Vec::new() };
+    let mut i = 0;
+    while i < block.len() {
+        let k = block[i];
+        i += 1;
+        let Some(Some(data)) = packets::read_lenenc_str(block, &mut i) else { break };
+        if k == kind {
+            out.extend_from_slice(&[k]);
+            packets::put_lenenc_str(&mut out, data);
+        }
+    }
+    out.to_vec()
 }
 
 /// Writes the end of a row stream in the client's framing.
@@ -129,7 +157,7 @@ pub async fn relay_from<W: AsyncWrite + Unpin>(
                 }
                 reply.warnings = ok.warnings;
                 conn.note_tracked(&first);
-                out.push(&patch_ok(&first, fmt.patch(ok.status)));
+                out.push(&patch_ok(&first, fmt.patch(ok.status), fmt.session_track));
                 conn.finish(ok.status);
                 if ok.status & MORE == 0 {
                     return Ok(reply);
@@ -308,15 +336,26 @@ mod tests {
     fn ok_packets_lose_the_proxys_session_tracking_data() {
         // OK, 0 rows, id 0, status SESSION_STATE_CHANGED|AUTOCOMMIT, 0 warnings, "" info, state-change "1"
         let tracked = [0x00, 0, 0, 0x02, 0x40, 0, 0, 0x00, 0x03, 0x02, 0x01, b'1'];
-        assert_eq!(&patch_ok(&tracked, 0x0002)[..], &[0x00, 0, 0, 0x02, 0x00, 0, 0][..]);
+        assert_eq!(&patch_ok(&tracked, 0x0002, false)[..], &[0x00, 0, 0, 0x02, 0x00, 0, 0][..]);
+        assert_eq!(&patch_ok(&tracked, 0x0002, true)[..], &[0x00, 0, 0, 0x02, 0x00, 0, 0][..], "no variables");
+        // SET NAMES latin1 as MariaDB answers it: the client that tracks keeps the variables
+        let mut names = vec![0x00, 0, 0, 0x02, 0x40, 0, 0, 0x00];
+        let block: &[u8] = b"\x00\x1c\x14character_set_client\x06latin1\x02\x011\x01\x05\x04test";
+        names.push(block.len() as u8);
+        names.extend_from_slice(block);
+        let kept = patch_ok(&names, 0x0002, true);
+        let mut want = vec![0x00, 0, 0, 0x02, 0x40, 0, 0, 0x00];
+        want.push(30);
+        want.extend_from_slice(b"\x00\x1c\x14character_set_client\x06latin1");
+        assert_eq!(&kept[..], &want[..]);
         let mut with_info = vec![0x00, 1, 0, 0x02, 0x40, 0, 0, 4];
         with_info.extend_from_slice(b"info");
         with_info.extend_from_slice(&[0x03, 0x02, 0x01, b'1']);
         let mut want = vec![0x00, 1, 0, 0x03, 0x00, 0, 0, 4];
         want.extend_from_slice(b"info");
-        assert_eq!(&patch_ok(&with_info, 0x0003)[..], &want[..]);
+        assert_eq!(&patch_ok(&with_info, 0x0003, false)[..], &want[..]);
         // without tracking data, only the status changes
         let plain = [0x00, 0, 0, 0x02, 0x00, 0, 0];
-        assert_eq!(&patch_ok(&plain, 0x0003)[..], &[0x00, 0, 0, 0x03, 0x00, 0, 0][..]);
+        assert_eq!(&patch_ok(&plain, 0x0003, true)[..], &[0x00, 0, 0, 0x03, 0x00, 0, 0][..]);
     }
 }

@@ -25,6 +25,7 @@ pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
         | CapabilityFlags::CLIENT_ODBC.bits()
         | CapabilityFlags::CLIENT_COMPRESS.bits()
         | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
+        | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
         | CapabilityFlags::CLIENT_IGNORE_SPACE.bits()
         | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
         | CapabilityFlags::CLIENT_INTERACTIVE.bits()

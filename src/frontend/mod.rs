@@ -12,6 +12,7 @@ pub mod prepared;
 pub mod query;
 pub mod session;
 pub mod show;
+pub mod tracking;
 pub mod txn;
 
 use arc_swap::ArcSwap;

@@ -284,6 +284,12 @@ impl Session {
                 }
                 SetItem::Isolation(l) => self.isolation = l.clone(),
                 SetItem::NextTransaction(c) => self.next_tx = Some(c.clone()),
+                SetItem::Other(s)
+                    if crate::sql::session::set_key(s).is_some_and(|k| k.starts_with("session_track_")) =>
+                {
+                    // the client's own trackers: the proxy answers for them (its backends keep theirs)
+                    self.client_tracking.set(s);
+                }
                 SetItem::Other(s) => {
                     if crate::sql::session::set_key(s).as_deref() == Some("character_set_client") {
                         if let Some(v) = s.rsplit('=').next() {
@@ -339,6 +345,10 @@ impl Session {
                 self.sets = old_sets;
                 return Err(e);
             }
+        }
+        // what MariaDB's session tracking would tell this client about the SET
+        if self.caps.contains(crate::proto::CapabilityFlags::CLIENT_SESSION_TRACK) {
+            self.pending_track = self.client_tracking.report(&items);
         }
         self.send_ok(0, 0, b"").await
     }

@@ -77,6 +77,10 @@ pub struct Session {
     pub wait_timeout: Option<std::time::Duration>,
     /// The character set the client's statements are written in (character_set_client).
     pub client_charset: String,
+    /// What the client's own session trackers follow (its `session_track_*` settings).
+    pub client_tracking: super::tracking::ClientTracking,
+    /// Session-tracking entries for the next OK the proxy builds.
+    pub pending_track: Vec<u8>,
     /// The statement being run was read exactly in that character set (else it is never rewritten).
     pub text_exact: bool,
 }
@@ -156,6 +160,8 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         reading_diagnostics: false,
         wait_timeout: None,
         client_charset: String::new(),
+        client_tracking: Default::default(),
+        pending_track: Vec::new(),
         text_exact: true,
     };
     s.client_charset = s.charset.clone();
@@ -187,12 +193,21 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     tracing::info!(conn = id, user = %s.user.name, reason = %reason, "disconnected");
 }
 
-/// `SET NAMES` argument for a handshake collation id: its character set. The collation itself is
-/// left to the backend's default for that set (MySQL 8 clients send ids, like 255, MariaDB lacks).
+/// `SET NAMES` argument for a handshake collation id: its character set, with the collation when it is
+/// not MariaDB's default for that set (a client asking for utf8mb4_unicode_ci gets its columns in it,
+/// as direct). MySQL 8 ids MariaDB lacks (255 and above) keep the set's default.
 pub fn charset_of(collation: u16) -> String {
+    /// MariaDB's default collation of each character set.
+    const DEFAULTS: &[u16] = &[
+        1, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 16, 18, 19, 22, 24, 25, 26, 28, 30, 32, 33, 35, 36, 37, 38, 39, 40, 41,
+        45, 51, 54, 56, 57, 59, 60, 63, 92, 95, 97,
+    ];
     let c = mysql_common::collations::Collation::from(mysql_common::collations::CollationId::from(collation));
     match c.charset() {
         "" => "utf8mb4".to_string(),
+        cs if collation < 255 && !DEFAULTS.contains(&collation) && !c.collation().is_empty() => {
+            format!("{cs} COLLATE {}", c.collation())
+        }
         cs => cs.to_string(),
     }
 }
@@ -248,6 +263,7 @@ impl Session {
             status: self.status(),
             backend_in_trans: false,
             binary_rows: false,
+            session_track: self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK),
         }
     }
 
@@ -259,7 +275,20 @@ impl Session {
 
     pub async fn send_ok(&mut self, affected: u64, last_id: u64, info: &[u8]) -> Result<()> {
         let mut b = BytesMut::with_capacity(16);
-        packets::ok(&mut b, packets::OK_HEADER, affected, last_id, self.status(), 0, info);
+        let track = std::mem::take(&mut self.pending_track);
+        if track.is_empty() {
+            packets::ok(&mut b, packets::OK_HEADER, affected, last_id, self.status(), 0, info);
+        } else {
+            // with session-tracking data: the info text always present, then the entries
+            let status = self.status() | StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
+            b.put_u8(packets::OK_HEADER);
+            packets::put_lenenc_int(&mut b, affected);
+            packets::put_lenenc_int(&mut b, last_id);
+            b.put_u16_le(status);
+            b.put_u16_le(0);
+            packets::put_lenenc_str(&mut b, info);
+            packets::put_lenenc_str(&mut b, &track);
+        }
         self.out.push(&b);
         self.out.flush().await?;
         Ok(())
@@ -373,6 +402,9 @@ impl Session {
         match handshake::check_schema(&cfg, &self.user, &self.peer, db) {
             Ok(name) => {
                 self.ctl.set_db(Some(&name));
+                if self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK) {
+                    self.pending_track = self.client_tracking.schema(&name);
+                }
                 self.schema = Some(name);
                 self.send_ok(0, 0, b"").await
             }

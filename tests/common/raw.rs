@@ -29,11 +29,12 @@ pub async fn login_with(
     plugin: &str,
     deprecate_eof: bool,
 ) -> (Raw, Vec<Bytes>) {
-    login_ext(port, user, pass, db, plugin, deprecate_eof, None).await
+    login_ext(port, user, pass, db, plugin, deprecate_eof, None, 0).await
 }
 
 /// `login_with`; `Some(ext)` logs in as a MariaDB client (CLIENT_MYSQL off) asking for MariaDB's
-/// extended capabilities `ext`.
+/// extended capabilities `ext`; `extra_caps` are more capability bits (CLIENT_SESSION_TRACK, …).
+#[allow(clippy::too_many_arguments)]
 pub async fn login_ext(
     port: u16,
     user: &str,
@@ -42,6 +43,7 @@ pub async fn login_ext(
     plugin: &str,
     deprecate_eof: bool,
     mariadb_ext: Option<u32>,
+    extra_caps: u32,
 ) -> (Raw, Vec<Bytes>) {
     let s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let (r, w) = s.into_split();
@@ -61,7 +63,8 @@ pub async fn login_ext(
         | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
         | if deprecate_eof { CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() } else { 0 }
         | if db.is_some() { CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits() } else { 0 }
-        | if mariadb_ext.is_none() { CapabilityFlags::CLIENT_LONG_PASSWORD.bits() } else { 0 };
+        | if mariadb_ext.is_none() { CapabilityFlags::CLIENT_LONG_PASSWORD.bits() } else { 0 }
+        | extra_caps;
     let mut p = BytesMut::new();
     p.put_u32_le(caps);
     p.put_u32_le(1 << 24);
