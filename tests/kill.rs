@@ -144,3 +144,74 @@ async fn show_processlist_shows_the_proxys_sessions() {
         .collect();
     assert!(!ids.contains(&b_id), "a killed session is gone: {ids:?}");
 }
+
+/// Makes the next COMMITs on the second primary wait `ms` for a semi-sync acknowledgement its replica
+/// never sends (then MariaDB falls back to asynchronous replication): a COMMIT that is slow on one node.
+fn slow_commits_on_primary2(ms: u32) {
+    root_sql(PRIMARY2, &format!("SET GLOBAL rpl_semi_sync_master_timeout = {ms}, GLOBAL rpl_semi_sync_master_enabled = 1"))
+        .unwrap();
+}
+
+fn normal_commits_on_primary2() {
+    let _ = root_sql(PRIMARY2, "SET GLOBAL rpl_semi_sync_master_enabled = 0");
+}
+
+async fn two_node_transaction(port: u16, ids: (i64, i64)) -> (mysql_async::Conn, u64) {
+    let mut a = mysql_async::Conn::new(opts(port, "app", "app", Some("demo"))).await.unwrap();
+    exec(&mut a, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
+    exec(&mut a, &format!("DELETE FROM customer WHERE id IN ({}, {})", ids.0, ids.1)).await;
+    let id: u64 = a.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    exec(&mut a, "BEGIN").await;
+    exec(&mut a, &format!("INSERT INTO customer (id, name) VALUES ({}, 'c1'), ({}, 'c2')", ids.0, ids.1)).await;
+    (a, id)
+}
+
+async fn committed(port: u16, ids: (i64, i64)) -> i64 {
+    let mut c = mysql_async::Conn::new(opts(port, "app", "app", Some("demo"))).await.unwrap();
+    let q = format!("SELECT COUNT(*) FROM customer WHERE id IN ({}, {})", ids.0, ids.1);
+    c.query_first(q).await.unwrap().unwrap()
+}
+
+/// KILL of a session whose COMMIT is under way on two nodes (slow on one): the COMMIT finishes on
+/// every node first — the transaction is never half-applied.
+#[tokio::test]
+async fn kill_during_a_multi_node_commit_waits_for_it() {
+    let _g = COMMIT_LOCK.lock().await;
+    let port = demo().port;
+    let ids = (7911, 7912);
+    let (mut a, id) = two_node_transaction(port, ids).await;
+    slow_commits_on_primary2(1500);
+    let commit = tokio::spawn(async move { a.query_drop("COMMIT").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut b = proxy_conn("demo").await;
+    exec(&mut b, &format!("KILL {id}")).await;
+    let _ = commit.await.unwrap();
+    normal_commits_on_primary2();
+    assert_eq!(committed(port, ids).await, 2, "both nodes committed");
+}
+
+/// SIGTERM during a multi-node COMMIT: it finishes on every node, then the proxy exits.
+#[tokio::test]
+async fn sigterm_during_a_multi_node_commit_waits_for_it() {
+    let _g = COMMIT_LOCK.lock().await;
+    stack();
+    let proxy = Proxy::start(&root().join("config"), None);
+    let ids = (7921, 7922);
+    let (mut a, _) = two_node_transaction(proxy.port, ids).await;
+    slow_commits_on_primary2(1500);
+    let commit = tokio::spawn(async move { a.query_drop("COMMIT").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.signal("TERM");
+    let r = commit.await.unwrap();
+    normal_commits_on_primary2();
+    assert!(r.is_ok(), "the COMMIT in flight was answered: {r:?}");
+    assert_eq!(committed(demo().port, ids).await, 2, "both nodes committed");
+    let t0 = Instant::now();
+    while !proxy.exited() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the proxy did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The two tests above change a global of the second primary: one at a time.
+static COMMIT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

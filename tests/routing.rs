@@ -179,6 +179,9 @@ async fn mycat_hints_choose_the_nodes() {
     let mut d1 = direct_conn(PRIMARY1, "shardcat_1").await;
     let ids: Vec<i64> = d1.query("SELECT id FROM customer").await.unwrap();
     assert_eq!(ids, vec![2]);
+    // checkSQLschema holds for hinted statements: demo.customer is the node's own table
+    let n: Option<i64> = c.query_first("/*#mycat:dataNode=dn2*/ SELECT COUNT(*) FROM demo.customer").await.unwrap();
+    assert_eq!(n, Some(2));
     let e = c.query_drop("/*#mycat:dataNode=dn9*/ SELECT 1").await.unwrap_err();
     let (code, _, msg) = server_error(&e).unwrap();
     assert_eq!(code, 1064);

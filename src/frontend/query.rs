@@ -529,9 +529,15 @@ impl Session {
             (_, Kind::Select | Kind::Show | Kind::Describe | Kind::Explain) => Mode::Concat,
             _ => Mode::WriteAllSum,
         };
-        let r = Route { nodes, mode, sql: route::Rewrite::Original, limit: None };
+        let mut r = Route { nodes, mode, sql: route::Rewrite::Original, limit: None };
+        // checkSQLschema holds for hinted statements too
+        if let Some(schema) = cfg.schema(&schema_name).filter(|s| s.check_sql_schema) {
+            let rules = self.shared.rules.load_full();
+            route::qualify(&self.route_ctx(&cfg, &rules), &mut r, real, &[&schema.name])?;
+        }
+        let payloads = text_payloads(&r, &payload, &self.client_charset, self.text_exact)?;
         let access = if Access::of(kind, real) == Access::Stateful { Access::Stateful } else { Access::Write };
-        let reply = self.execute_as(&r, &[payload], access).await?;
+        let reply = self.execute_as(&r, &payloads, access).await?;
         self.after_reply(kind, &reply, real);
         Ok(())
     }

@@ -357,15 +357,62 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, kind: Kind, a: &Analysis, sql: &str
         }
         _ => generic(ctx, schema, kind, a, &tables)?,
     };
+    let mut logical: Vec<&str> = a
+        .tables
+        .iter()
+        .filter_map(|t| t.schema.as_deref())
+        .filter_map(|s| ctx.cfg.schema(s).map(|c| c.name.as_str()))
+        .collect();
     if schema.check_sql_schema {
-        let strip = |s: &str| rewrite::strip_schema(s, &schema.name);
-        r.sql = match std::mem::replace(&mut r.sql, Rewrite::Original) {
-            Rewrite::Original => strip(sql).map(Rewrite::Shared).unwrap_or(Rewrite::Original),
-            Rewrite::Shared(s) => Rewrite::Shared(strip(&s).unwrap_or(s)),
-            Rewrite::PerNode(v) => Rewrite::PerNode(v.into_iter().map(|s| strip(&s).unwrap_or(s)).collect()),
-        };
+        logical.push(&schema.name);
     }
+    logical.sort_unstable();
+    logical.dedup();
+    qualify(ctx, &mut r, sql, &logical)?;
     Ok(r)
+}
+
+/// Qualified names of logical schemas (`schema.t`, checkSQLschema's and any other schema the user may
+/// use) in the texts a route sends: on one node, the node's physical database (exact whichever
+/// database the connection is in); on several, stripped (each connection is in its node's database).
+pub fn qualify(ctx: &Ctx<'_>, r: &mut Route, sql: &str, logical: &[&str]) -> Result<()> {
+    if logical.is_empty() {
+        return Ok(());
+    }
+    let quick = |text: &str| {
+        let lower = text.to_ascii_lowercase();
+        logical.iter().any(|s| {
+            lower.contains(&format!("{}.", s.to_ascii_lowercase()))
+                || lower.contains(&format!("`{}`.", s.to_ascii_lowercase()))
+        })
+    };
+    let any = match &r.sql {
+        Rewrite::Original => quick(sql),
+        Rewrite::Shared(s) => quick(s),
+        Rewrite::PerNode(v) => v.iter().any(|s| quick(s)),
+    };
+    if !any {
+        return Ok(());
+    }
+    let with = match r.nodes.as_slice() {
+        [one] => format!("`{}`.", ctx.backends.node(one)?.database.replace('`', "``")),
+        _ => String::new(),
+    };
+    let apply = |text: &str| {
+        let mut out: Option<String> = None;
+        for s in logical {
+            if let Some(t) = rewrite::replace_schema(out.as_deref().unwrap_or(text), s, &with) {
+                out = Some(t);
+            }
+        }
+        out
+    };
+    r.sql = match std::mem::replace(&mut r.sql, Rewrite::Original) {
+        Rewrite::Original => apply(sql).map(Rewrite::Shared).unwrap_or(Rewrite::Original),
+        Rewrite::Shared(s) => Rewrite::Shared(apply(&s).unwrap_or(s)),
+        Rewrite::PerNode(v) => Rewrite::PerNode(v.into_iter().map(|s| apply(&s).unwrap_or(s)).collect()),
+    };
+    Ok(())
 }
 
 /// Statements routed by their tables alone (DDL, locking reads, EXPLAIN, …).

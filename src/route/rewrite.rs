@@ -10,6 +10,12 @@ use crate::sql::analyze::byte_span;
 /// `sql` without `schema.` / `` `schema`. `` prefixes outside quoted strings (case-insensitive);
 /// `None` when there is none.
 pub fn strip_schema(sql: &str, schema: &str) -> Option<String> {
+    replace_schema(sql, schema, "")
+}
+
+/// `sql` with `schema.` / `` `schema`. `` prefixes outside quoted strings replaced by `with` (a
+/// physical database as `` `db`. ``, or nothing); `None` when there is none.
+pub fn replace_schema(sql: &str, schema: &str, with: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
     let pats = [format!("`{}`.", schema.to_ascii_lowercase()), format!("{}.", schema.to_ascii_lowercase())];
     if !pats.iter().any(|p| lower.contains(p.as_str())) {
@@ -39,6 +45,7 @@ pub fn strip_schema(sql: &str, schema: &str) -> Option<String> {
                     for _ in 1..pat.len() {
                         chars.next();
                     }
+                    out.push_str(with);
                     changed = true;
                     prev = Some('.');
                     continue;
@@ -138,6 +145,11 @@ mod tests {
         assert_eq!(strip_schema("select * from `testdb`.`t`", "TESTDB").as_deref(), Some("select * from `t`"));
         assert_eq!(strip_schema("select * from mytestdb.t", "testdb"), None, "only whole names");
         assert_eq!(strip_schema("select 1", "testdb"), None);
+        assert_eq!(
+            replace_schema("select * from shop.product p join `shop`.t on 'shop.x' = 1", "shop", "`shop_1`.")
+                .as_deref(),
+            Some("select * from `shop_1`.product p join `shop_1`.t on 'shop.x' = 1")
+        );
     }
 
     #[test]
