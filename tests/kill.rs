@@ -148,8 +148,11 @@ async fn show_processlist_shows_the_proxys_sessions() {
 /// Makes the next COMMITs on the second primary wait `ms` for a semi-sync acknowledgement its replica
 /// never sends (then MariaDB falls back to asynchronous replication): a COMMIT that is slow on one node.
 fn slow_commits_on_primary2(ms: u32) {
-    root_sql(PRIMARY2, &format!("SET GLOBAL rpl_semi_sync_master_timeout = {ms}, GLOBAL rpl_semi_sync_master_enabled = 1"))
-        .unwrap();
+    root_sql(
+        PRIMARY2,
+        &format!("SET GLOBAL rpl_semi_sync_master_timeout = {ms}, GLOBAL rpl_semi_sync_master_enabled = 1"),
+    )
+    .unwrap();
 }
 
 fn normal_commits_on_primary2() {
