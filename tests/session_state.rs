@@ -368,3 +368,36 @@ async fn session_wait_timeout_closes_an_idle_session() {
         assert_eq!(v, Some(2), "the next client gets a live backend connection");
     }
 }
+
+/// SQL_CALC_FOUND_ROWS … LIMIT: FOUND_ROWS() is the server's total, as direct; a sequence's PREVIOUS
+/// VALUE FOR is the session's own, with busy clients beside it.
+#[tokio::test]
+async fn found_rows_and_sequence_values_are_the_sessions() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let others = busy("passthru", stop.clone());
+    let mut setup = proxy_conn("passthru").await;
+    exec(&mut setup, "CREATE TABLE IF NOT EXISTS fr_t (id INT PRIMARY KEY)").await;
+    exec(&mut setup, "INSERT IGNORE INTO fr_t SELECT seq FROM seq_1_to_50").await;
+    exec(&mut setup, "CREATE SEQUENCE IF NOT EXISTS fr_seq").await;
+    let mut seen = Vec::new();
+    for (port, user, pass) in [(demo().port, "app", "app"), (PRIMARY1, "proxy", "proxy")] {
+        let mut c = mysql_async::Conn::new(opts(port, user, pass, Some("passthru"))).await.unwrap();
+        let ids: Vec<i64> =
+            c.query("SELECT SQL_CALC_FOUND_ROWS id FROM fr_t WHERE id > 10 ORDER BY id LIMIT 3").await.unwrap();
+        let total: i64 = one(&mut c, "SELECT FOUND_ROWS()").await;
+        seen.push((ids, total));
+    }
+    assert_eq!(seen[0], seen[1], "through shardcat vs direct");
+    assert_eq!(seen[1].1, 40);
+    let mut c = proxy_conn("passthru").await;
+    let next: i64 = one(&mut c, "SELECT NEXT VALUE FOR fr_seq").await;
+    for _ in 0..10 {
+        let prev: i64 = one(&mut c, "SELECT PREVIOUS VALUE FOR fr_seq").await;
+        assert_eq!(prev, next, "the session's own PREVIOUS VALUE FOR");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for o in others {
+        o.await.unwrap();
+    }
+}

@@ -94,4 +94,6 @@ pub struct Reply {
     pub failed: Option<crate::proto::packets::ErrInfo>,
     /// For a write on several nodes that failed: the node that refused it and its own message.
     pub failed_at: Option<(std::sync::Arc<str>, String)>,
+    /// FOUND_ROWS() after the statement, when the server counted it (SQL_CALC_FOUND_ROWS).
+    pub found_rows: Option<u64>,
 }

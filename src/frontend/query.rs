@@ -437,9 +437,11 @@ impl Session {
         let balance = sql.get(lead..lead + 11).is_some_and(|p| p.eq_ignore_ascii_case("/*balance*/"));
         self.read_hint = ReadHint { balance, slave: false };
         self.reads_last_id = contains_ci(sql, "LAST_INSERT_ID");
+        self.calc_found_rows = contains_ci(sql, "SQL_CALC_FOUND_ROWS");
         let res = self.routed_hinted(sql, if balance { lead + 11 } else { 0 }, kind, raw).await;
         self.read_hint = ReadHint::default();
         self.reads_last_id = false;
+        self.calc_found_rows = false;
         res
     }
 
@@ -771,8 +773,25 @@ impl Session {
         if let Ok(rep) = &res {
             self.note_diagnostics(&r.nodes, rep.warnings > 0, rep.failed.is_some());
         }
+        // SQL_CALC_FOUND_ROWS: the total is the server's, asked on the connection that counted it
+        let mut total = None;
+        if self.calc_found_rows
+            && r.nodes.len() == 1
+            && matches!(&res, Ok(rep) if rep.result_set && rep.failed.is_none())
+        {
+            if let Ok(rows) = conns[0].query_rows("SELECT FOUND_ROWS()").await {
+                total = rows
+                    .first()
+                    .and_then(|r| r.first())
+                    .and_then(|c| c.as_deref())
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+            }
+        }
         self.release_as(r.nodes.clone(), conns, &res, self.detached(read)).await;
-        let reply = self.settle(watched, res).await?;
+        let mut reply = self.settle(watched, res).await?;
+        if let Some(n) = total {
+            reply.found_rows = Some(n);
+        }
         self.out.flush().await?;
         Ok(reply)
     }
@@ -809,7 +828,9 @@ impl Session {
         if reply.last_insert_id != 0 {
             self.last_insert_id = reply.last_insert_id;
         }
-        if reply.result_set {
+        if let Some(n) = reply.found_rows {
+            self.found_rows = n;
+        } else if reply.result_set {
             self.found_rows = reply.rows;
         } else if kind != Kind::Select {
             self.found_rows = reply.affected_rows;

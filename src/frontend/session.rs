@@ -69,6 +69,8 @@ pub struct Session {
     pub stmt_failed: bool,
     /// The statement being run mentions LAST_INSERT_ID(): its connections get the session's value.
     pub reads_last_id: bool,
+    /// The statement being run asks SQL_CALC_FOUND_ROWS: FOUND_ROWS() is then the server's total.
+    pub calc_found_rows: bool,
     /// Where the previous statement's warnings and errors are (SHOW WARNINGS).
     pub diag: super::diagnostics::Diagnostics,
     /// A SHOW WARNINGS is being answered (it leaves the diagnostics as they are).
@@ -156,6 +158,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         more_results: false,
         stmt_failed: false,
         reads_last_id: false,
+        calc_found_rows: false,
         diag: Default::default(),
         reading_diagnostics: false,
         wait_timeout: None,

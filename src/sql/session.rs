@@ -214,12 +214,16 @@ pub fn set_key(item: &str) -> Option<String> {
 
 /// Whether a statement leaves session state on its connection that MariaDB's session trackers do
 /// not report (measured on 10.11: user variables assigned by `SELECT @v := …`, `DO @v := …` or
-/// `… INTO @v`, named locks taken by GET_LOCK, HANDLER … OPEN). Conservative: an `:=` or
-/// GET_LOCK anywhere outside quotes counts.
+/// `… INTO @v`, named locks taken by GET_LOCK, HANDLER … OPEN, a sequence's session value after
+/// NEXTVAL / NEXT VALUE FOR / SETVAL). Conservative: an `:=` or GET_LOCK anywhere outside quotes counts.
 pub fn leaves_state(sql: &str) -> bool {
     let b = sql.as_bytes();
-    let prefilter =
-        memchr_any(b, b':') || memchr_any(b, b'@') || contains_ci(b, b"GET_LOCK") || contains_ci(b, b"HANDLER");
+    let prefilter = memchr_any(b, b':')
+        || memchr_any(b, b'@')
+        || contains_ci(b, b"GET_LOCK")
+        || contains_ci(b, b"HANDLER")
+        || contains_ci(b, b"NEXT")
+        || contains_ci(b, b"SETVAL");
     if !prefilter {
         return false;
     }
@@ -242,9 +246,12 @@ pub fn leaves_state(sql: &str) -> bool {
                 if word == "HANDLER" && last_word.is_empty() {
                     return true;
                 }
+                if word == "VALUE" && last_word == "NEXT" {
+                    return true; // NEXT VALUE FOR seq: the session's PREVIOUS VALUE FOR it
+                }
                 last_word = std::mem::take(&mut word);
             }
-            if c == '(' && last_word == "GET_LOCK" {
+            if c == '(' && matches!(last_word.as_str(), "GET_LOCK" | "NEXTVAL" | "SETVAL") {
                 return true;
             }
             if c == '@' && last_word == "INTO" && prev != '@' {
@@ -344,6 +351,9 @@ mod state_tests {
             "select get_lock ('l', 0)",
             "HANDLER t OPEN",
             "handler t read first",
+            "SELECT NEXTVAL(s)",
+            "select next value for s",
+            "INSERT INTO t VALUES (NEXT VALUE FOR s)",
         ] {
             assert!(leaves_state(sql), "{sql}");
         }
@@ -362,6 +372,8 @@ mod state_tests {
             "SELECT `handler` FROM t",
             "SELECT IS_FREE_LOCK('l')",
             "SELECT name FROM handlers",
+            "SELECT interval_val FROM t",
+            "SELECT next FROM t WHERE value = 1",
         ] {
             assert!(!leaves_state(sql), "{sql}");
         }
