@@ -385,10 +385,16 @@ async fn found_rows_and_sequence_values_are_the_sessions() {
         let ids: Vec<i64> =
             c.query("SELECT SQL_CALC_FOUND_ROWS id FROM fr_t WHERE id > 10 ORDER BY id LIMIT 3").await.unwrap();
         let total: i64 = one(&mut c, "SELECT FOUND_ROWS()").await;
-        seen.push((ids, total));
+        exec(&mut c, "UPDATE fr_t SET id = id WHERE id <= 3").await;
+        c.query_drop("UPDATE fr_t SET id = id + 1000 WHERE id > 48").await.unwrap();
+        let changed: i64 = one(&mut c, "SELECT ROW_COUNT()").await;
+        exec(&mut c, "UPDATE fr_t SET id = id - 1000 WHERE id > 1000").await;
+        let _: Vec<i64> = c.query("SELECT id FROM fr_t LIMIT 1").await.unwrap();
+        let after_select: i64 = one(&mut c, "SELECT ROW_COUNT()").await;
+        seen.push((ids, total * 1000 + changed * 10 + after_select));
     }
     assert_eq!(seen[0], seen[1], "through shardcat vs direct");
-    assert_eq!(seen[1].1, 40);
+    assert_eq!(seen[1].1, 40 * 1000 + 2 * 10 - 1, "FOUND_ROWS() 40, ROW_COUNT() 2, then -1 after a SELECT");
     let mut c = proxy_conn("passthru").await;
     let next: i64 = one(&mut c, "SELECT NEXT VALUE FOR fr_seq").await;
     for _ in 0..10 {

@@ -49,6 +49,7 @@ impl Session {
         write_terminator(&mut self.out, &fmt, 0, fmt.status);
         self.out.flush().await?;
         self.found_rows = rows.len() as u64;
+        self.row_count = -1;
         Ok(())
     }
 
@@ -74,6 +75,7 @@ impl Session {
                 LocalExpr::LastInsertId => (true, Some(self.last_insert_id.to_string())),
                 LocalExpr::ConnectionId => (true, Some(self.id.to_string())),
                 LocalExpr::FoundRows => (true, Some(self.found_rows.to_string())),
+                LocalExpr::RowCount => (true, Some(self.row_count.to_string())),
             };
             cols.push((name.clone(), numeric));
             row.push(v);

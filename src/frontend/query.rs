@@ -346,6 +346,7 @@ impl Session {
                 return Err(e);
             }
         }
+        self.row_count = 0;
         // what MariaDB's session tracking would tell this client about the SET
         if self.caps.contains(crate::proto::CapabilityFlags::CLIENT_SESSION_TRACK) {
             self.pending_track = self.client_tracking.report(&items);
@@ -820,6 +821,13 @@ impl Session {
 
     /// Session bookkeeping after a reply: last insert id, found rows; a failure is logged.
     pub fn after_reply(&mut self, kind: Kind, reply: &Reply, sql: &str) {
+        self.row_count = match (&reply.failed, reply.result_set, kind) {
+            (Some(_), _, _) | (None, true, _) => -1,
+            (None, false, Kind::Insert | Kind::Replace | Kind::Update | Kind::Delete | Kind::LoadData) => {
+                reply.affected_rows as i64
+            }
+            _ => 0,
+        };
         if let Some(e) = &reply.failed {
             self.stmt_failed = true;
             tracing::info!(conn = self.id, user = %self.user.name, code = e.code, error = %e.message, sql = %loggable(sql), "statement failed");

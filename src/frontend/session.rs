@@ -50,6 +50,8 @@ pub struct Session {
     pub sets_epoch: u64,
     pub last_insert_id: u64,
     pub found_rows: u64,
+    /// ROW_COUNT() of the previous statement: rows a DML changed, -1 after a result set or an error.
+    pub row_count: i64,
     pub multi_statements: bool,
     /// Backend connections the session keeps between statements, at most one per dataNode.
     pub pinned: Vec<Held>,
@@ -147,6 +149,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         sets_epoch: 0,
         last_insert_id: 0,
         found_rows: 0,
+        row_count: -1,
         multi_statements: caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
         pinned: Vec::new(),
         stmts: HashMap::new(),
@@ -476,6 +479,7 @@ impl Session {
         self.uid = self.shared.session_uid();
         self.last_insert_id = 0;
         self.found_rows = 0;
+        self.row_count = -1;
         self.stmts.clear();
         self.isolation = isolation_name(self.shared.config.load().system.tx_isolation).to_string();
     }

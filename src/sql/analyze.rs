@@ -30,6 +30,7 @@ pub enum LocalExpr {
     LastInsertId,
     ConnectionId,
     FoundRows,
+    RowCount,
 }
 
 #[derive(Debug, Clone)]
@@ -398,6 +399,7 @@ fn local_expr(e: &Expr) -> Option<LocalExpr> {
                 "LAST_INSERT_ID" => Some(LocalExpr::LastInsertId),
                 "CONNECTION_ID" => Some(LocalExpr::ConnectionId),
                 "FOUND_ROWS" => Some(LocalExpr::FoundRows),
+                "ROW_COUNT" => Some(LocalExpr::RowCount),
                 _ => None,
             }
         }
