@@ -335,6 +335,10 @@ async fn show_warnings_is_about_the_previous_statement() {
         let _ = c.query_drop("SELECT * FROM no_such_diag_table").await.unwrap_err();
         let e: Vec<(String, u32, String)> = c.query("SHOW ERRORS").await.unwrap();
         got.push(format!("errors {e:?}"));
+        exec(&mut c, "GET DIAGNOSTICS @dn = NUMBER").await;
+        exec(&mut c, "GET DIAGNOSTICS CONDITION 1 @de = MYSQL_ERRNO, @ds = RETURNED_SQLSTATE").await;
+        let d: (i64, i64, String) = one(&mut c, "SELECT @dn, @de, @ds").await;
+        got.push(format!("get diagnostics {d:?}"));
         seen.push(got);
     }
     stop.store(true, Ordering::Relaxed);

@@ -18,8 +18,24 @@ pub enum Diagnostics {
     Clean,
     /// On the session's held connection to this node.
     Node(Arc<str>),
-    /// The proxy answered it with this error (code, message).
-    Local(u16, String),
+    /// The proxy answered it with this error (code, SQLSTATE, message).
+    Local(u16, String, String),
+}
+
+/// `GET [CURRENT] DIAGNOSTICS …`: reads the diagnostics into user variables without clearing them.
+pub fn is_get_diagnostics(sql: &str, start: usize) -> bool {
+    let (w, end) = word_at(sql, start);
+    if !w.eq_ignore_ascii_case("GET") {
+        return false;
+    }
+    let mut p = skip_space_and_comments(sql, end);
+    let (mut w, mut e) = word_at(sql, p);
+    if w.eq_ignore_ascii_case("CURRENT") {
+        p = skip_space_and_comments(sql, e);
+        (w, e) = word_at(sql, p);
+    }
+    let _ = e;
+    w.eq_ignore_ascii_case("DIAGNOSTICS")
 }
 
 /// SHOW WARNINGS, SHOW ERRORS, SHOW COUNT(*) WARNINGS|ERRORS: statements that read the diagnostics
@@ -69,9 +85,85 @@ impl Session {
                 self.reading_diagnostics = false;
                 r
             }
-            Diagnostics::Local(code, msg) => self.local_diagnostics(sql, Some((code, msg))).await,
+            Diagnostics::Local(code, _, msg) => self.local_diagnostics(sql, Some((code, msg))).await,
             Diagnostics::Clean => self.local_diagnostics(sql, None).await,
         }
+    }
+
+    /// GET DIAGNOSTICS: on the connection that holds the diagnostics (the variables it sets stay
+    /// there, with the session); from the proxy's own error or none, as SETs of the session's.
+    pub async fn get_diagnostics(&mut self, sql: &str, raw: &bytes::Bytes) -> Result<()> {
+        let diag = self.diag.clone();
+        if let Diagnostics::Node(node) = diag {
+            self.reading_diagnostics = true;
+            let r = crate::route::Route::single(node);
+            let res = self.execute_as(&r, std::slice::from_ref(raw), super::query::Access::Stateful).await;
+            self.reading_diagnostics = false;
+            return res.map(|_| ());
+        }
+        let err = match &diag {
+            Diagnostics::Local(code, state, msg) => Some((*code, state.clone(), msg.clone())),
+            _ => None,
+        };
+        let upper = sql.to_ascii_uppercase();
+        let after = upper.find("DIAGNOSTICS").map(|i| i + "DIAGNOSTICS".len()).unwrap_or(sql.len());
+        let mut rest = sql[after..].trim();
+        let condition = rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("CONDITION");
+        if condition {
+            // CONDITION n: only condition 1 exists, and only after an error
+            let tail = rest[9..].trim_start();
+            let n_end = tail.find(|c: char| c.is_whitespace()).unwrap_or(tail.len());
+            if tail[..n_end] != *"1" || err.is_none() {
+                return Err(crate::error::Error::sql(1758, "35000", "Invalid condition number"));
+            }
+            rest = tail[n_end..].trim_start();
+        }
+        let mut sets = Vec::new();
+        for part in rest.trim_end_matches(';').split(',') {
+            let Some((target, item)) = part.split_once('=') else {
+                return Err(crate::error::Error::sql(
+                    1064,
+                    "42000",
+                    "You have an error in your SQL syntax near GET DIAGNOSTICS",
+                ));
+            };
+            let target = target.trim();
+            if !target.starts_with('@') {
+                return Err(crate::error::Error::sql(
+                    1064,
+                    "42000",
+                    format!("GET DIAGNOSTICS outside a stored program takes @variables, not '{target}'"),
+                ));
+            }
+            let item = item.trim().to_ascii_uppercase();
+            let value = match (condition, item.as_str(), &err) {
+                (false, "NUMBER", e) => u8::from(e.is_some()).to_string(),
+                (false, "ROW_COUNT", _) => self.row_count.to_string(),
+                (true, "MYSQL_ERRNO", Some((c, _, _))) => c.to_string(),
+                (true, "RETURNED_SQLSTATE", Some((_, st, _))) => format!("'{st}'"),
+                (true, "MESSAGE_TEXT", Some((_, _, m))) => format!("'{}'", m.replace('\\', "\\\\").replace('\'', "''")),
+                (true, "CLASS_ORIGIN" | "SUBCLASS_ORIGIN", Some((_, st, _))) => {
+                    if st.starts_with("HY") || st.starts_with("XA") {
+                        "'MySQL'".into()
+                    } else {
+                        "'ISO 9075'".into()
+                    }
+                }
+                (true, _, _) => "''".into(),
+                _ => {
+                    return Err(crate::error::Error::sql(
+                        1064,
+                        "42000",
+                        format!("Unknown GET DIAGNOSTICS item '{item}'"),
+                    ))
+                }
+            };
+            sets.push(format!("SET {target} = {value}"));
+        }
+        for s in sets {
+            self.push_set(s);
+        }
+        self.send_ok(0, 0, b"").await
     }
 
     async fn local_diagnostics(&mut self, sql: &str, err: Option<(u16, String)>) -> Result<()> {

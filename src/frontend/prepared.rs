@@ -255,8 +255,8 @@ impl Session {
             Ok(()) => Ok(()),
             Err(e @ Error::Client(_)) => Err(e),
             Err(e) => {
-                let (code, _) = e.code_and_state();
-                self.diag = super::diagnostics::Diagnostics::Local(code, e.to_string());
+                let (code, state) = e.code_and_state();
+                self.diag = super::diagnostics::Diagnostics::Local(code, state.to_string(), e.to_string());
                 tracing::info!(conn = self.id, user = %self.user.name, error = %e, "execute failed");
                 self.send_error(&e).await
             }

@@ -125,8 +125,8 @@ impl Session {
             Err(e @ Error::Client(_)) => Err(e),
             Err(e) => {
                 self.stmt_failed = true;
-                let (code, _) = e.code_and_state();
-                self.diag = super::diagnostics::Diagnostics::Local(code, e.to_string());
+                let (code, state) = e.code_and_state();
+                self.diag = super::diagnostics::Diagnostics::Local(code, state.to_string(), e.to_string());
                 tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(sql), "statement failed");
                 self.send_error(&e).await
             }
@@ -181,8 +181,8 @@ impl Session {
                 Ok(()) => break,
                 Err(e @ Error::Client(_)) => return Err(e),
                 Err(e) => {
-                    let (code, _) = e.code_and_state();
-                    self.diag = super::diagnostics::Diagnostics::Local(code, e.to_string());
+                    let (code, state) = e.code_and_state();
+                    self.diag = super::diagnostics::Diagnostics::Local(code, state.to_string(), e.to_string());
                     tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(text), "statement failed");
                     self.send_error(&e).await?;
                     break;
@@ -201,6 +201,9 @@ impl Session {
         let (kind, start) = classify(sql);
         if super::diagnostics::is_diagnostics_statement(kind, sql, start) {
             return self.show_diagnostics(sql).await;
+        }
+        if kind == Kind::Other && super::diagnostics::is_get_diagnostics(sql, start) {
+            return self.get_diagnostics(sql, raw).await;
         }
         match kind {
             Kind::Empty => Err(Error::sql(1065, "42000", "Query was empty")),
