@@ -197,6 +197,12 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT id, total FROM orders ORDER BY total DESC, id LIMIT 3"),
     // aggregates without GROUP BY
     ("o", "SELECT COUNT(*) FROM customer"),
+    // aggregates and grouping with a LIMIT: merged first, then limited (a LIMIT is no reason to concatenate)
+    ("o", "SELECT COUNT(*) FROM customer LIMIT 1"),
+    ("o", "SELECT SUM(amt), COUNT(*) FROM customer WHERE id > 10 LIMIT 5"),
+    ("oc", "SELECT name, COUNT(*) FROM customer GROUP BY name ORDER BY name LIMIT 3"),
+    ("c", "SELECT name, COUNT(*) FROM customer GROUP BY name HAVING COUNT(*) > 0 LIMIT 100"),
+    ("c", "SELECT DISTINCT city FROM customer LIMIT 100"),
     ("o", "SELECT COUNT(city), COUNT(amt), COUNT(born) FROM customer"),
     ("o", "SELECT SUM(amt), MIN(amt), MAX(amt) FROM customer"),
     ("o", "SELECT AVG(amt) FROM customer"),

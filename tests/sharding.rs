@@ -599,3 +599,26 @@ async fn a_gbk_client_is_read_in_gbk() {
     let gbk_char = encoding_rs::GBK.decode_without_bom_handling(b"\x95\x5C").0.into_owned();
     assert_eq!(names, vec![(9201, gbk_char), (9202, "x".to_string())]);
 }
+
+/// SQL_CALC_FOUND_ROWS … LIMIT over shards: FOUND_ROWS() is the total over every shard; with GROUP BY
+/// it is refused by name rather than answered wrong.
+#[tokio::test]
+async fn found_rows_over_shards_is_the_total() {
+    let mut c = proxy_conn("demo").await;
+    exec(&mut c, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
+    exec(&mut c, "DELETE FROM customer WHERE id BETWEEN 9300 AND 9399").await;
+    let rows: Vec<String> = (0..30).map(|i| format!("({}, 'f')", 9300 + i)).collect();
+    exec(&mut c, &format!("INSERT INTO customer (id, name) VALUES {}", rows.join(", "))).await;
+    let ids: Vec<i64> = c
+        .query("SELECT SQL_CALC_FOUND_ROWS id FROM customer WHERE id BETWEEN 9300 AND 9399 ORDER BY id LIMIT 3")
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![9300, 9301, 9302]);
+    let total: Option<i64> = c.query_first("SELECT FOUND_ROWS()").await.unwrap();
+    assert_eq!(total, Some(30));
+    let e = c
+        .query_drop("SELECT SQL_CALC_FOUND_ROWS name, COUNT(*) FROM customer WHERE id BETWEEN 9300 AND 9399 GROUP BY name LIMIT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(server_error(&e).map(|s| s.0), Some(1105), "{e}");
+}

@@ -757,6 +757,12 @@ impl Session {
     /// transaction, the session remembers its GTID so its next reads wait for replicas that have it.
     /// A `Stateful` statement's connections stay with the session.
     pub async fn execute_as(&mut self, r: &Route, payloads: &[bytes::Bytes], access: Access) -> Result<Reply> {
+        if self.calc_found_rows && matches!(&r.mode, Mode::Merge(plan) if plan.group.is_some()) {
+            // each shard would count its own groups: their sum is no total
+            return Err(Error::unsupported(
+                "SQL_CALC_FOUND_ROWS with GROUP BY or DISTINCT over several shards is not supported by shardcat; run COUNT(*) over the grouped query instead",
+            ));
+        }
         let read = access == Access::Read;
         let mut conns = self.acquire_for(&r.nodes, read).await?;
         if access == Access::Stateful {
@@ -777,19 +783,23 @@ impl Session {
         if let Ok(rep) = &res {
             self.note_diagnostics(&r.nodes, rep.warnings > 0, rep.failed.is_some());
         }
-        // SQL_CALC_FOUND_ROWS: the total is the server's, asked on the connection that counted it
+        // SQL_CALC_FOUND_ROWS: the total is the servers', asked on the connections that counted it
+        // (over several shards without grouping, each shard's total of its own rows: their sum)
         let mut total = None;
-        if self.calc_found_rows
-            && r.nodes.len() == 1
-            && matches!(&res, Ok(rep) if rep.result_set && rep.failed.is_none())
-        {
-            if let Ok(rows) = conns[0].query_rows("SELECT FOUND_ROWS()").await {
-                total = rows
-                    .first()
-                    .and_then(|r| r.first())
-                    .and_then(|c| c.as_deref())
-                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+        if self.calc_found_rows && matches!(&res, Ok(rep) if rep.result_set && rep.failed.is_none()) {
+            let mut sum = Some(0u64);
+            for c in conns.iter_mut() {
+                let n = match c.query_rows("SELECT FOUND_ROWS()").await {
+                    Ok(rows) => rows
+                        .first()
+                        .and_then(|r| r.first())
+                        .and_then(|c| c.as_deref())
+                        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok()),
+                    Err(_) => None,
+                };
+                sum = sum.zip(n).map(|(a, b)| a + b);
             }
+            total = sum;
         }
         self.release_as(r.nodes.clone(), conns, &res, self.detached(read)).await;
         let mut reply = self.settle(watched, res).await?;

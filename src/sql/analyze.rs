@@ -191,13 +191,20 @@ fn add_table(tables: &mut Vec<TableRef>, name: &ObjectName) {
     }
 }
 
+/// What a query over several nodes needs the proxy to do. A LIMIT alone is cut from concatenated
+/// rows; with grouping or aggregates the query needs the merge, LIMIT included.
 pub fn merge_need(q: &Query) -> Option<&'static str> {
     if q.order_by.is_some() {
         return Some("ORDER BY");
     }
-    if q.limit_clause.is_some() || q.fetch.is_some() {
+    let body = body_merge_need(q);
+    if body.is_none() && (q.limit_clause.is_some() || q.fetch.is_some()) {
         return Some("LIMIT");
     }
+    body
+}
+
+fn body_merge_need(q: &Query) -> Option<&'static str> {
     match q.body.as_ref() {
         SetExpr::Select(s) => {
             if s.distinct.is_some() {
@@ -464,6 +471,9 @@ mod tests {
         assert_eq!(analyze("select distinct a from t").unwrap().needs_merge, Some("DISTINCT"));
         assert_eq!(analyze("select a from t group by a").unwrap().needs_merge, Some("GROUP BY"));
         assert_eq!(analyze("select a from t union select a from u").unwrap().needs_merge, Some("UNION"));
+        assert_eq!(analyze("select count(*) from t limit 1").unwrap().needs_merge, Some("aggregate functions"));
+        assert_eq!(analyze("select a, count(*) from t group by a limit 1").unwrap().needs_merge, Some("GROUP BY"));
+        assert_eq!(analyze("select distinct a from t limit 2").unwrap().needs_merge, Some("DISTINCT"));
     }
 
     #[test]
