@@ -395,6 +395,17 @@ async fn found_rows_and_sequence_values_are_the_sessions() {
         exec(&mut c, "UPDATE fr_t SET id = id - 1000 WHERE id > 1000").await;
         let _: Vec<i64> = c.query("SELECT id FROM fr_t LIMIT 1").await.unwrap();
         let after_select: i64 = one(&mut c, "SELECT ROW_COUNT()").await;
+        // inside larger statements too
+        exec(&mut c, "CREATE TABLE IF NOT EXISTS fr_log (port INT, n BIGINT)").await;
+        exec(&mut c, &format!("DELETE FROM fr_log WHERE port = {port}")).await;
+        exec(&mut c, "UPDATE fr_t SET id = id WHERE id <= 3").await;
+        c.query_drop("UPDATE fr_t SET id = id + 1000 WHERE id > 47").await.unwrap();
+        exec(&mut c, &format!("INSERT INTO fr_log VALUES ({port}, ROW_COUNT())")).await;
+        let _: Vec<i64> = c.query("SELECT SQL_CALC_FOUND_ROWS id FROM fr_t LIMIT 2").await.unwrap();
+        let below: i64 = one(&mut c, "SELECT COUNT(*) FROM fr_t WHERE id <= FOUND_ROWS()").await;
+        exec(&mut c, "UPDATE fr_t SET id = id - 1000 WHERE id > 1000").await;
+        let logged: i64 = one(&mut c, &format!("SELECT n FROM fr_log WHERE port = {port}")).await;
+        assert_eq!((logged, below), (3, 47), "via {port}: ROW_COUNT() 3, FOUND_ROWS() 50 (ids 1..47 are <= 50)");
         seen.push((ids, total * 1000 + changed * 10 + after_select));
     }
     assert_eq!(seen[0], seen[1], "through shardcat vs direct");

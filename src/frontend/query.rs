@@ -435,8 +435,21 @@ impl Session {
         }
     }
 
-    /// A statement from the client: `/*balance*/` and Mycat hints first, then routing.
+    /// A statement from the client: ROW_COUNT() and FOUND_ROWS() become the session's values
+    /// (sql::session::substitute_counters), then `routed_text`.
     pub async fn routed(&mut self, sql: &str, kind: Kind, raw: &Bytes) -> Result<()> {
+        if self.text_exact {
+            let end = (kind == Kind::Select).then(|| crate::sql::session::select_list_end(sql));
+            if let Some(t) = crate::sql::session::substitute_counters(sql, end, self.row_count, self.found_rows) {
+                let payload = crate::proto::packets::com_query(&self.client_text(&t));
+                return self.routed_text(&t, kind, &payload).await;
+            }
+        }
+        self.routed_text(sql, kind, raw).await
+    }
+
+    /// `/*balance*/` and Mycat hints first, then routing.
+    async fn routed_text(&mut self, sql: &str, kind: Kind, raw: &Bytes) -> Result<()> {
         let lead = sql.len() - sql.trim_start().len();
         let balance = sql.get(lead..lead + 11).is_some_and(|p| p.eq_ignore_ascii_case("/*balance*/"));
         self.read_hint = ReadHint { balance, slave: false };

@@ -212,6 +212,88 @@ pub fn set_key(item: &str) -> Option<String> {
     Some(var.trim().to_string())
 }
 
+/// `sql` with `ROW_COUNT()` and `FOUND_ROWS()` written as the session's values (`row_count`,
+/// `found_rows`), so that they are the session's whichever connection runs the statement. Not inside
+/// a SELECT's select list (`select_list_end`: where its FROM starts, or the end): there the value would
+/// rename the column, and the bare `SELECT ROW_COUNT()` is the proxy's own answer. `None`: unchanged.
+pub fn substitute_counters(
+    sql: &str,
+    select_list_end: Option<usize>,
+    row_count: i64,
+    found_rows: u64,
+) -> Option<String> {
+    let b = sql.as_bytes();
+    if !contains_ci(b, b"ROW_COUNT") && !contains_ci(b, b"FOUND_ROWS") {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quotes = super::analyze::Quotes::default();
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied = 0;
+    let chars: Vec<(usize, char)> = sql.char_indices().collect();
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        if !quotes.outside(c) {
+            i += 1;
+            continue;
+        }
+        let word_start = at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_' || b[at - 1] == b'.');
+        let name = [("ROW_COUNT", row_count.to_string()), ("FOUND_ROWS", found_rows.to_string())]
+            .into_iter()
+            .find(|(n, _)| word_start && b.get(at..at + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n.as_bytes())));
+        if let Some((n, value)) = name {
+            let mut j = at + n.len();
+            while b.get(j).is_some_and(|c| c.is_ascii_whitespace()) {
+                j += 1;
+            }
+            let mut k = j + 1;
+            while b.get(k).is_some_and(|c| c.is_ascii_whitespace()) {
+                k += 1;
+            }
+            let in_select_list = select_list_end.is_some_and(|end| at < end);
+            if b.get(j) == Some(&b'(') && b.get(k) == Some(&b')') && !in_select_list {
+                out.push_str(&sql[copied..at]);
+                out.push_str(&format!("({value})"));
+                copied = k + 1;
+                changed = true;
+                while i < chars.len() && chars[i].0 <= k {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&sql[copied..]);
+    changed.then_some(out)
+}
+
+/// Where a SELECT's select list ends: its first FROM outside quotes and parentheses, else the end.
+pub fn select_list_end(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let mut quotes = super::analyze::Quotes::default();
+    let mut depth = 0i32;
+    for (at, c) in sql.char_indices() {
+        if !quotes.outside(c) {
+            continue;
+        }
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            'F' | 'f' if depth == 0 => {
+                let before = at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_');
+                let after = b.get(at + 4).is_none_or(|n| !(n.is_ascii_alphanumeric() || *n == b'_'));
+                if before && after && b.get(at..at + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"FROM")) {
+                    return at;
+                }
+            }
+            _ => {}
+        }
+    }
+    sql.len()
+}
+
 /// Whether a statement leaves session state on its connection that MariaDB's session trackers do
 /// not report (measured on 10.11: user variables assigned by `SELECT @v := …`, `DO @v := …` or
 /// `… INTO @v`, named locks taken by GET_LOCK, HANDLER … OPEN, a sequence's session value after
@@ -329,6 +411,24 @@ mod tests {
 #[cfg(test)]
 mod state_tests {
     use super::{leaves_state, set_key};
+
+    #[test]
+    fn counters_are_written_where_they_rename_nothing() {
+        use super::{select_list_end, substitute_counters};
+        let sql = "INSERT INTO log VALUES (ROW_COUNT(), found_rows ( ), 'ROW_COUNT()')";
+        assert_eq!(
+            substitute_counters(sql, None, 3, 40).as_deref(),
+            Some("INSERT INTO log VALUES ((3), (40), 'ROW_COUNT()')")
+        );
+        let sel = "SELECT ROW_COUNT() FROM t WHERE n = ROW_COUNT()";
+        assert_eq!(
+            substitute_counters(sel, Some(select_list_end(sel)), -1, 0).as_deref(),
+            Some("SELECT ROW_COUNT() FROM t WHERE n = (-1)")
+        );
+        let bare = "SELECT ROW_COUNT()";
+        assert_eq!(substitute_counters(bare, Some(select_list_end(bare)), 2, 0), None);
+        assert_eq!(substitute_counters("SELECT my_row_count() FROM t", Some(26), 1, 1), None);
+    }
 
     #[test]
     fn set_keys() {
