@@ -266,25 +266,24 @@ impl BackendConn {
             ahead: 0,
             tracked: Vec::new(),
         };
-        conn.enable_tracking().await?;
-        // connections × statements stay under the server's max_prepared_stmt_count (a quarter of it
-        // left to everyone else)
-        if let Ok(rows) = conn.query_rows("SELECT @@global.max_prepared_stmt_count").await {
-            let server_max = rows
-                .first()
-                .and_then(|r| r.first())
-                .and_then(|c| c.as_deref())
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok());
-            if let Some(m) = server_max {
-                conn.stmt_cap = (m * 3 / 4 / conn.endpoint.max_con.max(1) as usize).clamp(1, MAX_STMTS_PER_CONN);
-            }
+        // the trackers on, and the server's max_prepared_stmt_count, in one round trip: connections ×
+        // statements stay under it (a quarter of it left to everyone else)
+        let setup = if conn.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK) {
+            format!("{TRACKING}; SELECT @@global.max_prepared_stmt_count")
+        } else {
+            "SELECT @@global.max_prepared_stmt_count".to_string()
+        };
+        // without its trackers a connection could not tell its client's state: no such connection
+        let rows = conn.query_rows(&setup).await?;
+        let server_max = rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|c| c.as_deref())
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok());
+        if let Some(m) = server_max {
+            conn.stmt_cap = (m * 3 / 4 / conn.endpoint.max_con.max(1) as usize).clamp(1, MAX_STMTS_PER_CONN);
         }
         Ok(conn)
-    }
-
-    /// How many statements this connection keeps prepared at most.
-    pub fn stmt_cap(&self) -> usize {
-        self.stmt_cap
     }
 
     /// Turns on the session trackers (after login, and after every reset, which turns them off).
@@ -329,7 +328,6 @@ impl BackendConn {
     /// server's trackers are silent: `SELECT @v := …`, `… INTO @v`, GET_LOCK, HANDLER).
     pub fn mark_state(&mut self) {
         self.state = true;
-        self.dirty = true;
     }
 
     /// COM_RESET_CONNECTION: the server forgets everything the session left (transaction, temporary
@@ -503,7 +501,6 @@ impl BackendConn {
     pub fn finish(&mut self, status: u16) {
         if status & STATE_CHANGED != 0 {
             self.state = true;
-            self.dirty = true;
         }
         self.status = status & !STATE_CHANGED;
         self.clean = true;

@@ -115,6 +115,10 @@ impl SessionControl {
         a.since = std::time::Instant::now();
     }
 
+    pub fn user(&self) -> String {
+        self.activity.lock().user.clone()
+    }
+
     pub fn activity(&self) -> Activity {
         self.activity.lock().clone()
     }

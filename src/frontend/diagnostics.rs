@@ -108,10 +108,10 @@ impl Session {
         let upper = sql.to_ascii_uppercase();
         let after = upper.find("DIAGNOSTICS").map(|i| i + "DIAGNOSTICS".len()).unwrap_or(sql.len());
         let mut rest = sql[after..].trim();
-        let condition = rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("CONDITION");
+        let condition = rest.get(..9).is_some_and(|w| w.eq_ignore_ascii_case("CONDITION"));
         if condition {
             // CONDITION n: only condition 1 exists, and only after an error
-            let tail = rest[9..].trim_start();
+            let tail = rest.get(9..).unwrap_or("").trim_start();
             let n_end = tail.find(|c: char| c.is_whitespace()).unwrap_or(tail.len());
             if tail[..n_end] != *"1" || err.is_none() {
                 return Err(crate::error::Error::sql(1758, "35000", "Invalid condition number"));

@@ -67,7 +67,6 @@ pub struct Shared {
 }
 
 struct SessionEntry {
-    user: String,
     ctl: Arc<control::SessionControl>,
 }
 
@@ -113,7 +112,7 @@ impl Shared {
         let sessions = self.sessions.lock();
         match sessions.get(&id) {
             Some(e) => {
-                tracing::info!(conn = id, user = %e.user, "connection killed");
+                tracing::info!(conn = id, user = %e.ctl.user(), "connection killed");
                 e.ctl.interrupt();
                 e.ctl.stop();
                 true
@@ -127,7 +126,7 @@ impl Shared {
         let sessions = self.sessions.lock();
         match sessions.get(&id) {
             Some(e) => {
-                tracing::info!(conn = id, user = %e.user, "query killed");
+                tracing::info!(conn = id, user = %e.ctl.user(), "query killed");
                 e.ctl.interrupt();
                 true
             }
@@ -167,7 +166,7 @@ impl Shared {
 
     fn register(&self, id: u32) -> Arc<control::SessionControl> {
         let ctl = control::SessionControl::new();
-        self.sessions.lock().insert(id, SessionEntry { user: String::new(), ctl: ctl.clone() });
+        self.sessions.lock().insert(id, SessionEntry { ctl: ctl.clone() });
         ctl
     }
 
@@ -177,13 +176,6 @@ impl Shared {
             self.sessions.lock().iter().map(|(id, e)| (*id, e.ctl.activity())).collect();
         v.sort_by_key(|(id, _)| *id);
         v
-    }
-
-    /// Names the session's user once it is logged in (logs of KILL).
-    pub fn set_user(&self, id: u32, user: &str) {
-        if let Some(e) = self.sessions.lock().get_mut(&id) {
-            e.user = user.to_string();
-        }
     }
 
     fn unregister(&self, id: u32) {

@@ -28,9 +28,11 @@ pub struct ClientStmt {
     pub long_data: BTreeMap<u16, Vec<u8>>,
     /// Long data for a parameter passed max_allowed_packet: the next EXECUTE fails, as on MariaDB.
     pub long_data_overflow: bool,
-    /// An open cursor: its node and backend statement id. The session keeps that node's connection
-    /// while the cursor is open (inside a transaction it stays part of it).
-    pub cursor: Option<(Arc<str>, u32)>,
+    /// What its text says, read once at prepare: the text backends prepare when it is not rewritten,
+    /// how it may use connections, whether it reads LAST_INSERT_ID().
+    pub backend_sql: Arc<str>,
+    pub access: super::query::Access,
+    pub reads_last_id: bool,
 }
 
 impl Session {
@@ -117,6 +119,8 @@ impl Session {
             ));
         }
         let id = self.next_stmt_id;
+        let access = super::query::Access::of(kind, &sql);
+        let reads_last_id = super::query::contains_ci(&sql, "LAST_INSERT_ID");
         let sql: Arc<str> = Arc::from(sql);
         // the backend prepares the client's own text (the proxy reads it masked: sql::escapes),
         // without the logical schema's prefix under checkSQLschema
@@ -145,7 +149,9 @@ impl Session {
                     param_types: None,
                     long_data: BTreeMap::new(),
                     long_data_overflow: false,
-                    cursor: None,
+                    backend_sql: real,
+                    access,
+                    reads_last_id,
                 },
             );
         }
@@ -173,7 +179,8 @@ impl Session {
 
     pub async fn com_stmt_close(&mut self, pkt: &[u8]) {
         if let Some(id) = Self::stmt_id_of(pkt) {
-            if let Some((node, bid)) = self.stmts.remove(&id).and_then(|s| s.cursor) {
+            self.stmts.remove(&id);
+            if let Some((node, bid)) = self.cursors.remove(&id) {
                 self.close_cursor(node, bid).await;
             }
         }
@@ -186,15 +193,14 @@ impl Session {
         };
         st.long_data.clear();
         st.long_data_overflow = false;
-        let cursor = st.cursor.take();
-        if let Some((node, bid)) = cursor {
+        if let Some((node, bid)) = self.cursors.remove(&id) {
             self.close_cursor(node, bid).await;
         }
         self.send_ok(0, 0, b"").await
     }
 
     /// Closes a backend cursor (COM_STMT_RESET on its statement) on the connection the session kept
-    /// for it (the statement's `cursor` is already cleared, so the connection may go back).
+    /// for it (already out of `cursors`, so the connection may go back).
     async fn close_cursor(&mut self, node: Arc<str>, backend_id: u32) {
         let Some(i) = self.pinned.iter().position(|h| h.node == node) else { return };
         let mut h = self.pinned.swap_remove(i);
@@ -248,17 +254,15 @@ impl Session {
 
     pub async fn com_stmt_execute(&mut self, pkt: &[u8]) -> Result<()> {
         let id = Self::stmt_id_of(pkt).unwrap_or(0);
-        self.reads_last_id = self.stmts.get(&id).is_some_and(|s| super::query::contains_ci(&s.sql, "LAST_INSERT_ID"));
+        self.reads_last_id = self.stmts.get(&id).is_some_and(|s| s.reads_last_id);
         let r = self.execute_stmt(id, pkt).await;
         self.reads_last_id = false;
         match r {
             Ok(()) => Ok(()),
             Err(e @ Error::Client(_)) => Err(e),
             Err(e) => {
-                let (code, state) = e.code_and_state();
-                self.diag = super::diagnostics::Diagnostics::Local(code, state.to_string(), e.to_string());
-                tracing::info!(conn = self.id, user = %self.user.name, error = %e, "execute failed");
-                self.send_error(&e).await
+                let sql = self.stmts.get(&id).map(|s| s.sql.clone()).unwrap_or_else(|| Arc::from("EXECUTE"));
+                self.refuse(&e, &sql).await
             }
         }
     }
@@ -287,8 +291,8 @@ impl Session {
                 "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes",
             ));
         }
-        let old_cursor = st.cursor.take();
-        if let Some((node, bid)) = old_cursor {
+        let (st_access, backend_text) = (st.access, st.backend_sql.clone());
+        if let Some((node, bid)) = self.cursors.remove(&id) {
             self.close_cursor(node, bid).await;
         }
         let cursor_requested = pkt.get(5).is_some_and(|f| f & 0x01 != 0);
@@ -333,12 +337,10 @@ impl Session {
         // the text the backends prepare: the client's, or its rewrite (schema prefix, LIMIT)
         let backend_sql: Arc<str> = match &route.sql {
             route::Rewrite::Shared(s) => Arc::from(crate::sql::escapes::unmask(s).as_ref()),
-            _ => Arc::from(self.backend_text(&schema_name, &sql).as_str()),
+            _ => backend_text,
         };
-        let wire_sql = crate::sql::charset::encode(&backend_sql, &self.client_charset).into_owned();
-        let access = super::query::Access::of(kind, &sql);
-        let mut conns = self.acquire_for(&route.nodes, access == super::query::Access::Read).await?;
-        if access == super::query::Access::Stateful {
+        let mut conns = self.acquire_for(&route.nodes, st_access == super::query::Access::Read).await?;
+        if st_access == super::query::Access::Stateful {
             conns.iter_mut().for_each(|c| c.mark_state());
         }
         // make sure every connection has the statement, then send long data and the execute
@@ -347,7 +349,13 @@ impl Session {
         for c in conns.iter_mut() {
             let bid = match c.stmt(&backend_sql) {
                 Some(s) => s.id,
-                None => match relay::prepare::<tokio::io::Sink>(c, &wire_sql, None).await {
+                None => match relay::prepare::<tokio::io::Sink>(
+                    c,
+                    &crate::sql::charset::encode(&backend_sql, &self.client_charset),
+                    None,
+                )
+                .await
+                {
                     Ok(Ok(bs)) => {
                         let bid = bs.id;
                         remember(c, backend_sql.clone(), bs);
@@ -388,15 +396,8 @@ impl Session {
             return r;
         }
         let fmt = self.stmt_fmt();
-        let atomic = !self.tx_active()
-            && route.nodes.len() > 1
-            && matches!(route.mode, Mode::WriteAllSum | Mode::WriteAllReportOne);
-        let (watched, res) = if atomic {
-            self.run_write_all(&route, &mut conns, &payloads, &fmt).await
-        } else {
-            self.run_on(&route, &mut conns, &payloads, &fmt).await
-        };
-        if !super::query::is_read(kind, &sql)
+        let (watched, res) = self.run_routed(&route, &mut conns, &payloads, &fmt).await;
+        if st_access != super::query::Access::Read
             && !self.tx_active()
             && matches!(&res, Ok(r) if r.failed.is_none() && !r.result_set)
         {
@@ -412,9 +413,7 @@ impl Session {
             && conns.first().is_some_and(|c| c.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0);
         if cursor_open {
             let bid = conns.first_mut().and_then(|c| c.stmt(&backend_sql)).map(|s| s.id).unwrap_or(0);
-            if let Some(st) = self.stmts.get_mut(&id) {
-                st.cursor = Some((route.nodes[0].clone(), bid));
-            }
+            self.cursors.insert(id, (route.nodes[0].clone(), bid));
         }
         self.release(route.nodes.clone(), conns, &res).await;
         let reply = self.settle(watched, res).await?;
@@ -474,10 +473,10 @@ impl Session {
     pub async fn com_stmt_fetch(&mut self, pkt: &[u8]) -> Result<()> {
         let id = Self::stmt_id_of(pkt).unwrap_or(0);
         let rows = pkt.get(5..9).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(1);
-        let Some(st) = self.stmts.get_mut(&id) else {
+        if !self.stmts.contains_key(&id) {
             return self.send_error(&unknown_stmt(id, "mysqld_stmt_fetch")).await;
-        };
-        let Some((node, bid)) = st.cursor.clone() else {
+        }
+        let Some((node, bid)) = self.cursors.get(&id).cloned() else {
             return self
                 .send_error(&Error::sql(1421, "HY000", format!("The statement ({id}) has no open cursor.")))
                 .await;
@@ -507,9 +506,7 @@ impl Session {
         .await;
         if !matches!(res, Ok(true)) {
             // the last row went out (or the fetch failed): the cursor is closed
-            if let Some(st) = self.stmts.get_mut(&id) {
-                st.cursor = None;
-            }
+            self.cursors.remove(&id);
         }
         self.release(nodes, conns, &res).await;
         res?;

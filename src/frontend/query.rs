@@ -78,6 +78,17 @@ pub fn loggable(sql: &str) -> String {
     s
 }
 
+/// The sum of FOUND_ROWS() on every connection; `None` when one cannot tell.
+async fn found_rows_total(conns: &mut [crate::backend::Pooled]) -> Option<u64> {
+    let mut sum = 0u64;
+    for c in conns.iter_mut() {
+        let rows = c.query_rows("SELECT FOUND_ROWS()").await.ok()?;
+        let cell = rows.first()?.first()?.as_deref()?;
+        sum += std::str::from_utf8(cell).ok()?.parse::<u64>().ok()?;
+    }
+    Some(sum)
+}
+
 /// Case-insensitive ASCII substring test without allocating.
 pub fn contains_ci(hay: &str, needle: &str) -> bool {
     hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
@@ -123,14 +134,17 @@ impl Session {
         match r {
             Ok(()) => Ok(()),
             Err(e @ Error::Client(_)) => Err(e),
-            Err(e) => {
-                self.stmt_failed = true;
-                let (code, state) = e.code_and_state();
-                self.diag = super::diagnostics::Diagnostics::Local(code, state.to_string(), e.to_string());
-                tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(sql), "statement failed");
-                self.send_error(&e).await
-            }
+            Err(e) => self.refuse(&e, sql).await,
         }
+    }
+
+    /// A statement the proxy refused: the error is the client's answer and the session's diagnostics.
+    pub async fn refuse(&mut self, e: &Error, sql: &str) -> Result<()> {
+        self.stmt_failed = true;
+        let (code, state) = e.code_and_state();
+        self.diag = super::diagnostics::Diagnostics::Local(code, state.to_string(), e.to_string());
+        tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(sql), "statement failed");
+        self.send_error(e).await
     }
 
     /// Whether a multi-statement text is run statement by statement (each answered in turn, all but
@@ -181,10 +195,7 @@ impl Session {
                 Ok(()) => break,
                 Err(e @ Error::Client(_)) => return Err(e),
                 Err(e) => {
-                    let (code, state) = e.code_and_state();
-                    self.diag = super::diagnostics::Diagnostics::Local(code, state.to_string(), e.to_string());
-                    tracing::info!(conn = self.id, user = %self.user.name, error = %e, sql = %loggable(text), "statement failed");
-                    self.send_error(&e).await?;
+                    self.refuse(&e, text).await?;
                     break;
                 }
             }
@@ -294,28 +305,20 @@ impl Session {
                     self.client_tracking.set(s);
                 }
                 SetItem::Other(s) => {
-                    if crate::sql::session::set_key(s).as_deref() == Some("character_set_client") {
-                        if let Some(v) = s.rsplit('=').next() {
-                            self.client_charset = v.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
-                        }
+                    let key = crate::sql::session::set_key(s);
+                    if key.as_deref() == Some("character_set_client") {
+                        self.client_charset = crate::sql::session::set_value(s);
                     }
-                    if matches!(
-                        crate::sql::session::set_key(s).as_deref(),
-                        Some("wait_timeout" | "interactive_timeout")
-                    ) {
+                    if let Some(k @ ("wait_timeout" | "interactive_timeout")) = key.as_deref() {
                         // the session's idle limit is the proxy's to keep: on a backend connection it
                         // would close that pooled connection under the next client
-                        let secs = s.rsplit('=').next().and_then(|v| v.trim().trim_matches('\'').parse::<u64>().ok());
-                        match secs {
-                            Some(n) => self.wait_timeout = Some(std::time::Duration::from_secs(n.max(1))),
-                            None => {
+                        match crate::sql::session::set_value(s).parse::<u64>() {
+                            Ok(n) => self.wait_timeout = Some(std::time::Duration::from_secs(n.max(1))),
+                            Err(_) => {
                                 return Err(Error::sql(
                                     1232,
                                     "42000",
-                                    format!(
-                                        "Incorrect argument type to variable '{}'",
-                                        crate::sql::session::set_key(s).unwrap_or_default()
-                                    ),
+                                    format!("Incorrect argument type to variable '{k}'"),
                                 ))
                             }
                         }
@@ -439,8 +442,9 @@ impl Session {
     /// (sql::session::substitute_counters), then `routed_text`.
     pub async fn routed(&mut self, sql: &str, kind: Kind, raw: &Bytes) -> Result<()> {
         if self.text_exact {
-            let end = (kind == Kind::Select).then(|| crate::sql::session::select_list_end(sql));
-            if let Some(t) = crate::sql::session::substitute_counters(sql, end, self.row_count, self.found_rows) {
+            if let Some(t) =
+                crate::sql::session::substitute_counters(sql, kind == Kind::Select, self.row_count, self.found_rows)
+            {
                 let payload = crate::proto::packets::com_query(&self.client_text(&t));
                 return self.routed_text(&t, kind, &payload).await;
             }
@@ -782,14 +786,7 @@ impl Session {
             conns.iter_mut().for_each(|c| c.mark_state());
         }
         let fmt = self.stmt_fmt();
-        let atomic = !self.tx_active()
-            && r.nodes.len() > 1
-            && matches!(r.mode, route::Mode::WriteAllSum | route::Mode::WriteAllReportOne);
-        let (watched, res) = if atomic {
-            self.run_write_all(r, &mut conns, payloads, &fmt).await
-        } else {
-            self.run_on(r, &mut conns, payloads, &fmt).await
-        };
+        let (watched, res) = self.run_routed(r, &mut conns, payloads, &fmt).await;
         if !read && !self.tx_active() && matches!(&res, Ok(reply) if reply.failed.is_none() && !reply.result_set) {
             self.remember_writes(&r.nodes, &mut conns).await;
         }
@@ -798,22 +795,11 @@ impl Session {
         }
         // SQL_CALC_FOUND_ROWS: the total is the servers', asked on the connections that counted it
         // (over several shards without grouping, each shard's total of its own rows: their sum)
-        let mut total = None;
-        if self.calc_found_rows && matches!(&res, Ok(rep) if rep.result_set && rep.failed.is_none()) {
-            let mut sum = Some(0u64);
-            for c in conns.iter_mut() {
-                let n = match c.query_rows("SELECT FOUND_ROWS()").await {
-                    Ok(rows) => rows
-                        .first()
-                        .and_then(|r| r.first())
-                        .and_then(|c| c.as_deref())
-                        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok()),
-                    Err(_) => None,
-                };
-                sum = sum.zip(n).map(|(a, b)| a + b);
-            }
-            total = sum;
-        }
+        let total = if self.calc_found_rows && matches!(&res, Ok(rep) if rep.result_set && rep.failed.is_none()) {
+            found_rows_total(&mut conns).await
+        } else {
+            None
+        };
         self.release_as(r.nodes.clone(), conns, &res, self.detached(read)).await;
         let mut reply = self.settle(watched, res).await?;
         if let Some(n) = total {

@@ -56,6 +56,9 @@ pub struct Session {
     /// Backend connections the session keeps between statements, at most one per dataNode.
     pub pinned: Vec<Held>,
     pub stmts: HashMap<u32, ClientStmt>,
+    /// Open cursors by client statement id: the node and the backend statement id. The session
+    /// keeps that node's connection while one is open (inside a transaction it stays part of it).
+    pub cursors: HashMap<u32, (Arc<str>, u32)>,
     /// The GTID of this session's last write per dataHost: replicas serve its reads once applied.
     pub written: HashMap<Arc<str>, String>,
     /// Read routing hints of the statement being run (reset after it).
@@ -153,6 +156,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         multi_statements: caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
         pinned: Vec::new(),
         stmts: HashMap::new(),
+        cursors: HashMap::new(),
         written: HashMap::new(),
         read_hint: ReadHint::default(),
         next_stmt_id: 1,
@@ -171,7 +175,6 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         text_exact: true,
     };
     s.client_charset = s.charset.clone();
-    shared.set_user(id, &s.user.name);
     s.ctl.identify(&s.user.name, &peer.to_string(), s.schema.as_deref());
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
         if shared.session_count() > bench as usize {
@@ -285,15 +288,7 @@ impl Session {
         if track.is_empty() {
             packets::ok(&mut b, packets::OK_HEADER, affected, last_id, self.status(), 0, info);
         } else {
-            // with session-tracking data: the info text always present, then the entries
-            let status = self.status() | StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
-            b.put_u8(packets::OK_HEADER);
-            packets::put_lenenc_int(&mut b, affected);
-            packets::put_lenenc_int(&mut b, last_id);
-            b.put_u16_le(status);
-            b.put_u16_le(0);
-            packets::put_lenenc_str(&mut b, info);
-            packets::put_lenenc_str(&mut b, &track);
+            packets::ok_tracked(&mut b, affected, last_id, self.status(), info, &track);
         }
         self.out.push(&b);
         self.out.flush().await?;
@@ -481,6 +476,7 @@ impl Session {
         self.found_rows = 0;
         self.row_count = -1;
         self.stmts.clear();
+        self.cursors.clear();
         self.isolation = isolation_name(self.shared.config.load().system.tx_isolation).to_string();
     }
 

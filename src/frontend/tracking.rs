@@ -5,7 +5,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::proto::packets;
-use crate::sql::session::{set_key, SetItem};
+use crate::sql::session::{set_key, set_value, SetItem};
 
 /// The client's trackers (MariaDB's defaults until it sets them).
 #[derive(Debug, Clone)]
@@ -32,12 +32,6 @@ impl Default for ClientTracking {
     }
 }
 
-/// The value of a `SET x = v` item, unquoted.
-fn value_of(item: &str) -> String {
-    let rhs = item.split_once(":=").or_else(|| item.split_once('=')).map(|(_, v)| v.trim()).unwrap_or("");
-    rhs.trim_matches(|c| c == '\'' || c == '"').to_string()
-}
-
 fn entry(out: &mut BytesMut, kind: u8, parts: &[&str]) {
     let mut data = BytesMut::new();
     for p in parts {
@@ -51,7 +45,7 @@ impl ClientTracking {
     /// A `SET session_track_…` of the client.
     pub fn set(&mut self, item: &str) {
         let key = set_key(item).unwrap_or_default();
-        let value = value_of(item);
+        let value = set_value(item);
         match key.as_str() {
             "session_track_system_variables" => {
                 self.variables =
@@ -85,7 +79,7 @@ impl ClientTracking {
                 SetItem::Autocommit(on) => var(&mut out, "autocommit", if *on { "ON" } else { "OFF" }),
                 SetItem::Other(s) => {
                     if let Some(k) = set_key(s).filter(|k| !k.starts_with('@') && !k.starts_with("session_track_")) {
-                        var(&mut out, &k, &value_of(s));
+                        var(&mut out, &k, &set_value(s));
                     }
                 }
                 _ => {}

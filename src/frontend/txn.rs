@@ -132,22 +132,17 @@ impl Session {
     /// stay with it, the rest go back to their pools.
     fn put_back(&mut self, nodes: &[Arc<str>], conns: Vec<Pooled>, detached: bool) {
         for (n, c) in nodes.iter().zip(conns) {
-            if !detached && (self.tx_active() || self.must_keep(n, &c)) {
+            if !detached && (self.tx_active() || self.keeps(n, &c)) {
                 self.pinned.push(Held { node: n.clone(), conn: c, joined: self.tx_active() });
             }
         }
     }
 
     /// A connection the session keeps though no transaction needs it: it holds state only it has,
-    /// or one of the session's statements has a cursor open on it.
-    fn must_keep(&self, node: &Arc<str>, c: &Pooled) -> bool {
-        self.keeps(node, c)
-    }
-
-    /// `must_keep`, also for a connection holding the previous statement's warnings or error.
+    /// a cursor of the session is open on it, or it holds the previous statement's warnings or error.
     pub fn keeps(&self, node: &Arc<str>, c: &Pooled) -> bool {
         c.holds_state()
-            || self.stmts.values().any(|s| s.cursor.as_ref().is_some_and(|(n, _)| n == node))
+            || self.cursors.values().any(|(n, _)| n == node)
             || matches!(&self.diag, super::diagnostics::Diagnostics::Node(n) if n == node)
     }
 
@@ -180,7 +175,7 @@ impl Session {
                 }
                 continue;
             }
-            if self.tx_active() || self.must_keep(&n, &c) {
+            if self.tx_active() || self.keeps(&n, &c) {
                 self.pinned.push(Held { node: n, conn: c, joined: self.tx_active() });
             }
         }
@@ -201,18 +196,10 @@ impl Session {
         let all = std::mem::take(&mut self.pinned);
         let (mut joined, rest): (Vec<Held>, Vec<Held>) = all.into_iter().partition(|h| h.joined);
         self.pinned = rest;
-        // every node gets the verb before any reply is awaited: one round trip, not one per node
-        let mut sent = Vec::with_capacity(joined.len());
-        for h in joined.iter_mut() {
-            sent.push(h.conn.send_query(verb).await);
-        }
+        let results = on_every(joined.iter_mut().map(|h| &mut h.conn), verb).await;
         let mut first_err = None;
         let (mut done, mut failed) = (Vec::new(), Vec::new());
-        for (mut h, sent) in joined.into_iter().zip(sent) {
-            let r = match sent {
-                Ok(()) => h.conn.read_reply().await,
-                Err(e) => Err(e),
-            };
+        for (mut h, r) in joined.into_iter().zip(results) {
             match r {
                 Ok(_) => {
                     if verb == "COMMIT" {
@@ -220,7 +207,7 @@ impl Session {
                         self.remember_writes(&nodes, std::slice::from_mut(&mut h.conn)).await;
                     }
                     done.push(h.node.to_string());
-                    if self.must_keep(&h.node, &h.conn) {
+                    if self.keeps(&h.node, &h.conn) {
                         self.pinned.push(Held { joined: false, ..h });
                     }
                 }
@@ -228,7 +215,7 @@ impl Session {
                     failed.push(h.node.to_string());
                     if e.breaks_backend() {
                         h.conn.discard();
-                    } else if self.must_keep(&h.node, &h.conn) {
+                    } else if self.keeps(&h.node, &h.conn) {
                         self.pinned.push(Held { joined: false, ..h });
                     }
                     if first_err.is_none() {
@@ -266,10 +253,28 @@ impl Session {
         (watched, res)
     }
 
+    /// `run_on`, or `run_write_all` for a write on several nodes outside a transaction.
+    pub async fn run_routed(
+        &mut self,
+        r: &crate::route::Route,
+        conns: &mut [Pooled],
+        payloads: &[bytes::Bytes],
+        fmt: &crate::exec::ClientFmt,
+    ) -> (Option<Mark>, Result<Reply>) {
+        use crate::route::Mode;
+        let atomic =
+            !self.tx_active() && r.nodes.len() > 1 && matches!(r.mode, Mode::WriteAllSum | Mode::WriteAllReportOne);
+        if atomic {
+            self.run_write_all(r, conns, payloads, fmt).await
+        } else {
+            self.run_on(r, conns, payloads, fmt).await
+        }
+    }
+
     /// A write on several nodes outside a transaction runs as one transaction on them: BEGIN goes
     /// ahead of it on each, then COMMIT everywhere when every node applied it, ROLLBACK everywhere
     /// when one refused it (its error says so). A COMMIT that fails on some nodes names them.
-    pub async fn run_write_all(
+    async fn run_write_all(
         &mut self,
         r: &crate::route::Route,
         conns: &mut [Pooled],
@@ -283,20 +288,9 @@ impl Session {
         let (watched, res) = self.run_on(r, conns, payloads, fmt).await;
         let applied = matches!(&res, Ok(rep) if rep.failed.is_none());
         let verb = if applied { "COMMIT" } else { "ROLLBACK" };
-        let mut sent = Vec::with_capacity(conns.len());
-        for c in conns.iter_mut() {
-            sent.push(if c.clean {
-                c.send_query(verb).await
-            } else {
-                Err(Error::unsupported("connection left mid-reply"))
-            });
-        }
+        let results = on_every(conns.iter_mut(), verb).await;
         let (mut done, mut failed, mut first_err) = (Vec::new(), Vec::new(), None);
-        for ((c, node), sent) in conns.iter_mut().zip(&r.nodes).zip(sent) {
-            let rr = match sent {
-                Ok(()) => c.read_reply().await,
-                Err(e) => Err(e),
-            };
+        for (rr, node) in results.into_iter().zip(&r.nodes) {
             match rr {
                 Ok(()) => done.push(node.to_string()),
                 Err(e) => {
@@ -497,6 +491,28 @@ impl Session {
             }
         }
     }
+}
+
+/// Runs `verb` (COMMIT, ROLLBACK) on every connection, sent to all before any reply is awaited: one
+/// round trip, not one per node. A connection left mid-reply gets no verb and an error.
+async fn on_every<'a>(conns: impl Iterator<Item = &'a mut Pooled>, verb: &str) -> Vec<Result<()>> {
+    let mut conns: Vec<&mut Pooled> = conns.collect();
+    let mut sent = Vec::with_capacity(conns.len());
+    for c in conns.iter_mut() {
+        sent.push(if c.clean {
+            c.send_query(verb).await
+        } else {
+            Err(Error::unsupported("connection left mid-reply"))
+        });
+    }
+    let mut out = Vec::with_capacity(conns.len());
+    for (c, sent) in conns.into_iter().zip(sent) {
+        out.push(match sent {
+            Ok(()) => c.read_reply().await,
+            Err(e) => Err(e),
+        });
+    }
+    out
 }
 
 /// The error of a COMMIT/ROLLBACK that failed on some nodes: the node's own error, and — when the

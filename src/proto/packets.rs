@@ -180,6 +180,18 @@ pub fn ok(buf: &mut BytesMut, header: u8, affected: u64, last_id: u64, status: u
     }
 }
 
+/// An OK carrying session-tracking entries (`state`, CLIENT_SESSION_TRACK's format): the info text
+/// always present, SERVER_SESSION_STATE_CHANGED set.
+pub fn ok_tracked(buf: &mut BytesMut, affected: u64, last_id: u64, status: u16, info: &[u8], state: &[u8]) {
+    buf.put_u8(OK_HEADER);
+    put_lenenc_int(buf, affected);
+    put_lenenc_int(buf, last_id);
+    buf.put_u16_le(status | 0x4000);
+    buf.put_u16_le(0);
+    put_lenenc_str(buf, info);
+    put_lenenc_str(buf, state);
+}
+
 pub fn eof(buf: &mut BytesMut, warnings: u16, status: u16) {
     buf.put_u8(EOF_HEADER);
     buf.put_u16_le(warnings);

@@ -214,18 +214,14 @@ pub fn set_key(item: &str) -> Option<String> {
 
 /// `sql` with `ROW_COUNT()` and `FOUND_ROWS()` written as the session's values (`row_count`,
 /// `found_rows`), so that they are the session's whichever connection runs the statement. Not inside
-/// a SELECT's select list (`select_list_end`: where its FROM starts, or the end): there the value would
-/// rename the column, and the bare `SELECT ROW_COUNT()` is the proxy's own answer. `None`: unchanged.
-pub fn substitute_counters(
-    sql: &str,
-    select_list_end: Option<usize>,
-    row_count: i64,
-    found_rows: u64,
-) -> Option<String> {
+/// a SELECT's select list (up to its FROM): there the value would rename the column, and the bare
+/// `SELECT ROW_COUNT()` is the proxy's own answer. `None`: unchanged.
+pub fn substitute_counters(sql: &str, is_select: bool, row_count: i64, found_rows: u64) -> Option<String> {
     let b = sql.as_bytes();
     if !contains_ci(b, b"ROW_COUNT") && !contains_ci(b, b"FOUND_ROWS") {
         return None;
     }
+    let select_list_end = is_select.then(|| select_list_end(sql));
     let mut out = String::with_capacity(sql.len());
     let mut quotes = super::analyze::Quotes::default();
     let mut changed = false;
@@ -270,7 +266,7 @@ pub fn substitute_counters(
 }
 
 /// Where a SELECT's select list ends: its first FROM outside quotes and parentheses, else the end.
-pub fn select_list_end(sql: &str) -> usize {
+fn select_list_end(sql: &str) -> usize {
     let b = sql.as_bytes();
     let mut quotes = super::analyze::Quotes::default();
     let mut depth = 0i32;
@@ -292,6 +288,12 @@ pub fn select_list_end(sql: &str) -> usize {
         }
     }
     sql.len()
+}
+
+/// The value of a `SET x = v` item (from `parse_set`), unquoted.
+pub fn set_value(item: &str) -> String {
+    let rhs = item.split_once(":=").or_else(|| item.split_once('=')).map(|(_, v)| v.trim()).unwrap_or("");
+    rhs.trim_matches(|c| c == '\'' || c == '"').to_string()
 }
 
 /// Whether a statement leaves session state on its connection that MariaDB's session trackers do
@@ -417,17 +419,15 @@ mod state_tests {
         use super::{select_list_end, substitute_counters};
         let sql = "INSERT INTO log VALUES (ROW_COUNT(), found_rows ( ), 'ROW_COUNT()')";
         assert_eq!(
-            substitute_counters(sql, None, 3, 40).as_deref(),
+            substitute_counters(sql, false, 3, 40).as_deref(),
             Some("INSERT INTO log VALUES ((3), (40), 'ROW_COUNT()')")
         );
         let sel = "SELECT ROW_COUNT() FROM t WHERE n = ROW_COUNT()";
-        assert_eq!(
-            substitute_counters(sel, Some(select_list_end(sel)), -1, 0).as_deref(),
-            Some("SELECT ROW_COUNT() FROM t WHERE n = (-1)")
-        );
+        assert_eq!(substitute_counters(sel, true, -1, 0).as_deref(), Some("SELECT ROW_COUNT() FROM t WHERE n = (-1)"));
         let bare = "SELECT ROW_COUNT()";
-        assert_eq!(substitute_counters(bare, Some(select_list_end(bare)), 2, 0), None);
-        assert_eq!(substitute_counters("SELECT my_row_count() FROM t", Some(26), 1, 1), None);
+        assert_eq!(substitute_counters(bare, true, 2, 0), None);
+        assert_eq!(substitute_counters("SELECT my_row_count() FROM t", true, 1, 1), None);
+        assert_eq!(select_list_end("SELECT (SELECT 1 FROM u) FROM t"), 25, "the FROM of the outer SELECT");
     }
 
     #[test]
