@@ -391,7 +391,16 @@ async fn found_rows_and_sequence_values_are_the_sessions() {
         let total: i64 = one(&mut c, "SELECT FOUND_ROWS()").await;
         exec(&mut c, "UPDATE fr_t SET id = id WHERE id <= 3").await;
         c.query_drop("UPDATE fr_t SET id = id + 1000 WHERE id > 48").await.unwrap();
-        let changed: i64 = one(&mut c, "SELECT ROW_COUNT()").await;
+        // in the select list, named as MariaDB names them, typed as the functions are
+        let r = c.query_iter("SELECT ROW_COUNT(), ROW_COUNT()  +  1, FOUND_ROWS() * 10 AS f").await.unwrap();
+        let cols: Vec<(String, u32)> =
+            r.columns_ref().iter().map(|c| (c.name_str().into_owned(), c.column_length())).collect();
+        let (changed, plus, found): (i64, i64, i64) = r.collect_and_drop().await.unwrap().remove(0);
+        // FOUND_ROWS() is 1 here: `SELECT FOUND_ROWS()` returned one row, and UPDATEs leave it
+        assert_eq!((plus, found), (changed + 1, 10), "via {port}");
+        let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["ROW_COUNT()", "ROW_COUNT()  +  1", "f"], "via {port}");
+        assert_eq!(cols[0].1, 21, "via {port}: ROW_COUNT()'s BIGINT length");
         exec(&mut c, "UPDATE fr_t SET id = id - 1000 WHERE id > 1000").await;
         let _: Vec<i64> = c.query("SELECT id FROM fr_t LIMIT 1").await.unwrap();
         let after_select: i64 = one(&mut c, "SELECT ROW_COUNT()").await;

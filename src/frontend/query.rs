@@ -851,9 +851,8 @@ impl Session {
         if let Some(n) = reply.found_rows {
             self.found_rows = n;
         } else if reply.result_set {
+            // a statement without a result set leaves it (measured on 10.11: UPDATE, DELETE, INSERT, DDL)
             self.found_rows = reply.rows;
-        } else if kind != Kind::Select {
-            self.found_rows = reply.affected_rows;
         }
     }
 }

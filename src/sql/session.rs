@@ -213,56 +213,94 @@ pub fn set_key(item: &str) -> Option<String> {
 }
 
 /// `sql` with `ROW_COUNT()` and `FOUND_ROWS()` written as the session's values (`row_count`,
-/// `found_rows`), so that they are the session's whichever connection runs the statement. Not inside
-/// a SELECT's select list (up to its FROM): there the value would rename the column, and the bare
-/// `SELECT ROW_COUNT()` is the proxy's own answer. `None`: unchanged.
+/// `found_rows`), so that they are the session's whichever connection runs the statement. Each call
+/// becomes `IF(0, ROW_COUNT(), v)`, whose type and length are the function's (BIGINT, 21), and an
+/// unnamed item of a SELECT's select list that holds one is named by its own text, as MariaDB names
+/// it (`SELECT ROW_COUNT() + 1` keeps that column name). `None`: unchanged.
 pub fn substitute_counters(sql: &str, is_select: bool, row_count: i64, found_rows: u64) -> Option<String> {
     let b = sql.as_bytes();
     if !contains_ci(b, b"ROW_COUNT") && !contains_ci(b, b"FOUND_ROWS") {
         return None;
     }
-    let select_list_end = is_select.then(|| select_list_end(sql));
-    let mut out = String::with_capacity(sql.len());
+    // (start, end, replacement), in text order
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut quotes = super::analyze::Quotes::default();
-    let mut changed = false;
-    let mut i = 0;
-    let mut copied = 0;
-    let chars: Vec<(usize, char)> = sql.char_indices().collect();
-    while i < chars.len() {
-        let (at, c) = chars[i];
+    for (at, c) in sql.char_indices() {
         if !quotes.outside(c) {
-            i += 1;
             continue;
         }
         let word_start = at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_' || b[at - 1] == b'.');
         let name = [("ROW_COUNT", row_count.to_string()), ("FOUND_ROWS", found_rows.to_string())]
             .into_iter()
             .find(|(n, _)| word_start && b.get(at..at + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n.as_bytes())));
-        if let Some((n, value)) = name {
-            let mut j = at + n.len();
-            while b.get(j).is_some_and(|c| c.is_ascii_whitespace()) {
-                j += 1;
-            }
-            let mut k = j + 1;
-            while b.get(k).is_some_and(|c| c.is_ascii_whitespace()) {
-                k += 1;
-            }
-            let in_select_list = select_list_end.is_some_and(|end| at < end);
-            if b.get(j) == Some(&b'(') && b.get(k) == Some(&b')') && !in_select_list {
-                out.push_str(&sql[copied..at]);
-                out.push_str(&format!("({value})"));
-                copied = k + 1;
-                changed = true;
-                while i < chars.len() && chars[i].0 <= k {
-                    i += 1;
+        let Some((n, value)) = name else { continue };
+        let mut j = at + n.len();
+        while b.get(j).is_some_and(|c| c.is_ascii_whitespace()) {
+            j += 1;
+        }
+        let mut k = j + 1;
+        while b.get(k).is_some_and(|c| c.is_ascii_whitespace()) {
+            k += 1;
+        }
+        if b.get(j) == Some(&b'(') && b.get(k) == Some(&b')') && edits.last().is_none_or(|e| e.1 <= at) {
+            edits.push((at, k + 1, format!("IF(0, {n}(), {value})")));
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    if is_select {
+        match unnamed_items(sql) {
+            Some(items) => {
+                for (start, end) in items {
+                    if edits.iter().any(|e| e.0 >= start && e.1 <= end) {
+                        let name: String = sql[start..end].chars().take(255).collect();
+                        edits.push((end, end, format!(" AS `{}`", name.replace('`', "``"))));
+                    }
                 }
-                continue;
+                edits.sort_by_key(|e| (e.0, e.1));
+            }
+            // the items cannot be told apart: the select list keeps its text (and the connection's values)
+            None => {
+                let end = select_list_end(sql);
+                edits.retain(|e| e.0 >= end);
             }
         }
-        i += 1;
+    }
+    let mut out = String::with_capacity(sql.len() + 32 * edits.len());
+    let mut copied = 0;
+    for (start, end, text) in &edits {
+        out.push_str(&sql[copied..*start]);
+        out.push_str(text);
+        copied = *end;
     }
     out.push_str(&sql[copied..]);
-    changed.then_some(out)
+    (!edits.is_empty()).then_some(out)
+}
+
+/// The byte ranges of the unnamed items (no alias) of a SELECT's first select list, the one that
+/// names its columns; `None` when the text does not parse or an item's range is not known.
+fn unnamed_items(sql: &str) -> Option<Vec<(usize, usize)>> {
+    use sqlparser::ast::{SelectItem, SetExpr, Statement};
+    let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql).ok()?;
+    let Some(Statement::Query(q)) = stmts.first() else { return None };
+    let mut body = q.body.as_ref();
+    let select = loop {
+        match body {
+            SetExpr::Select(s) => break s,
+            SetExpr::SetOperation { left, .. } => body = left,
+            SetExpr::Query(q) => body = q.body.as_ref(),
+            _ => return None,
+        }
+    };
+    select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(e) => Some(super::analyze::expr_byte_span(sql, e)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Where a SELECT's select list ends: its first FROM outside quotes and parentheses, else the end.
@@ -420,13 +458,33 @@ mod state_tests {
         let sql = "INSERT INTO log VALUES (ROW_COUNT(), found_rows ( ), 'ROW_COUNT()')";
         assert_eq!(
             substitute_counters(sql, false, 3, 40).as_deref(),
-            Some("INSERT INTO log VALUES ((3), (40), 'ROW_COUNT()')")
+            Some("INSERT INTO log VALUES (IF(0, ROW_COUNT(), 3), IF(0, FOUND_ROWS(), 40), 'ROW_COUNT()')")
         );
         let sel = "SELECT ROW_COUNT() FROM t WHERE n = ROW_COUNT()";
-        assert_eq!(substitute_counters(sel, true, -1, 0).as_deref(), Some("SELECT ROW_COUNT() FROM t WHERE n = (-1)"));
-        let bare = "SELECT ROW_COUNT()";
-        assert_eq!(substitute_counters(bare, true, 2, 0), None);
+        assert_eq!(
+            substitute_counters(sel, true, -1, 0).as_deref(),
+            Some("SELECT IF(0, ROW_COUNT(), -1) AS `ROW_COUNT()` FROM t WHERE n = IF(0, ROW_COUNT(), -1)")
+        );
+        let expr = "SELECT  row_count()  +  1 /* c */, FOUND_ROWS() AS `n`, (SELECT ROW_COUNT()) x UNION SELECT ROW_COUNT(), 1, 2";
+        assert_eq!(
+            substitute_counters(expr, true, 5, 7).as_deref(),
+            Some(
+                "SELECT  IF(0, ROW_COUNT(), 5)  +  1 AS `row_count()  +  1` /* c */, IF(0, FOUND_ROWS(), 7) AS `n`, \
+                 (SELECT IF(0, ROW_COUNT(), 5)) x UNION SELECT IF(0, ROW_COUNT(), 5), 1, 2"
+            )
+        );
+        let quoted = "SELECT CONCAT('`', ROW_COUNT(), '`')";
+        assert_eq!(
+            substitute_counters(quoted, true, 1, 0).as_deref(),
+            Some("SELECT CONCAT('`', IF(0, ROW_COUNT(), 1), '`') AS `CONCAT('``', ROW_COUNT(), '``')`")
+        );
         assert_eq!(substitute_counters("SELECT my_row_count() FROM t", true, 1, 1), None);
+        // not parsed: the select list keeps the connection's value, the rest is the session's
+        let odd = "SELECT ROW_COUNT() FROM t WHERE n = ROW_COUNT() PROCEDURE ANALYSE(";
+        assert_eq!(
+            substitute_counters(odd, true, 4, 0).as_deref(),
+            Some("SELECT ROW_COUNT() FROM t WHERE n = IF(0, ROW_COUNT(), 4) PROCEDURE ANALYSE(")
+        );
         assert_eq!(select_list_end("SELECT (SELECT 1 FROM u) FROM t"), 25, "the FROM of the outer SELECT");
     }
 
