@@ -10,5 +10,6 @@ pub mod proto;
 pub mod registry;
 pub mod route;
 pub mod rule;
+pub mod runtime;
 pub mod server;
 pub mod sql;

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use crate::backend::Backends;
 use crate::frontend::{self, Shared};
 
 pub struct Options {
@@ -40,22 +39,20 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let listener =
         TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
     let local: Option<SocketAddr> = listener.local_addr().ok();
-    let rules = crate::route::Rules::build(&cfg).map_err(StartError::Config)?;
-    let backends = Backends::build(&cfg);
+    let runtime = crate::runtime::Runtime::first(cfg).map_err(StartError::Config)?;
+    let backends = runtime.backends.clone();
     backends.warm_up();
-    crate::backend::heartbeat::start(
-        &backends.hosts,
-        std::time::Duration::from_millis(cfg.system.data_node_heartbeat_period_ms.max(100)),
-    );
-    if cfg.system.deadlock_check_period_ms > 0 {
+    let heartbeat = std::time::Duration::from_millis(runtime.config.system.data_node_heartbeat_period_ms.max(100));
+    crate::backend::heartbeat::start(&backends.hosts, heartbeat);
+    if runtime.config.system.deadlock_check_period_ms > 0 {
         crate::backend::deadlock::start(
             backends.deadlocks.clone(),
-            std::time::Duration::from_millis(cfg.system.deadlock_check_period_ms.max(10)),
+            std::time::Duration::from_millis(runtime.config.system.deadlock_check_period_ms.max(10)),
         );
     }
     // the version clients see is the backends' (learned once, at start)
     let backend_version = backends.first_server_version(std::time::Duration::from_secs(2)).await;
-    let shared = Shared::new(cfg, rules, backends, backend_version.as_deref());
+    let shared = Shared::new(runtime, backend_version.as_deref());
     tracing::info!(
         addr = %local.map(|a| a.to_string()).unwrap_or(addr),
         version = %shared.server_version,
@@ -73,7 +70,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
             }
         });
     }
-    let grace = std::time::Duration::from_millis(shared.config.load().system.shutdown_timeout_ms);
+    let grace = std::time::Duration::from_millis(shared.rt().config.system.shutdown_timeout_ms);
     let serve = frontend::serve(listener, shared.clone());
     tokio::select! {
         r = serve => {

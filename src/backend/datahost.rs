@@ -28,6 +28,8 @@ pub struct DataHostSet {
     rr: AtomicUsize,
     pub dnindex: Option<Arc<DnIndex>>,
     pub switching: Mutex<()>,
+    /// Removed or replaced by a reload: its heartbeats stop, its connections close when released.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 /// dnindex.properties: every dataHost's current writeHost index, kept in memory and persisted by one
@@ -118,7 +120,21 @@ impl DataHostSet {
             rr: AtomicUsize::new(0),
             dnindex,
             switching: Mutex::new(()),
+            retired: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// A reload removed or replaced this dataHost: heartbeats end, idle connections close now and
+    /// borrowed ones when they are released (statements and transactions on them finish first).
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        for m in self.writers.iter().chain(self.readers.iter().flatten()) {
+            m.pool.retire();
+        }
+    }
+
+    pub fn retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     pub fn current_index(&self) -> usize {

@@ -81,7 +81,7 @@ async fn probe(conn: &mut BackendConn, sql: &str, m: &Member) -> Result<()> {
     Ok(())
 }
 
-/// Runs the heartbeat of every host of every dataHost until the process ends.
+/// Runs the heartbeat of every host of every dataHost until the process ends or a reload retires it.
 pub fn start(hosts: &[Arc<DataHostSet>], period: Duration) {
     for set in hosts {
         let members: Vec<(bool, usize)> = (0..set.writers.len())
@@ -107,6 +107,9 @@ async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duratio
     let mut conn: Option<BackendConn> = None;
     let timeout = period.clamp(Duration::from_millis(500), Duration::from_secs(5));
     loop {
+        if set.retired() {
+            return;
+        }
         let Some(m) = member(&set, is_writer, idx) else { return };
         let result = tokio::time::timeout(timeout, async {
             if conn.is_none() {

@@ -36,12 +36,23 @@ pub struct Backends {
     pub hosts: Vec<Arc<DataHostSet>>,
     /// Statements in flight inside transactions, for the distributed deadlock detector.
     pub deadlocks: Arc<deadlock::Deadlocks>,
+    /// dnindex.properties, one writer for every dataHost of every generation.
+    pub dnindex: Arc<datahost::DnIndex>,
 }
 
 impl Backends {
     pub fn build(cfg: &Config) -> Self {
+        Self::next(cfg, None)
+    }
+
+    /// The backends of `cfg`; a dataHost configured exactly as in `previous` is the same one (its
+    /// pools, heartbeats and current writeHost go on), the others are new.
+    pub fn next(cfg: &Config, previous: Option<&Backends>) -> Self {
         let idle_check = Duration::from_millis(cfg.system.data_node_idle_check_period_ms.clamp(1000, 300_000) / 10);
-        let dnindex = datahost::DnIndex::open(cfg.config_dir.join("dnindex.properties"));
+        let dnindex = match previous {
+            Some(p) => p.dnindex.clone(),
+            None => datahost::DnIndex::open(cfg.config_dir.join("dnindex.properties")),
+        };
         let member =
             |h: &crate::config::model::DataHost, host: &str, url: &str, user: &str, password: &str, weight: u32| {
                 let pool = HostPool::new(
@@ -61,6 +72,13 @@ impl Backends {
             };
         let mut hosts = Vec::new();
         for h in &cfg.data_hosts {
+            let kept = previous.and_then(|p| {
+                p.hosts.iter().find(|o| o.cfg.name == h.name && crate::config::diff::same_data_host(&o.cfg, h))
+            });
+            if let Some(o) = kept {
+                hosts.push(o.clone());
+                continue;
+            }
             let writers: Vec<Member> =
                 h.write_hosts.iter().map(|w| member(h, &w.host, &w.url, &w.user, &w.password, w.weight)).collect();
             let readers: Vec<Vec<Member>> = h
@@ -87,7 +105,13 @@ impl Backends {
                 );
             }
         }
-        Backends { nodes, hosts, deadlocks: Arc::default() }
+        let deadlocks = previous.map(|p| p.deadlocks.clone()).unwrap_or_default();
+        Backends { nodes, hosts, deadlocks, dnindex }
+    }
+
+    /// The dataHosts of `self` that `other` does not have (by identity: a changed one is another).
+    pub fn hosts_not_in(&self, other: &Backends) -> Vec<Arc<DataHostSet>> {
+        self.hosts.iter().filter(|h| !other.hosts.iter().any(|o| Arc::ptr_eq(h, o))).cloned().collect()
     }
 
     pub fn node(&self, name: &str) -> Result<&NodeTarget> {

@@ -20,6 +20,8 @@ pub struct HostPool {
     idle_check: Duration,
     connect_timeout: Duration,
     down: AtomicBool,
+    /// Its dataHost was retired by a reload: released connections close instead of idling.
+    retired: AtomicBool,
     pub checkouts: AtomicU64,
     pub connects: AtomicU64,
 }
@@ -53,7 +55,7 @@ impl std::ops::DerefMut for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some((c, permit)) = self.conn.take() {
-            if c.clean && !c.in_transaction() {
+            if c.clean && !c.in_transaction() && !self.pool.retired.load(Ordering::Relaxed) {
                 self.pool.idle.lock().push((c, permit));
             }
         }
@@ -78,6 +80,7 @@ impl HostPool {
             idle_check,
             connect_timeout: Duration::from_secs(5),
             down: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             checkouts: AtomicU64::new(0),
             connects: AtomicU64::new(0),
         })
@@ -99,6 +102,12 @@ impl HostPool {
     pub fn clear_idle(&self) {
         let idle = std::mem::take(&mut *self.idle.lock());
         drop(idle);
+    }
+
+    /// Closes idle connections now, and every borrowed one when it comes back.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.clear_idle();
     }
 
     pub fn idle_count(&self) -> usize {

@@ -1,6 +1,7 @@
 //! Loading a Mycat conf dir: finds schema.xml, server.xml and rule.xml, reads them into the typed model,
 //! checks cross-references, and reports every problem as `file:line: message`.
 
+pub mod diff;
 pub mod expand;
 pub mod model;
 pub mod rules;

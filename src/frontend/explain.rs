@@ -16,10 +16,10 @@ impl Session {
             // EXPLAIN t / EXPLAIN FORMAT=…: MySQL's meaning, answered by a node holding the table
             return self.routed(sql, Kind::Explain, raw).await;
         }
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let schema = self.current_or_first_schema(&cfg)?;
         let rows: Vec<Vec<Option<String>>> = if schema.tables.is_empty() {
-            let node = crate::route::any_node(schema, &|n| self.shared.backends.node_alive(n))?;
+            let node = crate::route::any_node(schema, &|n| self.rt.backends.node_alive(n))?;
             vec![vec![Some(node.to_string()), Some(inner.to_string())]]
         } else {
             let a = self.shared.parse_cache.get(inner).map_err(|m| {

@@ -122,7 +122,7 @@ pub async fn login(
     conn_id: u32,
     peer: &SocketAddr,
 ) -> Result<Login> {
-    let cfg = shared.config.load_full();
+    let cfg = shared.rt().config.clone();
     let nonce = auth::new_nonce();
     let mut g = BytesMut::with_capacity(128);
     g.put_u8(10);

@@ -111,7 +111,7 @@ impl Session {
 
     /// The node of the table a LOAD DATA fills: one node, or a refusal naming the table.
     fn load_node(&self, table: &str, qualified: Option<&str>) -> Result<Arc<str>> {
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let schema = match qualified.or(self.schema.as_deref()) {
             Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,
             None => return Err(Error::sql(1046, "3D000", "No database selected")),

@@ -23,8 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 
-use crate::backend::Backends;
-use crate::config::Config;
+use crate::runtime::Runtime;
 use crate::sql::cache::ParseCache;
 
 /// The version the handshake presents: the backend's own, marked as shardcat's — so that drivers
@@ -49,18 +48,21 @@ pub fn version_function(presented: &str) -> &str {
     presented.strip_prefix("5.5.5-").unwrap_or(presented)
 }
 
-/// What every session shares: the config, the backends, the parse cache, the session registry.
+/// What every session shares: the runtime snapshot (config, rules, backends), the parse cache, the
+/// session registry.
 pub struct Shared {
-    pub config: ArcSwap<Config>,
-    /// The sharding rules compiled from `config`.
-    pub rules: ArcSwap<crate::route::Rules>,
+    /// The current generation; a reload swaps it whole.
+    pub runtime: ArcSwap<Runtime>,
+    /// The generation before the last reload (`rollback @@config` restores it, once).
+    pub previous: Mutex<Option<Arc<Runtime>>>,
     /// ER parent rows found by lookups: (schema, parent table, key value) → dataNode.
     pub parent_cache: Mutex<lru::LruCache<(String, String, String), Arc<str>>>,
-    pub backends: Backends,
     pub parse_cache: ParseCache,
     pub server_version: String,
     pub started: Instant,
     pub questions: AtomicU64,
+    /// `offline` on the manager port: health checks (COM_PING, `show mycat_status`) fail, work goes on.
+    pub online: std::sync::atomic::AtomicBool,
     next_conn_id: AtomicU32,
     next_session_uid: AtomicU64,
     sessions: Mutex<HashMap<u32, SessionEntry>>,
@@ -72,30 +74,41 @@ struct SessionEntry {
 
 impl Shared {
     /// `backend_version`: the handshake version of the first reachable writeHost, if any.
-    pub fn new(
-        config: Config,
-        rules: crate::route::Rules,
-        backends: Backends,
-        backend_version: Option<&str>,
-    ) -> Arc<Self> {
-        let version = config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
+    pub fn new(runtime: Runtime, backend_version: Option<&str>) -> Arc<Self> {
+        let version =
+            runtime.config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
         Arc::new(Shared {
-            config: ArcSwap::from_pointee(config),
-            rules: ArcSwap::from_pointee(rules),
+            runtime: ArcSwap::from_pointee(runtime),
+            previous: Mutex::new(None),
             parent_cache: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(10_000).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
-            backends,
             // 2048 ASTs: statements with their literals inline (text protocol) make every value a new
             // entry, and 10 000 of them held ~60 MiB under sysbench --db-ps-mode=disable
             parse_cache: ParseCache::new(2_048),
             server_version: version,
             started: Instant::now(),
             questions: AtomicU64::new(0),
+            online: std::sync::atomic::AtomicBool::new(true),
             next_conn_id: AtomicU32::new(1),
             next_session_uid: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The current generation.
+    pub fn rt(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Makes `next` current; the one it replaces is kept for `rollback @@config`. Every cache that
+    /// holds what the old generation decided is cleared.
+    pub fn swap(&self, next: Arc<Runtime>) -> Arc<Runtime> {
+        let old = self.runtime.swap(next);
+        *self.previous.lock() = Some(old.clone());
+        self.parent_cache.lock().clear();
+        self.parse_cache.clear();
+        old
     }
 
     pub fn session_uid(&self) -> u64 {

@@ -83,13 +83,13 @@ impl Session {
         ) {
             return Err(Error::sql(1295, "HY000", "This command is not supported in the prepared statement protocol by shardcat; send it as a plain query"));
         }
-        if self.stmts.len() >= self.shared.config.load().system.max_prepared_stmt_count as usize {
+        if self.stmts.len() >= self.rt.config.clone().system.max_prepared_stmt_count as usize {
             return Err(Error::sql(1461, "42000", "Can't create more than max_prepared_stmt_count statements"));
         }
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let schema = self.current_or_first_schema(&cfg)?;
         let (node, analysis) = if schema.tables.is_empty() {
-            (route::any_node(schema, &|n| self.shared.backends.node_alive(n))?, None)
+            (route::any_node(schema, &|n| self.rt.backends.node_alive(n))?, None)
         } else {
             let a = self.shared.parse_cache.get(&sql).map_err(|m| {
                 Error::sql(
@@ -101,7 +101,7 @@ impl Session {
             if self.schema.is_none() && a.tables.iter().any(|t| t.schema.is_none()) {
                 return Err(Error::sql(1046, "3D000", "No database selected"));
             }
-            let rules = self.shared.rules.load_full();
+            let rules = self.rt.rules.clone();
             (route::metadata_node(&self.route_ctx(&cfg, &rules), schema, &a)?, Some(a))
         };
         let schema_name = schema.name.clone();
@@ -163,7 +163,7 @@ impl Session {
         else {
             return;
         };
-        let max = self.shared.config.load().system.max_packet_size;
+        let max = self.rt.config.clone().system.max_packet_size;
         if let Some(st) = self.stmts.get_mut(&id) {
             let chunk = pkt.get(7..).unwrap_or(&[]);
             let data = st.long_data.entry(param).or_default();
@@ -303,7 +303,7 @@ impl Session {
             (None, Some(a)) => {
                 bound = super::params::decode(pkt, params, types.as_deref(), &long_data)
                     .ok_or_else(|| Error::sql(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))?;
-                let cfg = self.shared.config.load_full();
+                let cfg = self.rt.config.clone();
                 let schema = cfg
                     .schema(&schema_name)
                     .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
@@ -442,7 +442,7 @@ impl Session {
             .parse_cache
             .parse_once(&text)
             .map_err(|m| Error::unsupported(format!("cannot re-read the statement with its parameters: {m}")))?;
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let schema = cfg
             .schema(schema_name)
             .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
@@ -524,7 +524,7 @@ impl Session {
     /// The text a backend prepares for a client statement read as `sql` in `schema`: unmasked
     /// (sql::escapes), and without the schema's prefix when it has checkSQLschema.
     fn backend_text(&self, schema: &str, sql: &str) -> String {
-        let cfg = self.shared.config.load();
+        let cfg = self.rt.config.clone();
         // the prefix is found in the text as the proxy reads it, then the text is unmasked
         let stripped =
             cfg.schema(schema).filter(|s| s.check_sql_schema).and_then(|s| route::rewrite::strip_schema(sql, &s.name));

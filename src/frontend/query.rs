@@ -169,7 +169,7 @@ impl Session {
                     | Kind::Empty
             )
         });
-        let cfg = self.shared.config.load();
+        let cfg = self.rt.config.clone();
         let sharded = self.current_or_first_schema(&cfg).is_ok_and(|s| !s.tables.is_empty());
         session_stmt || sharded
     }
@@ -361,12 +361,12 @@ impl Session {
     }
 
     async fn validate_on_backend(&mut self) -> Result<()> {
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let node = match self.pinned.first() {
             Some(h) => h.node.clone(),
             None => {
                 let schema = self.current_or_first_schema(&cfg)?;
-                route::any_node(schema, &|n| self.shared.backends.node_alive(n))?
+                route::any_node(schema, &|n| self.rt.backends.node_alive(n))?
             }
         };
         let nodes = vec![node];
@@ -382,7 +382,7 @@ impl Session {
 
     /// Routing's view of this session: its config, schema rights and node liveness.
     pub fn route_ctx<'a>(&'a self, cfg: &'a Config, rules: &'a route::Rules) -> route::Ctx<'a> {
-        route::Ctx { cfg, rules, user: &self.user, backends: &self.shared.backends, parents: None }
+        route::Ctx { cfg, rules, user: &self.user, backends: &self.rt.backends, parents: None }
     }
 
     /// The session's schema, or (for statements needing none) the first schema the user may use.
@@ -489,7 +489,7 @@ impl Session {
 
     /// A statement carrying a Mycat hint: the hint decides the nodes; the statement runs without it.
     async fn routed_with_hint(&mut self, h: Hint, real: &str, kind: Kind, payload: Bytes) -> Result<()> {
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let nodes: Vec<Arc<str>> = match h {
             Hint::DbType(t) if t == "master" => {
                 // force the writeHost: route as usual, acquire as a write
@@ -530,7 +530,7 @@ impl Session {
                     .parse_cache
                     .get(&hsql)
                     .map_err(|m| Error::sql(1064, "42000", format!("cannot parse the hint's SQL: {m}")))?;
-                let rules = self.shared.rules.load_full();
+                let rules = self.rt.rules.clone();
                 let routed = route::route(&self.route_ctx(&cfg, &rules), schema, hkind, &a, &hsql, &[]);
                 match routed {
                     Ok(r) => r.nodes,
@@ -555,7 +555,7 @@ impl Session {
         let mut r = Route { nodes, mode, sql: route::Rewrite::Original, limit: None };
         // checkSQLschema holds for hinted statements too
         if let Some(schema) = cfg.schema(&schema_name).filter(|s| s.check_sql_schema) {
-            let rules = self.shared.rules.load_full();
+            let rules = self.rt.rules.clone();
             route::qualify(&self.route_ctx(&cfg, &rules), &mut r, real, &[&schema.name])?;
         }
         let payloads = text_payloads(&r, &payload, &self.client_charset, self.text_exact)?;
@@ -566,7 +566,7 @@ impl Session {
     }
 
     async fn routed_in(&mut self, sql: &str, kind: Kind, schema_override: Option<&str>, payload: Bytes) -> Result<()> {
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let schema = match schema_override.or(self.schema.as_deref()) {
             Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,
             None => self.current_or_first_schema(&cfg)?,
@@ -626,7 +626,7 @@ impl Session {
             (Some(r), _) => r,
             (None, Some(a)) if !passthrough => self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await?,
             _ => {
-                let mut r = Route::single(route::any_node(schema, &|n| self.shared.backends.node_alive(n))?);
+                let mut r = Route::single(route::any_node(schema, &|n| self.rt.backends.node_alive(n))?);
                 // checkSQLschema on a schema without tables: `schema.t` names the node's database
                 if schema.check_sql_schema {
                     if let Some(t) = route::rewrite::strip_schema(sql, &schema.name) {
@@ -674,7 +674,7 @@ impl Session {
                 crate::sql::shape::Literal::Text(t) => route::Param::Bytes(t.into_bytes()),
             })
             .collect();
-        let rules = self.shared.rules.load_full();
+        let rules = self.rt.rules.clone();
         match route::route(&self.route_ctx(cfg, &rules), schema, kind, &a, sql, &params) {
             Ok(r) if r.mode == Mode::Single && matches!(r.sql, route::Rewrite::Original) => Some((a, r)),
             _ => None,
@@ -692,7 +692,7 @@ impl Session {
         sql: &str,
         params: &[route::Param],
     ) -> Result<Route> {
-        let rules = self.shared.rules.load_full();
+        let rules = self.rt.rules.clone();
         let lookup = match a.stmts.as_slice() {
             [s @ sqlparser::ast::Statement::Insert(_)] => route::insert::parent_lookups(
                 &self.route_ctx(cfg, &rules),
@@ -811,11 +811,11 @@ impl Session {
 
     /// Records `@@last_gtid` of connections that just wrote, for dataHosts that read from replicas.
     pub async fn remember_writes(&mut self, nodes: &[Arc<str>], conns: &mut [crate::backend::Pooled]) {
-        if !self.user.read_your_writes.unwrap_or(self.shared.config.load().system.read_your_writes) {
+        if !self.user.read_your_writes.unwrap_or(self.rt.config.clone().system.read_your_writes) {
             return;
         }
         for (n, c) in nodes.iter().zip(conns.iter_mut()) {
-            let Ok(t) = self.shared.backends.node(n) else { continue };
+            let Ok(t) = self.rt.backends.node(n) else { continue };
             if t.host.cfg.balance == 0 {
                 continue;
             }

@@ -25,6 +25,9 @@ pub struct Session {
     pub id: u32,
     pub uid: u64,
     pub shared: Arc<Shared>,
+    /// The runtime generation this statement runs on: taken anew before each command, except while a
+    /// transaction holds connections (it finishes on the generation it started on).
+    pub rt: Arc<crate::runtime::Runtime>,
     pub reader: PacketReader<OwnedReadHalf>,
     pub out: PacketWriter<OwnedWriteHalf>,
     pub peer: SocketAddr,
@@ -112,9 +115,9 @@ pub struct ReadHint {
 pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>, ctl: Arc<SessionControl>) {
     let (r, w) = stream.into_split();
     let mut reader = PacketReader::new(r);
-    reader.set_max_packet(shared.config.load().system.max_packet_size);
+    reader.set_max_packet(shared.rt().config.system.max_packet_size);
     let mut out = PacketWriter::new(w);
-    let auth_timeout = std::time::Duration::from_millis(shared.config.load().system.auth_timeout_ms.max(100));
+    let auth_timeout = std::time::Duration::from_millis(shared.rt().config.system.auth_timeout_ms.max(100));
     let login =
         match tokio::time::timeout(auth_timeout, handshake::login(&mut reader, &mut out, &shared, id, &peer)).await {
             Ok(Ok(l)) => l,
@@ -129,11 +132,12 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         };
     let Login { user, caps, schema, collation, nonce, extended_metadata } = login;
     let charset = charset_of(collation);
-    let isolation = isolation_name(shared.config.load().system.tx_isolation).to_string();
+    let isolation = isolation_name(shared.rt().config.system.tx_isolation).to_string();
     let mut s = Session {
         id,
         uid: shared.session_uid(),
         shared: shared.clone(),
+        rt: shared.rt(),
         reader,
         out,
         peer,
@@ -197,7 +201,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         s.out.enable_compression();
     }
     let reason = s.command_loop().await;
-    s.shared.backends.deadlocks.end(s.uid);
+    s.rt.backends.deadlocks.end(s.uid);
     s.rollback_pinned().await;
     tracing::info!(conn = id, user = %s.user.name, reason = %reason, "disconnected");
 }
@@ -310,7 +314,7 @@ impl Session {
 
     /// Reads and answers commands until the client leaves. Returns why the loop ended.
     async fn command_loop(&mut self) -> String {
-        let configured = std::time::Duration::from_millis(self.shared.config.load().system.idle_timeout_ms.max(1000));
+        let configured = std::time::Duration::from_millis(self.rt.config.clone().system.idle_timeout_ms.max(1000));
         loop {
             // the session's own wait_timeout, when it set one, as MariaDB closes idle sessions by it
             let idle = self.wait_timeout.unwrap_or(configured);
@@ -324,6 +328,9 @@ impl Session {
                 },
                 _ = self.ctl.wake.notified() => continue,
             };
+            if !self.pinned.iter().any(|h| h.joined) {
+                self.rt = self.shared.rt();
+            }
             let (seq, pkt) = match next {
                 Ok(Some(p)) => p,
                 Ok(None) => return "client closed the connection".into(),
@@ -399,7 +406,7 @@ impl Session {
     }
 
     pub async fn use_schema(&mut self, db: &str) -> Result<()> {
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         match handshake::check_schema(&cfg, &self.user, &self.peer, db) {
             Ok(name) => {
                 self.ctl.set_db(Some(&name));
@@ -477,7 +484,7 @@ impl Session {
         self.row_count = -1;
         self.stmts.clear();
         self.cursors.clear();
-        self.isolation = isolation_name(self.shared.config.load().system.tx_isolation).to_string();
+        self.isolation = isolation_name(self.rt.config.clone().system.tx_isolation).to_string();
     }
 
     async fn com_reset_connection(&mut self) -> Result<()> {
@@ -496,7 +503,7 @@ impl Session {
         let dend = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
         let db = String::from_utf8_lossy(&rest[..dend]).into_owned();
         let collation = rest.get(dend + 1..dend + 3).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         self.reset_state().await;
         let user = cfg.user(&user_name).cloned();
         let verified = user.as_ref().is_some_and(|u| {

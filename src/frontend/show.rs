@@ -77,7 +77,7 @@ impl Session {
         };
         match kw.get(1).copied() {
             Some("DATABASES") | Some("SCHEMAS") => {
-                let cfg = self.shared.config.load_full();
+                let cfg = self.rt.config.clone();
                 let pat = like_of(0);
                 let rows: Vec<Vec<Option<String>>> = cfg
                     .schemas
@@ -123,12 +123,10 @@ impl Session {
                 self.on_table_node(&table, &text).await
             }
             _ => {
-                let cfg = self.shared.config.load_full();
+                let cfg = self.rt.config.clone();
                 let node = match self.pinned.first() {
                     Some(h) => h.node.clone(),
-                    None => {
-                        route::any_node(self.current_or_first_schema(&cfg)?, &|n| self.shared.backends.node_alive(n))?
-                    }
+                    None => route::any_node(self.current_or_first_schema(&cfg)?, &|n| self.rt.backends.node_alive(n))?,
                 };
                 self.forward_to(node, sql).await
             }
@@ -230,7 +228,7 @@ impl Session {
     }
 
     async fn show_tables(&mut self, _sql: &str, w: &[(String, usize, usize)]) -> Result<()> {
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let kw: Vec<&str> = w.iter().map(|(s, _, _)| s.as_str()).collect();
         let full = kw.get(1) == Some(&"FULL");
         let schema_name = match kw.iter().position(|k| *k == "FROM" || *k == "IN") {

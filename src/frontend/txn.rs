@@ -36,7 +36,7 @@ impl Session {
         for node in nodes {
             let held = if detached { None } else { self.pinned.iter().position(|h| &h.node == node) };
             let held = held.map(|i| self.pinned.swap_remove(i));
-            let target = match self.shared.backends.node(node) {
+            let target = match self.rt.backends.node(node) {
                 Ok(t) => t.clone(),
                 Err(e) => {
                     if let Some(h) = held {
@@ -240,7 +240,7 @@ impl Session {
         payloads: &[bytes::Bytes],
         fmt: &crate::exec::ClientFmt,
     ) -> (Option<Mark>, Result<Reply>) {
-        let limit = self.shared.config.load().system.merge_memory_limit;
+        let limit = self.rt.config.clone().system.merge_memory_limit;
         let watched = self.watch(conns);
         self.ctl.start(conns.iter().map(|c| &**c));
         let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
@@ -391,7 +391,7 @@ impl Session {
             return None;
         }
         let held = self.pinned.iter().map(|h| &*h.conn).chain(conns.iter().map(|c| &**c));
-        self.shared.backends.deadlocks.begin(self.uid, held);
+        self.rt.backends.deadlocks.begin(self.uid, held);
         Some(self.out.mark())
     }
 
@@ -400,7 +400,7 @@ impl Session {
     /// transaction on every node, as on one server, and the client gets 1213.
     pub async fn settle(&mut self, watched: Option<Mark>, res: Result<Reply>) -> Result<Reply> {
         let Some(mark) = watched else { return res };
-        let victim = self.shared.backends.deadlocks.end(self.uid);
+        let victim = self.rt.backends.deadlocks.end(self.uid);
         let deadlocked = victim
             || match &res {
                 Ok(r) => r.failed.as_ref().is_some_and(|e| e.code == ER_LOCK_DEADLOCK),
@@ -471,7 +471,7 @@ impl Session {
 
     /// The node that answers metadata questions about `table` (DESC, SHOW CREATE, COM_FIELD_LIST).
     pub fn node_of_table(&self, table: &str) -> Result<Arc<str>> {
-        let cfg = self.shared.config.load_full();
+        let cfg = self.rt.config.clone();
         let schema_name = self.schema.clone().ok_or_else(|| Error::sql(1046, "3D000", "No database selected"))?;
         let schema = cfg
             .schema(&schema_name)

@@ -16,6 +16,16 @@ type Entry = Result<Arc<Analysis>, Arc<str>>;
 pub struct ParseCache {
     inner: Mutex<Inner>,
     hasher: foldhash::fast::RandomState,
+    /// Lookups, hits and insertions (`show @@cache`).
+    pub stats: CacheStats,
+}
+
+/// Counters of a cache, as `show @@cache` lists them.
+#[derive(Default)]
+pub struct CacheStats {
+    pub access: std::sync::atomic::AtomicU64,
+    pub hit: std::sync::atomic::AtomicU64,
+    pub put: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -39,7 +49,25 @@ impl ParseCache {
             seen_order: VecDeque::new(),
             seen_max: cap.get() * 4,
         };
-        ParseCache { inner: Mutex::new(inner), hasher: foldhash::fast::RandomState::default() }
+        ParseCache {
+            inner: Mutex::new(inner),
+            hasher: foldhash::fast::RandomState::default(),
+            stats: Default::default(),
+        }
+    }
+
+    /// Entries held now, and at most.
+    pub fn size(&self) -> (usize, usize) {
+        let inner = self.inner.lock();
+        (inner.lru.len(), inner.lru.cap().get())
+    }
+
+    /// Forgets every entry (a reload).
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock();
+        inner.lru.clear();
+        inner.seen.clear();
+        inner.seen_order.clear();
     }
 
     pub fn get(&self, sql: &str) -> Result<Arc<Analysis>, Arc<str>> {
@@ -47,9 +75,11 @@ impl ParseCache {
             return self.parse_once(sql);
         }
         let h = self.hasher.hash_one(sql);
+        self.stats.access.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let admit = {
             let mut inner = self.inner.lock();
             if let Some(hit) = inner.lru.get(sql) {
+                self.stats.hit.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return hit.clone();
             }
             inner.seen.contains(&h)
@@ -59,6 +89,7 @@ impl ParseCache {
         if admit {
             inner.seen.remove(&h);
             inner.lru.put(sql.into(), r.clone());
+            self.stats.put.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         } else if inner.seen.insert(h) {
             inner.seen_order.push_back(h);
             while inner.seen_order.len() > inner.seen_max {
