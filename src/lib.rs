@@ -1,6 +1,7 @@
 //! shardcat: a MySQL-protocol sharding proxy that reads Mycat configuration.
 //! A query travels frontend → sql → route → exec → backend; see docs/ARCHITECTURE.md.
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod error;
@@ -13,3 +14,4 @@ pub mod rule;
 pub mod runtime;
 pub mod server;
 pub mod sql;
+pub mod stats;

@@ -1,4 +1,5 @@
-//! The `shardcat` command line: `serve` runs the proxy, `check` validates a Mycat conf dir.
+//! The `shardcat` command line: `serve` runs the proxy, `check` validates a Mycat conf dir, `reload` and
+//! `status` talk to a running proxy's manager port.
 //! Logging goes to stderr through tracing, level from RUST_LOG (default info).
 
 use std::path::PathBuf;
@@ -29,12 +30,29 @@ enum Cmd {
         /// Manager port (default: server.xml managerPort, then 9066)
         #[arg(long)]
         manager_port: Option<u16>,
+        /// HTTP port for /metrics, /health, /registry (default: server.xml httpPort, then 9067)
+        #[arg(long)]
+        http_port: Option<u16>,
         /// Address to bind (default: server.xml bindIp, then 0.0.0.0)
         #[arg(long)]
         bind: Option<String>,
         /// Exit when standard input reaches end of file (lets a test harness own the process).
         #[arg(long, hide = true)]
         exit_on_stdin_eof: bool,
+    },
+    /// Reload a running proxy's configuration through its manager port: exit 0 with what changed, 1 when
+    /// the new config is refused (its file:line lines printed), 2 when the manager port is unreachable.
+    Reload {
+        #[command(flatten)]
+        manager: Manager,
+        /// Also the dataHosts (reload @@config_all)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show a running proxy's dataSources and heartbeats (show @@datasource, show @@heartbeat).
+    Status {
+        #[command(flatten)]
+        manager: Manager,
     },
     /// Load and validate a conf dir, print a summary; exit 1 with file:line errors on problems.
     Check {
@@ -43,6 +61,32 @@ enum Cmd {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
+}
+
+/// How `reload` and `status` reach a running proxy.
+#[derive(clap::Args)]
+struct Manager {
+    /// Manager port to talk to
+    #[arg(long, default_value = "127.0.0.1:9066")]
+    manager: String,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    password: Option<String>,
+    /// Conf dir whose server.xml gives the user and password when they are not given
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl Manager {
+    fn target(self) -> shardcat::admin::client::Target {
+        shardcat::admin::client::Target {
+            manager: self.manager,
+            user: self.user,
+            password: self.password,
+            config: self.config,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -71,8 +115,17 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Cmd::Serve { config, rules, port, manager_port, bind, exit_on_stdin_eof } => {
-            let opts = shardcat::server::Options { config, rules, port, manager_port, bind, exit_on_stdin_eof };
+        Cmd::Reload { manager, all } => {
+            let target = manager.target();
+            client(|| async move { shardcat::admin::client::reload(&target, all).await })
+        }
+        Cmd::Status { manager } => {
+            let target = manager.target();
+            client(|| async move { shardcat::admin::client::status(&target).await })
+        }
+        Cmd::Serve { config, rules, port, manager_port, http_port, bind, exit_on_stdin_eof } => {
+            let opts =
+                shardcat::server::Options { config, rules, port, manager_port, http_port, bind, exit_on_stdin_eof };
             // server.xml's `processors` sizes the runtime, which exists before the server loads its config
             let workers =
                 shardcat::config::load(&opts.config, opts.rules.as_deref()).ok().and_then(|(c, _)| c.system.processors);
@@ -96,4 +149,25 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Runs a manager-port client command on a small runtime and prints its outcome.
+fn client<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = shardcat::admin::client::Outcome>,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let o = rt.block_on(f());
+    print!("{}", o.stdout);
+    if !o.stderr.is_empty() {
+        eprintln!("{}", o.stderr);
+    }
+    ExitCode::from(o.code)
 }

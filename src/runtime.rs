@@ -75,3 +75,12 @@ impl Runtime {
         Ok(Next { runtime, started, retired })
     }
 }
+
+/// When the last reload and rollback happened, and how many reloads were done and refused.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    pub reloaded: Option<SystemTime>,
+    pub rolled_back: Option<SystemTime>,
+    pub done: u64,
+    pub refused: u64,
+}

@@ -14,6 +14,7 @@ pub struct Options {
     pub rules: Option<PathBuf>,
     pub port: Option<u16>,
     pub manager_port: Option<u16>,
+    pub http_port: Option<u16>,
     pub bind: Option<String>,
     pub exit_on_stdin_eof: bool,
 }
@@ -53,11 +54,23 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     // the version clients see is the backends' (learned once, at start)
     let backend_version = backends.first_server_version(std::time::Duration::from_secs(2)).await;
     let shared = Shared::new(runtime, backend_version.as_deref());
+    let manager_addr = format!("{bind}:{manager_port}");
+    let manager = TcpListener::bind(&manager_addr)
+        .await
+        .map_err(|source| StartError::Listen { addr: manager_addr.clone(), source })?;
+    crate::admin::announce(&shared);
+    let msh = shared.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::admin::serve(manager, msh).await {
+            tracing::error!(error = %e, "manager port: accept failed");
+        }
+    });
+    spawn_sighup(shared.clone());
     tracing::info!(
         addr = %local.map(|a| a.to_string()).unwrap_or(addr),
         version = %shared.server_version,
-        manager_port,
-        "shardcat listening (the manager port is not served yet)"
+        manager = %manager_addr,
+        "shardcat listening"
     );
     if opts.exit_on_stdin_eof {
         std::thread::spawn(|| {
@@ -87,6 +100,21 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// SIGHUP reloads everything, as `reload @@config_all` on the manager port.
+fn spawn_sighup(shared: std::sync::Arc<Shared>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reload @@config_all");
+            let _ = crate::admin::reload::reload(&shared, crate::runtime::Scope::All).await;
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = shared;
 }
 
 async fn shutdown_signal() {

@@ -128,6 +128,9 @@ pub struct BackendConn {
     /// System variables a client statement changed, as the server's session tracking reported them
     /// (the session adopts them into its replayable state).
     tracked: Vec<(String, String)>,
+    /// When it was opened, and its local port (the manager port's `show @@backend`).
+    pub opened: Instant,
+    pub local_port: u16,
 }
 
 const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_retain(
@@ -164,6 +167,7 @@ impl BackendConn {
     async fn connect_inner(ep: Arc<Endpoint>, variant: Variant) -> Result<Self> {
         let stream = TcpStream::connect(ep.addr.as_str()).await.map_err(|e| connect_err(&ep, e))?;
         let _ = stream.set_nodelay(true);
+        let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
         let (r, w) = stream.into_split();
         let mut reader = PacketReader::new(r);
         let mut writer = PacketWriter::new(w);
@@ -265,6 +269,8 @@ impl BackendConn {
             last_names: Vec::new(),
             ahead: 0,
             tracked: Vec::new(),
+            opened: Instant::now(),
+            local_port,
         };
         // the trackers on, and the server's max_prepared_stmt_count, in one round trip: connections ×
         // statements stay under it (a quarter of it left to everyone else)
@@ -394,6 +400,11 @@ impl BackendConn {
 
     pub fn deprecate_eof(&self) -> bool {
         self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    /// What `show @@backend` lists of it: (schema, charset, autocommit).
+    pub fn session_view(&self) -> (String, String, bool) {
+        (self.db.clone().unwrap_or_default(), self.charset.clone(), self.autocommit)
     }
 
     pub fn in_transaction(&self) -> bool {

@@ -30,6 +30,8 @@ pub struct DataHostSet {
     pub switching: Mutex<()>,
     /// Removed or replaced by a reload: its heartbeats stop, its connections close when released.
     retired: std::sync::atomic::AtomicBool,
+    /// `stop @@heartbeat dh:seconds`: no probes until then.
+    paused_until: Mutex<Option<std::time::Instant>>,
 }
 
 /// dnindex.properties: every dataHost's current writeHost index, kept in memory and persisted by one
@@ -121,6 +123,7 @@ impl DataHostSet {
             dnindex,
             switching: Mutex::new(()),
             retired: std::sync::atomic::AtomicBool::new(false),
+            paused_until: Mutex::new(None),
         }
     }
 
@@ -131,6 +134,17 @@ impl DataHostSet {
         for m in self.writers.iter().chain(self.readers.iter().flatten()) {
             m.pool.retire();
         }
+    }
+
+    /// Pauses the heartbeats of every host for `d` (`stop @@heartbeat`): health stays as last seen.
+    pub fn pause_heartbeat(&self, d: std::time::Duration) {
+        *self.paused_until.lock() = Some(std::time::Instant::now() + d);
+    }
+
+    /// How long the heartbeats are still paused, if they are.
+    pub fn heartbeat_paused(&self) -> Option<std::time::Duration> {
+        let until = (*self.paused_until.lock())?;
+        until.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero())
     }
 
     pub fn retired(&self) -> bool {

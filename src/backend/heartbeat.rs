@@ -66,8 +66,18 @@ async fn probe(conn: &mut BackendConn, sql: &str, m: &Member) -> Result<()> {
             f.sql_running = cell_any(s, names, &["Slave_SQL_Running", "Replica_SQL_Running"]) == "Yes";
             f.lag = cell_any(s, names, &["Seconds_Behind_Master", "Seconds_Behind_Source"]).parse().ok();
             let (sql_err, io_err) = (cell(s, names, "Last_SQL_Error"), cell(s, names, "Last_IO_Error"));
-            f.last_error = if sql_err.is_empty() { io_err } else { sql_err };
+            f.last_error = if sql_err.is_empty() { io_err.clone() } else { sql_err.clone() };
             f.gtid = gtid(0);
+            f.source = Some(crate::registry::Source {
+                host: cell(s, names, "Master_Host"),
+                port: cell(s, names, "Master_Port"),
+                user: cell(s, names, "Master_User"),
+                io_state: cell(s, names, "Slave_IO_State"),
+                connect_retry: cell(s, names, "Connect_Retry"),
+                last_io_error: io_err,
+                last_sql_error: sql_err,
+                last_sql_errno: cell(s, names, "Last_SQL_Errno"),
+            });
         }
         None => {
             f.replicating = false;
@@ -76,6 +86,7 @@ async fn probe(conn: &mut BackendConn, sql: &str, m: &Member) -> Result<()> {
             f.lag = None;
             f.last_error.clear();
             f.gtid = gtid(1);
+            f.source = None;
         }
     }
     Ok(())
@@ -111,6 +122,11 @@ async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duratio
             return;
         }
         let Some(m) = member(&set, is_writer, idx) else { return };
+        if let Some(left) = set.heartbeat_paused() {
+            tokio::time::sleep(left.min(period)).await;
+            continue;
+        }
+        let t0 = std::time::Instant::now();
         let result = tokio::time::timeout(timeout, async {
             if conn.is_none() {
                 conn = Some(BackendConn::connect(m.pool.endpoint.clone(), VARIANT, timeout).await?);
@@ -138,6 +154,8 @@ async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duratio
                 }
             }
             f.checked = Some(std::time::Instant::now());
+            f.checked_at = Some(std::time::SystemTime::now());
+            f.probe_ms = t0.elapsed().as_millis() as u64;
             (was, f.alive, f.fenced)
         };
         if was_alive && !now_alive {
@@ -163,26 +181,59 @@ async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duratio
 
 /// The current writeHost `from` is down: move writes to the next healthy writeHost.
 async fn switch(set: &DataHostSet, from: usize) {
-    // writeType 1 spreads writes over every alive writeHost: nothing to switch
     if set.cfg.switch_type == -1 || set.cfg.not_switch || set.cfg.write_type != 0 || set.writers.len() < 2 {
         return;
     }
-    let _guard = set.switching.lock();
-    if set.current_index() != from {
-        return;
+    if let Err(e) = move_writes(set, from, None).await {
+        tracing::error!(data_host = %set.cfg.name, "the writeHost is down and no other writeHost can take over: {e}");
+    }
+}
+
+/// `switch @@datasource dh[:index]`: moves writes from the current writeHost to writeHost `to` (the
+/// next fit one when `None`) by the path an automatic failover takes — promotion, fencing, dnindex.
+/// The index switched to, or why not.
+pub async fn switch_manually(set: &DataHostSet, to: Option<usize>) -> std::result::Result<usize, String> {
+    let from = set.current_index();
+    if to == Some(from) {
+        return Err(format!("writeHost {to} is already the current writeHost of dataHost {}", set.cfg.name, to = from));
+    }
+    move_writes(set, from, to).await
+}
+
+async fn move_writes(set: &DataHostSet, from: usize, to: Option<usize>) -> std::result::Result<usize, String> {
+    // writeType 1 spreads writes over every alive writeHost: nothing to switch
+    if set.cfg.write_type != 0 {
+        return Err(format!("dataHost {} has writeType={}: writes are not switched", set.cfg.name, set.cfg.write_type));
     }
     let n = set.writers.len();
-    for step in 1..n {
-        let j = (from + step) % n;
+    if n < 2 {
+        return Err(format!("dataHost {} has one writeHost: there is nothing to switch to", set.cfg.name));
+    }
+    if to.is_some_and(|j| j >= n) {
+        return Err(format!("dataHost {} has no writeHost {} (it has {n})", set.cfg.name, to.unwrap_or(0)));
+    }
+    let guard = set.switching.lock();
+    if set.current_index() != from {
+        return Err(format!("dataHost {}: another switch moved the writeHost meanwhile", set.cfg.name));
+    }
+    let candidates: Vec<usize> = match to {
+        Some(j) => vec![j],
+        None => (1..n).map(|step| (from + step) % n).collect(),
+    };
+    let mut why = Vec::new();
+    for j in candidates {
         let cand = &set.writers[j];
         let f = cand.health.snapshot();
         if !f.alive || f.fenced {
+            why.push(format!("{} is {}", cand.name, if f.fenced { "fenced" } else { "down" }));
             continue;
         }
         if set.cfg.switch_type == 2 && f.replicating && !(f.sql_running && f.lag == Some(0)) {
-            continue; // switchType 2: only a candidate that has applied what it received
+            // switchType 2: only a candidate that has applied what it received
+            why.push(format!("{} has not applied everything it received", cand.name));
+            continue;
         }
-        drop(_guard);
+        drop(guard);
         if set.cfg.promote_replica && f.read_only == Some(true) {
             // bounded as a whole: a candidate that hangs mid-promotion must not stall this heartbeat
             let promoted = tokio::time::timeout(Duration::from_secs(20), promote(cand)).await.unwrap_or_else(|_| {
@@ -198,16 +249,16 @@ async fn switch(set: &DataHostSet, from: usize) {
                 }
                 Err(e) => {
                     tracing::error!(data_host = %set.cfg.name, host = %cand.name, error = %e, "promotion failed");
-                    return;
+                    return Err(format!("promotion of {} failed: {e}", cand.name));
                 }
             }
         }
         set.writers[from].health.facts.write().fenced = true;
         set.set_current(j);
         tracing::warn!(data_host = %set.cfg.name, from = %set.writers[from].name, to = %cand.name, index = j, "writeHost switched");
-        return;
+        return Ok(j);
     }
-    tracing::error!(data_host = %set.cfg.name, "the writeHost is down and no other writeHost can take over");
+    Err(why.join(", "))
 }
 
 /// Waits (bounded) until the replica applied its relay log, stops replication, turns read_only off.

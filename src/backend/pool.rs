@@ -26,6 +26,16 @@ pub struct HostPool {
     pub connects: AtomicU64,
 }
 
+/// An idle connection as the manager port shows it.
+pub struct IdleView {
+    pub thread_id: u32,
+    pub local_port: u16,
+    pub life_secs: u64,
+    pub schema: String,
+    pub charset: String,
+    pub autocommit: bool,
+}
+
 /// A borrowed connection; returned to its pool when dropped if it is clean and outside a transaction.
 pub struct Pooled {
     conn: Option<(BackendConn, OwnedSemaphorePermit)>,
@@ -108,6 +118,25 @@ impl HostPool {
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
         self.clear_idle();
+    }
+
+    /// The idle connections as `show @@backend` lists them.
+    pub fn idle_snapshot(&self) -> Vec<IdleView> {
+        self.idle
+            .lock()
+            .iter()
+            .map(|(c, _)| {
+                let (schema, charset, autocommit) = c.session_view();
+                IdleView {
+                    thread_id: c.thread_id,
+                    local_port: c.local_port,
+                    life_secs: c.opened.elapsed().as_secs(),
+                    schema,
+                    charset,
+                    autocommit,
+                }
+            })
+            .collect()
     }
 
     pub fn idle_count(&self) -> usize {

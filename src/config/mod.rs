@@ -145,6 +145,13 @@ fn read_xml(path: &Path, d: &mut Diagnostics) -> Option<xml::Element> {
     }
 }
 
+/// Only server.xml's users (for tools that log in with them, such as `shardcat reload --config`).
+pub fn load_users(config_dir: &Path) -> Option<Vec<User>> {
+    let mut d = Diagnostics::default();
+    let path = config_dir.join("server.xml");
+    read_xml(&path, &mut d).map(|r| server::read(&path, &r, &mut d).users)
+}
+
 /// Loads and validates a conf dir. `Err` carries every diagnostic when any is an error; `Ok` carries
 /// the config with its warnings.
 pub fn load(config_dir: &Path, rules: Option<&Path>) -> Result<(Config, Diagnostics), Diagnostics> {

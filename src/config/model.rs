@@ -196,6 +196,10 @@ pub struct ReadHost {
 pub struct System {
     pub server_port: u16,
     pub manager_port: u16,
+    /// HTTP port: /metrics, /health, /registry (server.xml `httpPort`, shardcat's own).
+    pub http_port: u16,
+    /// Statements slower than this (ms) are kept for `show @@sql.slow` and logged (`sqlSlowTime`).
+    pub sql_slow_time_ms: u64,
     pub bind_ip: String,
     pub charset: String,
     pub idle_timeout_ms: u64,
@@ -232,6 +236,8 @@ impl Default for System {
         System {
             server_port: 8066,
             manager_port: 9066,
+            http_port: 9067,
+            sql_slow_time_ms: 100,
             bind_ip: "0.0.0.0".into(),
             charset: "utf8".into(),
             idle_timeout_ms: 1_800_000,
@@ -268,6 +274,8 @@ pub struct User {
     pub read_your_writes: Option<bool>,
     pub benchmark: u32,
     pub default_account: bool,
+    /// May log in on the manager port (`<property name="manager">true</property>`).
+    pub manager: bool,
     pub privileges: Option<Privileges>,
     pub line: usize,
 }

@@ -17,6 +17,8 @@ pub struct ServerXml {
 const KNOWN_SYSTEM: &[&str] = &[
     "serverPort",
     "managerPort",
+    "httpPort",
+    "sqlSlowTime",
     "bindIp",
     "charset",
     "processors",
@@ -167,6 +169,8 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
         match name {
             "serverPort" => sys.server_port = num(d).unwrap_or(8066).min(65535) as u16,
             "managerPort" => sys.manager_port = num(d).unwrap_or(9066).min(65535) as u16,
+            "httpPort" => sys.http_port = num(d).unwrap_or(9067).min(65535) as u16,
+            "sqlSlowTime" => sys.sql_slow_time_ms = num(d).unwrap_or(100),
             "bindIp" => sys.bind_ip = v.to_string(),
             "charset" => sys.charset = v.to_string(),
             "idleTimeout" => sys.idle_timeout_ms = num(d).unwrap_or(sys.idle_timeout_ms),
@@ -222,6 +226,7 @@ fn read_user(path: &Path, el: &Element, d: &mut Diagnostics) -> User {
                     "readYourWrites" => u.read_your_writes = Some(flag(v)),
                     "benchmark" => u.benchmark = v.parse().unwrap_or(0),
                     "usingDecrypt" => u.using_decrypt = v == "1",
+                    "manager" => u.manager = flag(v),
                     other => d.warn(path, p.line, format!("unknown property '{other}' of user '{}' ignored", u.name)),
                 }
             }

@@ -35,11 +35,40 @@ pub struct Activity {
     /// The command being run (its packet: the statement's text is read only when shown), or none.
     pub command: Option<bytes::Bytes>,
     pub since: std::time::Instant,
+    /// Wall-clock start of the current command, and of the session.
+    pub started: std::time::SystemTime,
+    pub connected: std::time::SystemTime,
+    /// The session's state after its last command (the manager port's `show @@connection`).
+    pub charset: String,
+    pub autocommit: bool,
+    pub isolation: String,
+    pub net_in: u64,
+    pub net_out: u64,
+    /// dataNodes whose connections the session holds (transaction, state, cursor).
+    pub held: Vec<String>,
+    /// The service port the client connected to.
+    pub local_port: u16,
 }
 
 impl Default for Activity {
     fn default() -> Self {
-        Activity { user: String::new(), host: String::new(), db: None, command: None, since: std::time::Instant::now() }
+        let now = std::time::SystemTime::now();
+        Activity {
+            user: String::new(),
+            host: String::new(),
+            db: None,
+            command: None,
+            since: std::time::Instant::now(),
+            started: now,
+            connected: now,
+            charset: String::new(),
+            autocommit: true,
+            isolation: String::new(),
+            net_in: 0,
+            net_out: 0,
+            held: Vec::new(),
+            local_port: 0,
+        }
     }
 }
 
@@ -111,8 +140,16 @@ impl SessionControl {
     /// A command starts (`Some(packet)`) or is over (`None`).
     pub fn doing(&self, command: Option<bytes::Bytes>) {
         let mut a = self.activity.lock();
+        if command.is_some() {
+            a.started = std::time::SystemTime::now();
+        }
         a.command = command;
         a.since = std::time::Instant::now();
+    }
+
+    /// The session records its state after a command.
+    pub fn report(&self, f: impl FnOnce(&mut Activity)) {
+        f(&mut self.activity.lock());
     }
 
     pub fn user(&self) -> String {

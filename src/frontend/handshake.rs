@@ -114,6 +114,15 @@ fn firewall_allows(cfg: &Config, user: &str, peer: &SocketAddr) -> bool {
     })
 }
 
+/// Which port a client logs in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Service,
+    /// The manager port: only users with the `manager` property (every user when none has it, as
+    /// Mycat 1.6), and no schema.
+    Manager,
+}
+
 /// Runs the handshake. On failure the error packet has already been sent.
 pub async fn login(
     reader: &mut PacketReader<OwnedReadHalf>,
@@ -121,6 +130,7 @@ pub async fn login(
     shared: &Shared,
     conn_id: u32,
     peer: &SocketAddr,
+    port: Port,
 ) -> Result<Login> {
     let cfg = shared.rt().config.clone();
     let nonce = auth::new_nonce();
@@ -152,7 +162,7 @@ pub async fn login(
 
     let (seq, resp) = reader.expect().await?;
     out.set_seq(seq.wrapping_add(1));
-    let result = authenticate(reader, out, &cfg, &nonce, &resp, peer).await;
+    let result = authenticate(reader, out, &cfg, &nonce, &resp, peer, port).await;
     match result {
         Ok(mut login) => {
             // MariaDB clients put their extended capabilities where MySQL has filler (CLIENT_MYSQL off)
@@ -181,6 +191,7 @@ async fn authenticate(
     nonce: &[u8; 20],
     resp: &[u8],
     peer: &SocketAddr,
+    port: Port,
 ) -> Result<Login> {
     if resp.len() >= 4 {
         let caps = u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]);
@@ -242,6 +253,13 @@ async fn authenticate(
     if !ok && !passwordless {
         tracing::info!(user = %user_name, peer = %peer, "login refused: wrong password");
         return Err(access_denied(&user_name, peer, !answer.is_empty()));
+    }
+    if port == Port::Manager {
+        if !user.manager && cfg.users.iter().any(|u| u.manager) {
+            tracing::info!(user = %user_name, peer = %peer, "manager login refused: not a manager user");
+            return Err(access_denied(&user_name, peer, !answer.is_empty()));
+        }
+        return Ok(Login { user, caps, schema: None, collation, nonce: *nonce, extended_metadata: false });
     }
     let schema = match db.as_deref().or(user.default_schema.as_deref()) {
         Some(d) => Some(check_schema(cfg, &user, peer, d)?),

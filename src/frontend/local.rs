@@ -1,53 +1,22 @@
 //! Result sets the proxy builds itself: SELECTs over session state (`@@version_comment`, DATABASE(),
 //! USER(), LAST_INSERT_ID(), …) and lists like SHOW DATABASES, with MySQL's column names and types.
 
-use bytes::BytesMut;
-
 use super::session::Session;
 use crate::error::Result;
-use crate::exec::relay::write_terminator;
-use crate::proto::packets::{self, coltype, BINARY_COLLATION, UTF8MB4_GENERAL_CI};
 use crate::sql::analyze::LocalExpr;
 
-/// A column of a locally built result.
-pub struct Col<'a> {
-    pub name: &'a str,
-    pub numeric: bool,
-}
+pub use crate::proto::result::Col;
 
 impl Session {
     /// Sends a text result set built from `rows`.
     pub async fn send_result(&mut self, table: &str, cols: &[Col<'_>], rows: &[Vec<Option<String>>]) -> Result<()> {
         let fmt = self.fmt();
-        let mut b = BytesMut::with_capacity(64);
-        packets::put_lenenc_int(&mut b, cols.len() as u64);
-        self.out.push(&b);
-        for c in cols {
-            b.clear();
-            let t = if c.numeric {
-                packets::ColType {
-                    ty: coltype::LONGLONG,
-                    charset: BINARY_COLLATION,
-                    length: 21,
-                    flags: 0x0001 | 0x0080,
-                }
-            } else {
-                packets::ColType { ty: coltype::VAR_STRING, charset: UTF8MB4_GENERAL_CI, length: 1024, flags: 0 }
-            };
-            packets::column_def(&mut b, table, c.name, t, self.extended_metadata);
-            self.out.push(&b);
-        }
-        if !fmt.deprecate_eof {
-            write_terminator(&mut self.out, &fmt, 0, fmt.status);
-        }
-        for r in rows {
-            b.clear();
-            let cells: Vec<Option<&[u8]>> = r.iter().map(|c| c.as_deref().map(str::as_bytes)).collect();
-            packets::text_row(&mut b, &cells);
-            self.out.push_stream(&b).await?;
-        }
-        write_terminator(&mut self.out, &fmt, 0, fmt.status);
-        self.out.flush().await?;
+        let framing = crate::proto::result::Framing {
+            deprecate_eof: fmt.deprecate_eof,
+            extended_metadata: self.extended_metadata,
+            status: fmt.status,
+        };
+        crate::proto::result::write(&mut self.out, framing, table, cols, rows).await?;
         self.found_rows = rows.len() as u64;
         self.row_count = -1;
         Ok(())

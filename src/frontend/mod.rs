@@ -63,6 +63,10 @@ pub struct Shared {
     pub questions: AtomicU64,
     /// `offline` on the manager port: health checks (COM_PING, `show mycat_status`) fail, work goes on.
     pub online: std::sync::atomic::AtomicBool,
+    /// Commands by kind and slow statements.
+    pub stats: crate::stats::Stats,
+    /// Reloads and rollbacks so far (the manager port's `show @@server`, metrics).
+    pub history: Mutex<crate::runtime::History>,
     next_conn_id: AtomicU32,
     next_session_uid: AtomicU64,
     sessions: Mutex<HashMap<u32, SessionEntry>>,
@@ -77,6 +81,7 @@ impl Shared {
     pub fn new(runtime: Runtime, backend_version: Option<&str>) -> Arc<Self> {
         let version =
             runtime.config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
+        let stats = crate::stats::Stats::new(runtime.config.system.sql_slow_time_ms);
         Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             previous: Mutex::new(None),
@@ -90,6 +95,8 @@ impl Shared {
             started: Instant::now(),
             questions: AtomicU64::new(0),
             online: std::sync::atomic::AtomicBool::new(true),
+            stats,
+            history: Mutex::new(Default::default()),
             next_conn_id: AtomicU32::new(1),
             next_session_uid: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),

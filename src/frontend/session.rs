@@ -113,23 +113,29 @@ pub struct ReadHint {
 }
 
 pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>, ctl: Arc<SessionControl>) {
+    let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    ctl.report(|a| a.local_port = local_port);
     let (r, w) = stream.into_split();
     let mut reader = PacketReader::new(r);
     reader.set_max_packet(shared.rt().config.system.max_packet_size);
     let mut out = PacketWriter::new(w);
     let auth_timeout = std::time::Duration::from_millis(shared.rt().config.system.auth_timeout_ms.max(100));
-    let login =
-        match tokio::time::timeout(auth_timeout, handshake::login(&mut reader, &mut out, &shared, id, &peer)).await {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                tracing::info!(conn = id, peer = %peer, error = %e, "handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(conn = id, peer = %peer, "handshake not completed within authTimeout");
-                return;
-            }
-        };
+    let login = match tokio::time::timeout(
+        auth_timeout,
+        handshake::login(&mut reader, &mut out, &shared, id, &peer, handshake::Port::Service),
+    )
+    .await
+    {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            tracing::info!(conn = id, peer = %peer, error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(conn = id, peer = %peer, "handshake not completed within authTimeout");
+            return;
+        }
+    };
     let Login { user, caps, schema, collation, nonce, extended_metadata } = login;
     let charset = charset_of(collation);
     let isolation = isolation_name(shared.rt().config.system.tx_isolation).to_string();
@@ -180,6 +186,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     };
     s.client_charset = s.charset.clone();
     s.ctl.identify(&s.user.name, &peer.to_string(), s.schema.as_deref());
+    s.report_activity();
     if let Some(bench) = Some(s.user.benchmark).filter(|b| *b > 0) {
         if shared.session_count() > bench as usize {
             let e = Error::sql(
@@ -345,7 +352,9 @@ impl Session {
                 continue;
             };
             self.shared.questions.fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.commands.count(cmd);
             self.ctl.doing(Some(pkt.clone()));
+            let started = (std::time::Instant::now(), std::time::SystemTime::now());
             let r = match cmd {
                 0x01 => return "COM_QUIT".into(),
                 0x03 => {
@@ -362,6 +371,10 @@ impl Session {
                 0x02 => {
                     let db = String::from_utf8_lossy(&pkt[1..]).into_owned();
                     self.use_schema(&db).await
+                }
+                0x0E if !self.shared.online.load(Ordering::Relaxed) => {
+                    // `offline` on the manager port: health checks fail, work goes on
+                    self.send_error(&Error::sql(1105, "HY000", "The server has been shutdown")).await
                 }
                 0x0E => self.send_ok(0, 0, b"").await,
                 0x04 => self.com_field_list(&pkt[1..]).await,
@@ -391,6 +404,10 @@ impl Session {
                 _ => self.send_error(&Error::sql(1047, "08S01", "Unknown command")).await,
             };
             self.ctl.doing(None);
+            self.report_activity();
+            if matches!(cmd, 0x03 | 0x17) {
+                self.offer_slow(cmd, &pkt, started);
+            }
             if let Err(e) = r {
                 match e {
                     Error::Client(io) => return format!("write error: {io}"),
@@ -403,6 +420,48 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// What the manager port shows of this session after a command (copies only what changed).
+    fn report_activity(&self) {
+        let (bytes_in, bytes_out) = (self.reader.bytes_in, self.out.bytes_out);
+        self.ctl.report(|a| {
+            a.net_in = bytes_in;
+            a.net_out = bytes_out;
+            a.autocommit = self.autocommit;
+            if a.charset != self.charset {
+                a.charset = self.charset.clone();
+            }
+            if a.isolation != self.isolation {
+                a.isolation = self.isolation.clone();
+            }
+            if a.held.len() != self.pinned.len() || a.held.iter().zip(&self.pinned).any(|(x, h)| **x != *h.node) {
+                a.held = self.pinned.iter().map(|h| h.node.to_string()).collect();
+            }
+        });
+    }
+
+    /// A statement (COM_QUERY, or the text of the statement a COM_STMT_EXECUTE ran) that took at
+    /// least `sqlSlowTime` goes to the slow log.
+    fn offer_slow(&self, cmd: u8, pkt: &[u8], (t0, start): (std::time::Instant, std::time::SystemTime)) {
+        let took = t0.elapsed();
+        if took < self.shared.stats.slow.threshold() {
+            return;
+        }
+        let sql = if cmd == 0x03 {
+            String::from_utf8_lossy(&pkt[1..]).into_owned()
+        } else {
+            let id = pkt.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+            self.stmts.get(&id).map(|s| s.sql.to_string()).unwrap_or_default()
+        };
+        self.shared.stats.slow.offer(crate::stats::Slow {
+            user: self.user.name.clone(),
+            schema: self.schema.clone().unwrap_or_default(),
+            ip: self.peer.ip().to_string(),
+            start,
+            took,
+            sql,
+        });
     }
 
     pub async fn use_schema(&mut self, db: &str) -> Result<()> {

@@ -93,6 +93,14 @@ impl Session {
                 self.send_result("SCHEMATA", &[Col { name: &name, numeric: false }], &rows).await
             }
             Some("PROCESSLIST") => self.show_processlist(false).await,
+            // Mycat's health check for L4 balancers: an error while the manager port set it offline
+            Some("MYCAT_STATUS") if kw.len() == 2 => {
+                if self.shared.online.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.send_ok(0, 0, b"").await
+                } else {
+                    self.send_error(&Error::sql(1105, "HY000", "The server has been shutdown")).await
+                }
+            }
             Some("FULL") if kw.get(2) == Some(&"PROCESSLIST") => self.show_processlist(true).await,
             Some("TABLES") | Some("FULL") if kw.contains(&"TABLES") && !kw.contains(&"STATUS") => {
                 self.show_tables(sql, &w).await

@@ -16,6 +16,8 @@ pub struct PacketReader<R> {
     /// The compressed protocol, once negotiated: the stream carries compressed packets whose
     /// payloads, inflated, are the plain frames `buf` holds.
     comp: Option<CompIn>,
+    /// Bytes read from the stream so far (as they travel: compressed when the stream is).
+    pub bytes_in: u64,
 }
 
 struct CompIn {
@@ -69,7 +71,7 @@ impl CompIn {
 
 impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn new(inner: R) -> Self {
-        PacketReader { inner, buf: BytesMut::with_capacity(16 * 1024), max_packet: 1 << 30, comp: None }
+        PacketReader { inner, buf: BytesMut::with_capacity(16 * 1024), max_packet: 1 << 30, comp: None, bytes_in: 0 }
     }
 
     /// From now on the stream carries compressed packets (after the login OK, when CLIENT_COMPRESS
@@ -149,6 +151,7 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
                 }
                 z.raw.reserve(4096);
                 let n = self.inner.read_buf(&mut z.raw).await?;
+                self.bytes_in += n as u64;
                 if n == 0 {
                     if self.buf.is_empty() && z.raw.is_empty() {
                         return Ok(None);
@@ -158,6 +161,7 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
                 continue;
             }
             let n = self.inner.read_buf(&mut self.buf).await?;
+            self.bytes_in += n as u64;
             if n == 0 {
                 if self.buf.is_empty() {
                     return Ok(None);
@@ -220,6 +224,8 @@ pub struct PacketWriter<W> {
     /// The compressed protocol, once negotiated: the sequence id of the next compressed packet.
     comp_seq: Option<u8>,
     comp_buf: BytesMut,
+    /// Bytes written to the stream so far (as they travel).
+    pub bytes_out: u64,
 }
 
 /// A point in the output that nothing has been sent past yet (see `PacketWriter::rewind`).
@@ -245,6 +251,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             flushes: 0,
             comp_seq: None,
             comp_buf: BytesMut::new(),
+            bytes_out: 0,
         }
     }
 
@@ -324,12 +331,14 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
                 let next = deflate_packets(seq, &self.buf, &mut self.comp_buf)?;
                 self.comp_seq = Some(next);
                 self.inner.write_all(&self.comp_buf).await?;
+                self.bytes_out += self.comp_buf.len() as u64;
                 self.comp_buf.clear();
                 if self.comp_buf.capacity() > KEEP_CAPACITY {
                     self.comp_buf = BytesMut::new();
                 }
             } else {
                 self.inner.write_all(&self.buf).await?;
+                self.bytes_out += self.buf.len() as u64;
             }
             self.buf.clear();
             if self.buf.capacity() > KEEP_CAPACITY {

@@ -24,6 +24,24 @@ pub struct Facts {
     /// A former writeHost shardcat stopped using after a switch: never written to, never read from.
     pub fenced: bool,
     pub checked: Option<Instant>,
+    /// When, by the wall clock, and how long the last probe took.
+    pub checked_at: Option<std::time::SystemTime>,
+    pub probe_ms: u64,
+    /// SHOW SLAVE STATUS as the manager port shows it (`show @@datasource.synstatus`).
+    pub source: Option<Source>,
+}
+
+/// Where a replica replicates from, and its threads' state, as SHOW SLAVE STATUS says.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub host: String,
+    pub port: String,
+    pub user: String,
+    pub io_state: String,
+    pub connect_retry: String,
+    pub last_io_error: String,
+    pub last_sql_error: String,
+    pub last_sql_errno: String,
 }
 
 impl Default for Facts {
@@ -41,6 +59,9 @@ impl Default for Facts {
             gtid: String::new(),
             fenced: false,
             checked: None,
+            checked_at: None,
+            probe_ms: 0,
+            source: None,
         }
     }
 }

@@ -35,6 +35,7 @@ fn free_port() -> u16 {
 /// A running proxy. It exits when the test process ends (its stdin closes).
 pub struct Proxy {
     pub port: u16,
+    pub manager_port: u16,
     child: Mutex<Child>,
     pub log: PathBuf,
 }
@@ -42,12 +43,17 @@ pub struct Proxy {
 impl Proxy {
     pub fn start(config: &Path, rules: Option<&Path>) -> Proxy {
         let port = free_port();
+        let manager_port = free_port();
         let log = std::env::temp_dir().join(format!("shardcat-test-{port}.log"));
         let logf = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardcat"));
         cmd.args(["serve", "--config"]).arg(config).args([
             "--port",
             &port.to_string(),
+            "--manager-port",
+            &manager_port.to_string(),
+            "--http-port",
+            &free_port().to_string(),
             "--bind",
             "127.0.0.1",
             "--exit-on-stdin-eof",
@@ -71,7 +77,7 @@ impl Proxy {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Proxy { port, child: Mutex::new(child), log }
+        Proxy { port, manager_port, child: Mutex::new(child), log }
     }
 
     /// Sends a signal to the proxy process (`TERM`, `HUP`, …).
