@@ -45,9 +45,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Resul
 
 async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>) {
     let (r, w) = stream.into_split();
+    let rt = shared.rt();
     let mut reader = PacketReader::new(r);
+    reader.set_max_packet(rt.config.system.max_packet_size);
     let mut out = PacketWriter::new(w);
-    let auth_timeout = std::time::Duration::from_millis(shared.rt().config.system.auth_timeout_ms.max(100));
+    let auth_timeout = std::time::Duration::from_millis(rt.config.system.auth_timeout_ms.max(100));
+    drop(rt);
     let login = handshake::login(&mut reader, &mut out, &shared, id, &peer, Port::Manager);
     let login = match tokio::time::timeout(auth_timeout, login).await {
         Ok(Ok(l)) => l,

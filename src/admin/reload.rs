@@ -80,7 +80,7 @@ fn install(shared: &Arc<Shared>, next: Next) {
 /// rebuilt where the reload retired them (the ones both configs share keep running).
 pub async fn rollback(shared: &Arc<Shared>) -> Result<Vec<String>, Refused> {
     let _one = LOCK.lock().await;
-    let Some(previous) = shared.previous.lock().take() else {
+    let Some(previous) = shared.previous.lock().clone() else {
         return Err(Refused(vec![
             "there is no configuration to roll back to (no reload since start, or rolled back already)".into(),
         ]));

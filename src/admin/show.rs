@@ -253,8 +253,8 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
                 ("LAST_ACTIVE_TIME", T),
                 ("STOP", T),
             ]);
-            let period = cfg.system.data_node_heartbeat_period_ms;
-            let timeout = period.clamp(500, 5000);
+            let period = std::time::Duration::from_millis(cfg.system.data_node_heartbeat_period_ms);
+            let timeout = crate::backend::heartbeat::probe_timeout(period).as_millis();
             for set in &rt.backends.hosts {
                 let stopped = set.heartbeat_paused().is_some();
                 for (m, _) in members(set) {
@@ -347,7 +347,7 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
                     host,
                     a.user.clone(),
                     a.db.clone().unwrap_or_default(),
-                    millis(a.started).to_string(),
+                    millis(SystemTime::now() - a.since.elapsed()).to_string(),
                     took.to_string(),
                     sql,
                 ]);
@@ -471,18 +471,8 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
         }
         Show::Command => {
             let values = shared.stats.commands.values();
-            t = Table::new(&[
-                ("PROCESSOR", T),
-                ("INIT_DB", N),
-                ("QUERY", N),
-                ("STMT_PREPARE", N),
-                ("STMT_EXECUTE", N),
-                ("STMT_CLOSE", N),
-                ("PING", N),
-                ("KILL", N),
-                ("QUIT", N),
-                ("OTHER", N),
-            ]);
+            t = Table::new(&[("PROCESSOR", T)]);
+            t.cols.extend(values.iter().map(|(name, _)| (std::borrow::Cow::Borrowed(*name), N)));
             let mut row = vec!["Processor0".to_string()];
             row.extend(values.iter().map(|(_, v)| v.to_string()));
             t.row(row);

@@ -114,9 +114,14 @@ fn member(set: &DataHostSet, is_writer: bool, idx: usize) -> Option<&Member> {
     }
 }
 
+/// How long one probe may take, for a heartbeat period.
+pub fn probe_timeout(period: Duration) -> Duration {
+    period.clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
+
 async fn run(set: Arc<DataHostSet>, is_writer: bool, idx: usize, period: Duration) {
     let mut conn: Option<BackendConn> = None;
-    let timeout = period.clamp(Duration::from_millis(500), Duration::from_secs(5));
+    let timeout = probe_timeout(period);
     loop {
         if set.retired() {
             return;

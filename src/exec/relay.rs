@@ -8,7 +8,7 @@ use super::{ClientFmt, Reply};
 use crate::backend::conn::{BackendConn, BackendStmt};
 use crate::error::Result;
 use crate::proto::codec::PacketWriter;
-use crate::proto::packets::{self, EOF_HEADER, ERR_HEADER, OK_HEADER};
+use crate::proto::packets::{self, ERR_HEADER, OK_HEADER};
 use crate::proto::StatusFlags;
 
 const MORE: u16 = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
@@ -68,13 +68,7 @@ fn tracked_entries(p: &[u8], mut at: usize, kind: u8) -> Vec<u8> {
 
 /// Writes the end of a row stream in the client's framing.
 pub fn write_terminator<W: AsyncWrite + Unpin>(out: &mut PacketWriter<W>, fmt: &ClientFmt, warnings: u16, status: u16) {
-    let mut b = BytesMut::with_capacity(16);
-    if fmt.deprecate_eof {
-        packets::ok(&mut b, EOF_HEADER, 0, 0, status, warnings, b"");
-    } else {
-        packets::eof(&mut b, warnings, status);
-    }
-    out.push(&b);
+    crate::proto::result::terminator(out, fmt.deprecate_eof, warnings, status);
 }
 
 /// The (warnings, status) of a backend's end-of-rows packet in the backend's framing.

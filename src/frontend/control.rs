@@ -35,8 +35,7 @@ pub struct Activity {
     /// The command being run (its packet: the statement's text is read only when shown), or none.
     pub command: Option<bytes::Bytes>,
     pub since: std::time::Instant,
-    /// Wall-clock start of the current command, and of the session.
-    pub started: std::time::SystemTime,
+    /// Wall-clock start of the session.
     pub connected: std::time::SystemTime,
     /// The session's state after its last command (the manager port's `show @@connection`).
     pub charset: String,
@@ -52,15 +51,13 @@ pub struct Activity {
 
 impl Default for Activity {
     fn default() -> Self {
-        let now = std::time::SystemTime::now();
         Activity {
             user: String::new(),
             host: String::new(),
             db: None,
             command: None,
             since: std::time::Instant::now(),
-            started: now,
-            connected: now,
+            connected: std::time::SystemTime::now(),
             charset: String::new(),
             autocommit: true,
             isolation: String::new(),
@@ -140,9 +137,6 @@ impl SessionControl {
     /// A command starts (`Some(packet)`) or is over (`None`).
     pub fn doing(&self, command: Option<bytes::Bytes>) {
         let mut a = self.activity.lock();
-        if command.is_some() {
-            a.started = std::time::SystemTime::now();
-        }
         a.command = command;
         a.since = std::time::Instant::now();
     }

@@ -83,7 +83,7 @@ impl Session {
         ) {
             return Err(Error::sql(1295, "HY000", "This command is not supported in the prepared statement protocol by shardcat; send it as a plain query"));
         }
-        if self.stmts.len() >= self.rt.config.clone().system.max_prepared_stmt_count as usize {
+        if self.stmts.len() >= self.rt.config.system.max_prepared_stmt_count as usize {
             return Err(Error::sql(1461, "42000", "Can't create more than max_prepared_stmt_count statements"));
         }
         let cfg = self.rt.config.clone();
@@ -163,7 +163,7 @@ impl Session {
         else {
             return;
         };
-        let max = self.rt.config.clone().system.max_packet_size;
+        let max = self.rt.config.system.max_packet_size;
         if let Some(st) = self.stmts.get_mut(&id) {
             let chunk = pkt.get(7..).unwrap_or(&[]);
             let data = st.long_data.entry(param).or_default();

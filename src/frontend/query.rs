@@ -811,7 +811,7 @@ impl Session {
 
     /// Records `@@last_gtid` of connections that just wrote, for dataHosts that read from replicas.
     pub async fn remember_writes(&mut self, nodes: &[Arc<str>], conns: &mut [crate::backend::Pooled]) {
-        if !self.user.read_your_writes.unwrap_or(self.rt.config.clone().system.read_your_writes) {
+        if !self.user.read_your_writes.unwrap_or(self.rt.config.system.read_your_writes) {
             return;
         }
         for (n, c) in nodes.iter().zip(conns.iter_mut()) {

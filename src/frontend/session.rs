@@ -116,10 +116,11 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
     ctl.report(|a| a.local_port = local_port);
     let (r, w) = stream.into_split();
+    let rt = shared.rt();
     let mut reader = PacketReader::new(r);
-    reader.set_max_packet(shared.rt().config.system.max_packet_size);
+    reader.set_max_packet(rt.config.system.max_packet_size);
     let mut out = PacketWriter::new(w);
-    let auth_timeout = std::time::Duration::from_millis(shared.rt().config.system.auth_timeout_ms.max(100));
+    let auth_timeout = std::time::Duration::from_millis(rt.config.system.auth_timeout_ms.max(100));
     let login = match tokio::time::timeout(
         auth_timeout,
         handshake::login(&mut reader, &mut out, &shared, id, &peer, handshake::Port::Service),
@@ -138,12 +139,12 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     };
     let Login { user, caps, schema, collation, nonce, extended_metadata } = login;
     let charset = charset_of(collation);
-    let isolation = isolation_name(shared.rt().config.system.tx_isolation).to_string();
+    let isolation = isolation_name(rt.config.system.tx_isolation).to_string();
     let mut s = Session {
         id,
         uid: shared.session_uid(),
         shared: shared.clone(),
-        rt: shared.rt(),
+        rt,
         reader,
         out,
         peer,
@@ -321,7 +322,7 @@ impl Session {
 
     /// Reads and answers commands until the client leaves. Returns why the loop ended.
     async fn command_loop(&mut self) -> String {
-        let configured = std::time::Duration::from_millis(self.rt.config.clone().system.idle_timeout_ms.max(1000));
+        let configured = std::time::Duration::from_millis(self.rt.config.system.idle_timeout_ms.max(1000));
         loop {
             // the session's own wait_timeout, when it set one, as MariaDB closes idle sessions by it
             let idle = self.wait_timeout.unwrap_or(configured);
@@ -354,7 +355,7 @@ impl Session {
             self.shared.questions.fetch_add(1, Ordering::Relaxed);
             self.shared.stats.commands.count(cmd);
             self.ctl.doing(Some(pkt.clone()));
-            let started = (std::time::Instant::now(), std::time::SystemTime::now());
+            let started = std::time::Instant::now();
             let r = match cmd {
                 0x01 => return "COM_QUIT".into(),
                 0x03 => {
@@ -443,7 +444,7 @@ impl Session {
 
     /// A statement (COM_QUERY, or the text of the statement a COM_STMT_EXECUTE ran) that took at
     /// least `sqlSlowTime` goes to the slow log.
-    fn offer_slow(&self, cmd: u8, pkt: &[u8], (t0, start): (std::time::Instant, std::time::SystemTime)) {
+    fn offer_slow(&self, cmd: u8, pkt: &[u8], t0: std::time::Instant) {
         let took = t0.elapsed();
         if took < self.shared.stats.slow.threshold() {
             return;
@@ -458,7 +459,7 @@ impl Session {
             user: self.user.name.clone(),
             schema: self.schema.clone().unwrap_or_default(),
             ip: self.peer.ip().to_string(),
-            start,
+            start: std::time::SystemTime::now() - took,
             took,
             sql,
         });
@@ -543,7 +544,7 @@ impl Session {
         self.row_count = -1;
         self.stmts.clear();
         self.cursors.clear();
-        self.isolation = isolation_name(self.rt.config.clone().system.tx_isolation).to_string();
+        self.isolation = isolation_name(self.rt.config.system.tx_isolation).to_string();
     }
 
     async fn com_reset_connection(&mut self) -> Result<()> {

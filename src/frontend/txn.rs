@@ -240,7 +240,7 @@ impl Session {
         payloads: &[bytes::Bytes],
         fmt: &crate::exec::ClientFmt,
     ) -> (Option<Mark>, Result<Reply>) {
-        let limit = self.rt.config.clone().system.merge_memory_limit;
+        let limit = self.rt.config.system.merge_memory_limit;
         let watched = self.watch(conns);
         self.ctl.start(conns.iter().map(|c| &**c));
         let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;

@@ -22,12 +22,14 @@ pub struct Framing {
     pub status: u16,
 }
 
-fn terminator<W: AsyncWrite + Unpin>(out: &mut PacketWriter<W>, f: Framing) {
+/// The end of column definitions or of rows: an EOF packet, or the OK that replaces it under
+/// CLIENT_DEPRECATE_EOF.
+pub fn terminator<W: AsyncWrite + Unpin>(out: &mut PacketWriter<W>, deprecate_eof: bool, warnings: u16, status: u16) {
     let mut b = BytesMut::with_capacity(16);
-    if f.deprecate_eof {
-        packets::ok(&mut b, EOF_HEADER, 0, 0, f.status, 0, b"");
+    if deprecate_eof {
+        packets::ok(&mut b, EOF_HEADER, 0, 0, status, warnings, b"");
     } else {
-        packets::eof(&mut b, 0, f.status);
+        packets::eof(&mut b, warnings, status);
     }
     out.push(&b);
 }
@@ -54,7 +56,7 @@ pub async fn write<W: AsyncWrite + Unpin>(
         out.push(&b);
     }
     if !f.deprecate_eof {
-        terminator(out, f);
+        terminator(out, false, 0, f.status);
     }
     for r in rows {
         b.clear();
@@ -62,6 +64,6 @@ pub async fn write<W: AsyncWrite + Unpin>(
         packets::text_row(&mut b, &cells);
         out.push_stream(&b).await?;
     }
-    terminator(out, f);
+    terminator(out, f.deprecate_eof, 0, f.status);
     out.flush().await
 }
