@@ -1,6 +1,6 @@
 //! The `shardcat` command line: `serve` runs the proxy, `check` validates a Mycat conf dir, `reload` and
 //! `status` talk to a running proxy's manager port.
-//! Logging goes to stderr through tracing, level from RUST_LOG (default info).
+//! Logging goes to stderr through tracing, level from RUST_LOG (default info), text or JSON lines.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +12,15 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Log lines as text (default) or as one JSON object per line, for machines
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -91,11 +100,12 @@ impl Manager {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
     match cli.cmd {
         Cmd::Check { config, rules } => match shardcat::config::load(&config, rules.as_deref()) {
             Ok((cfg, diags)) => {

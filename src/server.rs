@@ -1,5 +1,5 @@
-//! Startup: load and validate the conf dir, build the backend pools, listen on the service port and
-//! hand each client to a session. On SIGINT/SIGTERM: stop accepting, drain the sessions, exit (or at
+//! Startup: load and validate the conf dir, build the backend pools, listen on the service, manager
+//! and HTTP ports and hand each client to a session. On SIGINT/SIGTERM: stop accepting, drain the sessions, exit (or at
 //! stdin EOF when a harness asks).
 
 use std::net::SocketAddr;
@@ -28,6 +28,8 @@ pub enum StartError {
 }
 
 pub async fn run(opts: Options) -> Result<(), StartError> {
+    // before anything registers a counter (the pools do, as they are built)
+    let prom = crate::admin::http::recorder();
     let (cfg, diags) = crate::config::load(&opts.config, opts.rules.as_deref())
         .map_err(|d| StartError::Config(d.errors().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     for w in diags.warnings() {
@@ -35,6 +37,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     }
     let port = opts.port.unwrap_or(cfg.system.server_port);
     let manager_port = opts.manager_port.unwrap_or(cfg.system.manager_port);
+    let http_port = opts.http_port.unwrap_or(cfg.system.http_port);
     let bind = opts.bind.clone().unwrap_or_else(|| cfg.system.bind_ip.clone());
     let addr = format!("{bind}:{port}");
     let listener =
@@ -65,11 +68,21 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
             tracing::error!(error = %e, "manager port: accept failed");
         }
     });
+    let http_addr = format!("{bind}:{http_port}");
+    let http =
+        TcpListener::bind(&http_addr).await.map_err(|source| StartError::Listen { addr: http_addr.clone(), source })?;
+    let hsh = shared.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::admin::http::serve(http, hsh, prom).await {
+            tracing::error!(error = %e, "HTTP port: accept failed");
+        }
+    });
     spawn_sighup(shared.clone());
     tracing::info!(
         addr = %local.map(|a| a.to_string()).unwrap_or(addr),
         version = %shared.server_version,
         manager = %manager_addr,
+        http = %http_addr,
         "shardcat listening"
     );
     if opts.exit_on_stdin_eof {

@@ -1,5 +1,6 @@
 //! What the proxy counts about its clients' work, beside the trip (a leaf: it depends on nothing of
-//! shardcat's): commands by kind (`show @@command`) and slow statements (`show @@sql.slow`).
+//! shardcat's): commands by kind (`show @@command`), slow statements (`show @@sql.slow`), and the
+//! counters and histograms the HTTP port's /metrics renders (through the `metrics` facade).
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -35,6 +36,29 @@ impl Commands {
             _ => &self.other,
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A command's name as a metrics label.
+    pub fn name(cmd: u8) -> &'static str {
+        match cmd {
+            0x01 => "quit",
+            0x02 => "init_db",
+            0x03 => "query",
+            0x04 => "field_list",
+            0x09 => "statistics",
+            0x0C => "process_kill",
+            0x0E => "ping",
+            0x11 => "change_user",
+            0x16 => "stmt_prepare",
+            0x17 => "stmt_execute",
+            0x18 => "stmt_send_long_data",
+            0x19 => "stmt_close",
+            0x1A => "stmt_reset",
+            0x1B => "set_option",
+            0x1C => "stmt_fetch",
+            0x1F => "reset_connection",
+            _ => "other",
+        }
     }
 
     /// (column, value) in `show @@command`'s order.
@@ -123,6 +147,135 @@ impl SlowLog {
     }
 }
 
+/// The names of the metrics recorded through the `metrics` facade (the HTTP port renders them).
+pub mod names {
+    pub const STATEMENTS: &str = "shardcat_statements_total";
+    pub const STATEMENT_SECONDS: &str = "shardcat_statement_duration_seconds";
+    pub const COMMANDS: &str = "shardcat_commands_total";
+    pub const ERRORS: &str = "shardcat_errors_total";
+    pub const RECEIVED: &str = "shardcat_client_received_bytes_total";
+    pub const SENT: &str = "shardcat_client_sent_bytes_total";
+    pub const DATANODE_STATEMENTS: &str = "shardcat_datanode_statements_total";
+    pub const DATANODE_ERRORS: &str = "shardcat_datanode_errors_total";
+    pub const HOST_STATEMENTS: &str = "shardcat_host_statements_total";
+    pub const HOST_ERRORS: &str = "shardcat_host_errors_total";
+    pub const POOL_WAIT_SECONDS: &str = "shardcat_pool_wait_duration_seconds";
+    pub const FAILOVERS: &str = "shardcat_failovers_total";
+    pub const RELOADS: &str = "shardcat_reloads_total";
+}
+
+/// What each metric means (the `# HELP` lines); called once when the recorder is installed.
+pub fn describe() {
+    use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(names::STATEMENTS, "Client statements (COM_QUERY, COM_STMT_EXECUTE) by kind and result");
+    describe_histogram!(names::STATEMENT_SECONDS, Unit::Seconds, "Statement latency as the client sees it");
+    describe_counter!(names::COMMANDS, "Client commands by command");
+    describe_counter!(names::ERRORS, "Error packets sent to clients, by MySQL error code");
+    describe_counter!(names::RECEIVED, Unit::Bytes, "Bytes received from clients");
+    describe_counter!(names::SENT, Unit::Bytes, "Bytes sent to clients");
+    describe_counter!(names::DATANODE_STATEMENTS, "Statements run on a dataNode");
+    describe_counter!(names::DATANODE_ERRORS, "Statements that failed on a dataNode");
+    describe_counter!(names::HOST_STATEMENTS, "Statements run on a backend host");
+    describe_counter!(names::HOST_ERRORS, "Statements that failed on a backend host");
+    describe_histogram!(names::POOL_WAIT_SECONDS, Unit::Seconds, "Time to get a backend connection from a pool");
+    describe_counter!(names::FAILOVERS, "writeHost switches of a dataHost (automatic or switch @@datasource)");
+    describe_counter!(names::RELOADS, "Configuration reloads by result (ok, refused)");
+}
+
+/// Histogram buckets (seconds) for every `_seconds` histogram.
+pub const SECONDS_BUCKETS: [f64; 14] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// One client command ended: `kind` is the statement's kind for COM_QUERY/COM_STMT_EXECUTE (None
+/// for the other commands), `err` the code of the error packet it ended with.
+pub fn command(command: &'static str, kind: Option<&'static str>, err: Option<u16>, took: Duration) {
+    metrics::counter!(names::COMMANDS, "command" => command).increment(1);
+    if let Some(kind) = kind {
+        let result = if err.is_some() { "error" } else { "ok" };
+        metrics::counter!(names::STATEMENTS, "kind" => kind, "result" => result).increment(1);
+        metrics::histogram!(names::STATEMENT_SECONDS, "kind" => kind).record(took.as_secs_f64());
+    }
+    if let Some(code) = err {
+        metrics::counter!(names::ERRORS, "code" => code.to_string()).increment(1);
+    }
+}
+
+/// Bytes a client session moved since it last reported.
+pub fn client_bytes(received: u64, sent: u64) {
+    if received > 0 {
+        metrics::counter!(names::RECEIVED).increment(received);
+    }
+    if sent > 0 {
+        metrics::counter!(names::SENT).increment(sent);
+    }
+}
+
+/// A reload ended (`ok`) or was refused.
+pub fn reload(ok: bool) {
+    metrics::counter!(names::RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
+}
+
+/// A dataHost's writeHost switched.
+pub fn failover(data_host: &str) {
+    metrics::counter!(names::FAILOVERS, "datahost" => data_host.to_string()).increment(1);
+}
+
+/// Statements run on one dataNode or one host: the Prometheus counters (handles kept, no lookup per
+/// statement) and the times `show @@datanode` lists.
+pub struct Meter {
+    statements: metrics::Counter,
+    errors: metrics::Counter,
+    executed: AtomicU64,
+    total_us: AtomicU64,
+    max_us: AtomicU64,
+}
+
+impl Meter {
+    pub fn datanode(name: &str) -> Self {
+        let l = [("datanode", name.to_string())];
+        Self::with(metrics::counter!(names::DATANODE_STATEMENTS, &l), metrics::counter!(names::DATANODE_ERRORS, &l))
+    }
+
+    pub fn host(data_host: &str, host: &str) -> Self {
+        let l = [("datahost", data_host.to_string()), ("host", host.to_string())];
+        Self::with(metrics::counter!(names::HOST_STATEMENTS, &l), metrics::counter!(names::HOST_ERRORS, &l))
+    }
+
+    fn with(statements: metrics::Counter, errors: metrics::Counter) -> Self {
+        Meter {
+            statements,
+            errors,
+            executed: AtomicU64::new(0),
+            total_us: AtomicU64::new(0),
+            max_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record(&self, took: Duration, failed: bool) {
+        self.statements.increment(1);
+        if failed {
+            self.errors.increment(1);
+        }
+        let us = took.as_micros().min(u64::MAX as u128) as u64;
+        self.executed.fetch_add(1, Ordering::Relaxed);
+        self.total_us.fetch_add(us, Ordering::Relaxed);
+        self.max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    pub fn executed(&self) -> u64 {
+        self.executed.load(Ordering::Relaxed)
+    }
+
+    /// Time spent in statements so far, and the longest one (milliseconds).
+    pub fn total_ms(&self) -> u64 {
+        self.total_us.load(Ordering::Relaxed) / 1000
+    }
+
+    pub fn max_ms(&self) -> u64 {
+        self.max_us.load(Ordering::Relaxed) / 1000
+    }
+}
+
 /// Everything counted, shared by every session.
 pub struct Stats {
     pub commands: Commands,
@@ -169,5 +322,16 @@ mod tests {
         c.count(0x7F);
         assert_eq!(c.values()[1], ("QUERY", 2));
         assert_eq!(c.values()[8], ("OTHER", 1));
+    }
+
+    #[test]
+    fn a_meter_keeps_count_total_and_longest() {
+        let m = Meter::datanode("dn1");
+        m.record(Duration::from_millis(3), false);
+        m.record(Duration::from_millis(12), true);
+        m.record(Duration::from_micros(400), false);
+        assert_eq!(m.executed(), 3);
+        assert_eq!(m.total_ms(), 15);
+        assert_eq!(m.max_ms(), 12);
     }
 }

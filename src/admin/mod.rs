@@ -4,6 +4,7 @@
 pub mod action;
 pub mod client;
 pub mod command;
+pub mod http;
 pub mod reload;
 pub mod show;
 

@@ -40,6 +40,7 @@ pub async fn reload(shared: &Arc<Shared>, scope: Scope) -> Result<Vec<String>, R
         Ok(b) => b,
         Err(r) => {
             shared.history.lock().refused += 1;
+            crate::stats::reload(false);
             tracing::warn!(scope = ?scope, problems = %r, "reload refused: the running configuration stays");
             return Err(r);
         }
@@ -53,6 +54,7 @@ pub async fn reload(shared: &Arc<Shared>, scope: Scope) -> Result<Vec<String>, R
         h.reloaded = Some(SystemTime::now());
         h.done += 1;
     }
+    crate::stats::reload(true);
     tracing::info!(scope = ?scope, changes = changes.len(), "configuration reloaded: {}", changes.join("; "));
     Ok(changes)
 }

@@ -145,9 +145,9 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
                     w.pool.in_use().to_string(),
                     w.pool.idle_count().to_string(),
                     w.pool.max_con.to_string(),
-                    w.pool.checkouts.load(Ordering::Relaxed).to_string(),
-                    "0".into(),
-                    "0".into(),
+                    target.meter.executed().to_string(),
+                    target.meter.total_ms().to_string(),
+                    target.meter.max_ms().to_string(),
                     "0".into(),
                     "-1".into(),
                 ]);

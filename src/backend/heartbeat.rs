@@ -260,6 +260,7 @@ async fn move_writes(set: &DataHostSet, from: usize, to: Option<usize>) -> std::
         }
         set.writers[from].health.facts.write().fenced = true;
         set.set_current(j);
+        crate::stats::failover(&set.cfg.name);
         tracing::warn!(data_host = %set.cfg.name, from = %set.writers[from].name, to = %cand.name, index = j, "writeHost switched");
         return Ok(j);
     }

@@ -28,6 +28,8 @@ pub struct NodeTarget {
     pub database: Arc<str>,
     /// The dataHost: its current writeHost, and the hosts that may serve reads.
     pub host: Arc<DataHostSet>,
+    /// Statements run on it (kept by name across reloads).
+    pub meter: Arc<crate::stats::Meter>,
 }
 
 pub struct Backends {
@@ -101,6 +103,10 @@ impl Backends {
                         data_host: n.data_host.as_str().into(),
                         database: n.database.as_str().into(),
                         host: h.clone(),
+                        meter: previous
+                            .and_then(|p| p.nodes.get(&n.name))
+                            .map(|t| t.meter.clone())
+                            .unwrap_or_else(|| Arc::new(crate::stats::Meter::datanode(&n.name))),
                     },
                 );
             }

@@ -24,6 +24,27 @@ pub struct HostPool {
     retired: AtomicBool,
     pub checkouts: AtomicU64,
     pub connects: AtomicU64,
+    /// Statements run on this host's connections.
+    pub meter: crate::stats::Meter,
+    /// Sessions waiting for a connection right now (maxCon reached).
+    waiting: AtomicU64,
+    wait: metrics::Histogram,
+}
+
+/// One waiter counted in `HostPool::waiting` for as long as it lives.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicU64) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// An idle connection as the manager port shows it.
@@ -73,6 +94,11 @@ impl Drop for Pooled {
 }
 
 impl Pooled {
+    /// The pool it came from.
+    pub fn pool(&self) -> &HostPool {
+        &self.pool
+    }
+
     /// Closes the connection instead of returning it (its state is unknown).
     pub fn discard(mut self) {
         self.conn = None;
@@ -81,6 +107,12 @@ impl Pooled {
 
 impl HostPool {
     pub fn new(endpoint: Endpoint, max_con: u32, min_con: u32, idle_check: Duration) -> Arc<Self> {
+        let meter = crate::stats::Meter::host(&endpoint.data_host, &endpoint.host_name);
+        let wait = metrics::histogram!(
+            crate::stats::names::POOL_WAIT_SECONDS,
+            "datahost" => endpoint.data_host.clone(),
+            "host" => endpoint.host_name.clone()
+        );
         Arc::new(HostPool {
             endpoint: Arc::new(endpoint),
             max_con,
@@ -93,6 +125,9 @@ impl HostPool {
             retired: AtomicBool::new(false),
             checkouts: AtomicU64::new(0),
             connects: AtomicU64::new(0),
+            meter,
+            waiting: AtomicU64::new(0),
+            wait,
         })
     }
 
@@ -101,6 +136,11 @@ impl HostPool {
         (self.max_con.max(1) as usize)
             .saturating_sub(self.permits.available_permits())
             .saturating_sub(self.idle_count())
+    }
+
+    /// Sessions waiting for one of its connections right now.
+    pub fn waiting(&self) -> u64 {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// The last connection attempt failed (and none has succeeded since).
@@ -156,6 +196,13 @@ impl HostPool {
     }
 
     pub async fn get(self: &Arc<Self>, variant: Variant) -> Result<Pooled> {
+        let t0 = std::time::Instant::now();
+        let got = self.checkout(variant).await;
+        self.wait.record(t0.elapsed().as_secs_f64());
+        got
+    }
+
+    async fn checkout(self: &Arc<Self>, variant: Variant) -> Result<Pooled> {
         self.checkouts.fetch_add(1, Ordering::Relaxed);
         loop {
             let candidate = {
@@ -180,7 +227,12 @@ impl HostPool {
                         p
                     }
                     None => {
-                        match tokio::time::timeout(self.connect_timeout, self.permits.clone().acquire_owned()).await {
+                        let waited = {
+                            // counted while waiting, also when the waiting session is dropped (KILL)
+                            let _waiting = Waiting::new(&self.waiting);
+                            tokio::time::timeout(self.connect_timeout, self.permits.clone().acquire_owned()).await
+                        };
+                        match waited {
                             Ok(Ok(p)) => p,
                             _ => {
                                 return Err(Error::Connect {

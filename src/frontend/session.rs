@@ -356,6 +356,8 @@ impl Session {
             self.shared.stats.commands.count(cmd);
             self.ctl.doing(Some(pkt.clone()));
             let started = std::time::Instant::now();
+            let _ = self.out.take_err();
+            let mut kind = None;
             let r = match cmd {
                 0x01 => return "COM_QUIT".into(),
                 0x03 => {
@@ -365,6 +367,7 @@ impl Session {
                         let e = super::prepared::unsafe_text(&self.client_charset);
                         self.send_error(&e).await
                     } else {
+                        kind = Some(crate::sql::classify::classify(&sql).0.label());
                         self.text_exact = read == crate::sql::charset::Read::Exact;
                         self.com_query(&sql, &pkt).await
                     }
@@ -389,7 +392,12 @@ impl Session {
                 }
                 0x11 => self.com_change_user(&pkt[1..]).await,
                 0x16 => self.com_stmt_prepare(&pkt[1..]).await,
-                0x17 => self.com_stmt_execute(&pkt).await,
+                0x17 => {
+                    let id = pkt.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+                    kind =
+                        Some(self.stmts.get(&id).map_or("other", |s| crate::sql::classify::classify(&s.sql).0.label()));
+                    self.com_stmt_execute(&pkt).await
+                }
                 0x18 => {
                     self.com_stmt_send_long_data(&pkt);
                     Ok(())
@@ -420,6 +428,7 @@ impl Session {
                     }
                 }
             }
+            crate::stats::command(crate::stats::Commands::name(cmd), kind, self.out.take_err(), started.elapsed());
         }
     }
 
@@ -427,6 +436,7 @@ impl Session {
     fn report_activity(&self) {
         let (bytes_in, bytes_out) = (self.reader.bytes_in, self.out.bytes_out);
         self.ctl.report(|a| {
+            crate::stats::client_bytes(bytes_in.saturating_sub(a.net_in), bytes_out.saturating_sub(a.net_out));
             a.net_in = bytes_in;
             a.net_out = bytes_out;
             a.autocommit = self.autocommit;

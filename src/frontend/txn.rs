@@ -243,14 +243,31 @@ impl Session {
         let limit = self.rt.config.system.merge_memory_limit;
         let watched = self.watch(conns);
         self.ctl.start(conns.iter().map(|c| &**c));
+        let t0 = std::time::Instant::now();
         let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
         self.ctl.finish().await;
+        self.meter(r, conns, &res, t0.elapsed());
         for c in conns.iter_mut() {
             for (name, value) in c.take_tracked() {
                 self.adopt_variable(c, &name, &value);
             }
         }
         (watched, res)
+    }
+
+    /// Counts a statement on each of its dataNodes and hosts; a failure goes to the node that refused
+    /// it when the reply names one, to every node otherwise.
+    fn meter(&self, r: &crate::route::Route, conns: &[Pooled], res: &Result<Reply>, took: std::time::Duration) {
+        for (c, node) in conns.iter().zip(&r.nodes) {
+            let failed = match res {
+                Err(_) => true,
+                Ok(rep) => rep.failed.is_some() && rep.failed_at.as_ref().is_none_or(|(at, _)| at == node),
+            };
+            if let Ok(t) = self.rt.backends.node(node) {
+                t.meter.record(took, failed);
+            }
+            c.pool().meter.record(took, failed);
+        }
     }
 
     /// `run_on`, or `run_write_all` for a write on several nodes outside a transaction.

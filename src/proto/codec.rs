@@ -226,6 +226,9 @@ pub struct PacketWriter<W> {
     comp_buf: BytesMut,
     /// Bytes written to the stream so far (as they travel).
     pub bytes_out: u64,
+    /// The error code of the last ERR packet pushed (a packet starting 0xFF: no row, column
+    /// definition or OK starts so), until taken.
+    last_err: Option<u16>,
 }
 
 /// A point in the output that nothing has been sent past yet (see `PacketWriter::rewind`).
@@ -252,6 +255,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             comp_seq: None,
             comp_buf: BytesMut::new(),
             bytes_out: 0,
+            last_err: None,
         }
     }
 
@@ -290,8 +294,16 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         true
     }
 
+    /// The code of the last ERR packet pushed since the last call.
+    pub fn take_err(&mut self) -> Option<u16> {
+        self.last_err.take()
+    }
+
     /// Append one logical packet, split into frames as needed.
     pub fn push(&mut self, payload: &[u8]) {
+        if let [0xFF, lo, hi, ..] = payload {
+            self.last_err = Some(u16::from_le_bytes([*lo, *hi]));
+        }
         let mut rest = payload;
         loop {
             let n = rest.len().min(MAX_PAYLOAD);

@@ -40,6 +40,36 @@ impl Kind {
         )
     }
 
+    /// The kind as a metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Select => "select",
+            Kind::Insert => "insert",
+            Kind::Replace => "replace",
+            Kind::Update => "update",
+            Kind::Delete => "delete",
+            Kind::Ddl => "ddl",
+            Kind::Begin => "begin",
+            Kind::Commit => "commit",
+            Kind::Rollback => "rollback",
+            Kind::Savepoint => "savepoint",
+            Kind::Set => "set",
+            Kind::Use => "use",
+            Kind::Show => "show",
+            Kind::Describe => "describe",
+            Kind::Explain => "explain",
+            Kind::Call => "call",
+            Kind::Lock => "lock",
+            Kind::Unlock => "unlock",
+            Kind::Kill => "kill",
+            Kind::Xa => "xa",
+            Kind::LoadData => "load_data",
+            Kind::Do => "do",
+            Kind::Other => "other",
+            Kind::Empty => "empty",
+        }
+    }
+
     pub fn verb(self) -> &'static str {
         match self {
             Kind::Insert => "INSERT",

@@ -36,14 +36,21 @@ fn free_port() -> u16 {
 pub struct Proxy {
     pub port: u16,
     pub manager_port: u16,
+    pub http_port: u16,
     child: Mutex<Child>,
     pub log: PathBuf,
 }
 
 impl Proxy {
     pub fn start(config: &Path, rules: Option<&Path>) -> Proxy {
+        Self::start_with(config, rules, &[])
+    }
+
+    /// `start`, with more arguments for `shardcat` (`--log-format json`…).
+    pub fn start_with(config: &Path, rules: Option<&Path>, extra: &[&str]) -> Proxy {
         let port = free_port();
         let manager_port = free_port();
+        let http_port = free_port();
         let log = std::env::temp_dir().join(format!("shardcat-test-{port}.log"));
         let logf = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardcat"));
@@ -53,7 +60,7 @@ impl Proxy {
             "--manager-port",
             &manager_port.to_string(),
             "--http-port",
-            &free_port().to_string(),
+            &http_port.to_string(),
             "--bind",
             "127.0.0.1",
             "--exit-on-stdin-eof",
@@ -61,6 +68,7 @@ impl Proxy {
         if let Some(r) = rules {
             cmd.arg("--rules").arg(r);
         }
+        cmd.args(extra);
         let child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::piped())
@@ -77,7 +85,7 @@ impl Proxy {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Proxy { port, manager_port, child: Mutex::new(child), log }
+        Proxy { port, manager_port, http_port, child: Mutex::new(child), log }
     }
 
     /// Sends a signal to the proxy process (`TERM`, `HUP`, …).
