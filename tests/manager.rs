@@ -483,3 +483,59 @@ async fn reload_adds_a_table_refuses_a_broken_config_and_rolls_back() {
     assert!(e.contains("no configuration to roll back to"), "only once: {e}");
     c.query_drop("DROP TABLE reload_g").await.unwrap();
 }
+
+/// Rows of `ps_t` in one physical database.
+async fn rows_in(port: u16, db: &str) -> Vec<i64> {
+    let mut d = mysql_async::Conn::new(opts(port, "proxy", "proxy", Some(db))).await.unwrap();
+    let r = d.query("SELECT id FROM ps_t ORDER BY id").await;
+    r.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn after_a_reload_prepared_statements_route_by_the_new_config_and_transactions_finish_on_theirs() {
+    stack();
+    let dir = conf_dir("reload-ps");
+    let p = Proxy::start(&dir, Some(&root().join("rules")));
+    let manager = format!("127.0.0.1:{}", p.manager_port);
+    for (port, db) in [(PRIMARY1, "shardcat_1"), (PRIMARY2, "shardcat_2")] {
+        let mut d = mysql_async::Conn::new(opts(port, "proxy", "proxy", Some(db))).await.unwrap();
+        d.query_drop("CREATE OR REPLACE TABLE ps_t (id BIGINT PRIMARY KEY)").await.unwrap();
+    }
+    let table = |node: &str| {
+        format!("<table name=\"ps_t\" primaryKey=\"id\" dataNode=\"{node}\"/>\n\t\t<table name=\"region\"")
+    };
+    let original = std::fs::read_to_string(dir.join("schema.xml")).unwrap();
+    edit(&dir, |s| s.replace("<table name=\"region\"", &table("dn1")));
+    let (code, out) = shardcat(&["reload", "--manager", &manager, "--config", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+
+    let mut c = mysql_async::Conn::new(opts(p.port, "app", "app", Some("demo"))).await.unwrap();
+    let mut tx = mysql_async::Conn::new(opts(p.port, "app", "app", Some("demo"))).await.unwrap();
+    let insert = c.prep("INSERT INTO ps_t (id) VALUES (?)").await.unwrap();
+    c.exec_drop(&insert, (1,)).await.unwrap();
+    tx.query_drop("BEGIN").await.unwrap();
+    tx.query_drop("INSERT INTO ps_t (id) VALUES (10)").await.unwrap();
+
+    // ps_t moves from dn1 to dn2
+    edit(&dir, |s| s.replace(&table("dn1"), &table("dn2")));
+    let (code, out) = shardcat(&["reload", "--manager", &manager, "--config", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ps_t"), "{out}");
+    // the statement prepared before the reload routes by the new config
+    c.exec_drop(&insert, (2,)).await.unwrap();
+    // the open transaction finishes on the config (and connections) it began with
+    tx.query_drop("INSERT INTO ps_t (id) VALUES (11)").await.unwrap();
+    tx.query_drop("COMMIT").await.unwrap();
+    tx.query_drop("INSERT INTO ps_t (id) VALUES (12)").await.unwrap();
+    assert_eq!(rows_in(PRIMARY1, "shardcat_1").await, [1, 10, 11]);
+    assert_eq!(rows_in(PRIMARY2, "shardcat_2").await, [2, 12]);
+
+    // ps_t leaves the config: it is an unconfigured table of the default node now, which has none
+    std::fs::write(dir.join("schema.xml"), &original).unwrap();
+    let (code, out) = shardcat(&["reload", "--manager", &manager, "--config", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let e = c.exec_drop(&insert, (3,)).await.unwrap_err();
+    assert_eq!(server_error(&e).map(|x| x.0), Some(1146), "{e}");
+    assert_eq!(rows_in(PRIMARY2, "shardcat_2").await, [2, 12]);
+    assert!(!p.exited(), "the proxy serves on");
+}
