@@ -258,6 +258,42 @@ async fn prepared_set_statements_change_the_session() {
     assert_eq!(seen[1][0], ("latin1".to_string(), Some(42)));
 }
 
+/// Transaction control and USE prepared (COM_STMT_PREPARE/EXECUTE, as sysbench and JDBC with server
+/// statements send them) do what they do as text, through shardcat as direct; an empty text is 1065.
+#[tokio::test]
+async fn prepared_transaction_statements_and_use_work_as_direct() {
+    let mut seen = Vec::new();
+    for (port, user, pass, db, other) in
+        [(demo().port, "app", "app", "passthru", "demo"), (PRIMARY1, "proxy", "proxy", "passthru", "shardcat_1")]
+    {
+        let mut c = mysql_async::Conn::new(opts(port, user, pass, Some(db))).await.unwrap();
+        exec(&mut c, "CREATE TABLE IF NOT EXISTS ps_tx (id INT PRIMARY KEY)").await;
+        exec(&mut c, "DELETE FROM ps_tx").await;
+        let begin = c.prep("BEGIN").await.unwrap();
+        let rollback = c.prep("ROLLBACK").await.unwrap();
+        let commit = c.prep("COMMIT").await.unwrap();
+        c.exec_drop(&begin, ()).await.unwrap();
+        exec(&mut c, "INSERT INTO ps_tx VALUES (1)").await;
+        c.exec_drop("SAVEPOINT sp1", ()).await.unwrap();
+        exec(&mut c, "INSERT INTO ps_tx VALUES (2)").await;
+        c.exec_drop("ROLLBACK TO SAVEPOINT sp1", ()).await.unwrap();
+        let in_tx: i64 = one(&mut c, "SELECT @@in_transaction").await;
+        c.exec_drop(&commit, ()).await.unwrap();
+        c.exec_drop(&begin, ()).await.unwrap();
+        exec(&mut c, "INSERT INTO ps_tx VALUES (3)").await;
+        c.exec_drop(&rollback, ()).await.unwrap();
+        let rows: Vec<i64> = c.query("SELECT id FROM ps_tx ORDER BY id").await.unwrap();
+        let after: i64 = one(&mut c, "SELECT @@in_transaction").await;
+        let empty = c.prep("").await.unwrap_err();
+        c.exec_drop(format!("USE {other}"), ()).await.unwrap_or_else(|e| panic!("prepared USE: {e}"));
+        let db_now: Option<String> = one(&mut c, "SELECT DATABASE()").await;
+        seen.push((in_tx, rows, after, server_error(&empty).map(|e| e.0), db_now.as_deref() == Some(other)));
+        exec(&mut c, "DROP TABLE IF EXISTS passthru.ps_tx").await;
+    }
+    assert_eq!(seen[0], seen[1], "through shardcat vs direct");
+    assert_eq!(seen[1], (1, vec![1], 0, Some(1065), true));
+}
+
 /// LAST_INSERT_ID() anywhere in a statement reads the session's own value, whichever backend
 /// connection runs it, with other clients inserting beside it.
 #[tokio::test]

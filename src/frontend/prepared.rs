@@ -33,6 +33,9 @@ pub struct ClientStmt {
     pub backend_sql: Arc<str>,
     pub access: super::query::Access,
     pub reads_last_id: bool,
+    /// A session statement (BEGIN, COMMIT, USE, KILL…) the proxy answers itself: prepared without a
+    /// backend, each EXECUTE runs its text as COM_QUERY would (both answer with an OK or an ERR).
+    pub local: bool,
 }
 
 impl Session {
@@ -68,7 +71,13 @@ impl Session {
 
     async fn prepare(&mut self, sql: String) -> Result<()> {
         let (kind, _) = classify(&sql);
-        if matches!(
+        if kind == Kind::Empty {
+            return Err(Error::sql(1065, "42000", "Query was empty"));
+        }
+        if self.stmts.len() >= self.rt.config.system.max_prepared_stmt_count as usize {
+            return Err(Error::sql(1461, "42000", "Can't create more than max_prepared_stmt_count statements"));
+        }
+        let session_statement = matches!(
             kind,
             Kind::Begin
                 | Kind::Commit
@@ -79,12 +88,14 @@ impl Session {
                 | Kind::Xa
                 | Kind::Lock
                 | Kind::Unlock
-                | Kind::Empty
-        ) {
-            return Err(Error::sql(1295, "HY000", "This command is not supported in the prepared statement protocol by shardcat; send it as a plain query"));
-        }
-        if self.stmts.len() >= self.rt.config.system.max_prepared_stmt_count as usize {
-            return Err(Error::sql(1461, "42000", "Can't create more than max_prepared_stmt_count statements"));
+        );
+        if session_statement {
+            // MariaDB prepares these too (measured: BEGIN, COMMIT AND CHAIN, SAVEPOINT, USE, KILL, XA,
+            // LOCK TABLES); with a parameter marker the proxy could not run the text as it stands
+            if crate::route::rewrite::has_placeholder(&sql) {
+                return Err(Error::sql(1295, "HY000", format!("This command is not supported in the prepared statement protocol by shardcat with parameters: {sql}")));
+            }
+            return self.prepare_local(sql, kind).await;
         }
         let cfg = self.rt.config.clone();
         let schema = self.current_or_first_schema(&cfg)?;
@@ -152,9 +163,46 @@ impl Session {
                     backend_sql: real,
                     access,
                     reads_last_id,
+                    local: false,
                 },
             );
         }
+        Ok(())
+    }
+
+    /// A session statement prepared by the proxy: the prepare reply says 0 columns, 0 parameters.
+    async fn prepare_local(&mut self, sql: String, kind: Kind) -> Result<()> {
+        let id = self.next_stmt_id;
+        self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
+        let sql: Arc<str> = Arc::from(sql);
+        let schema = self.schema.clone().unwrap_or_default();
+        self.stmts.insert(
+            id,
+            ClientStmt {
+                sql: sql.clone(),
+                kind,
+                params: 0,
+                schema,
+                analysis: None,
+                fixed: None,
+                param_types: None,
+                long_data: BTreeMap::new(),
+                long_data_overflow: false,
+                backend_sql: sql.clone(),
+                access: super::query::Access::of(kind, &sql),
+                reads_last_id: false,
+                local: true,
+            },
+        );
+        let mut b = BytesMut::with_capacity(12);
+        b.put_u8(0x00);
+        b.put_u32_le(id);
+        b.put_u16_le(0); // columns
+        b.put_u16_le(0); // parameters
+        b.put_u8(0);
+        b.put_u16_le(0); // warnings
+        self.out.push(&b);
+        self.out.flush().await?;
         Ok(())
     }
 
@@ -280,6 +328,14 @@ impl Session {
                     st.param_types = t;
                 }
             }
+        }
+        if st.local {
+            // as the text protocol runs it: its OK or ERR is the EXECUTE's reply
+            let sql = st.sql.clone();
+            let mut raw = BytesMut::with_capacity(1 + sql.len());
+            raw.put_u8(0x03);
+            raw.extend_from_slice(&self.client_text(&sql));
+            return self.com_query(&sql, &raw.freeze()).await;
         }
         let (sql, kind, params, types) = (st.sql.clone(), st.kind, st.params, st.param_types.clone());
         let (schema_name, analysis, fixed) = (st.schema.clone(), st.analysis.clone(), st.fixed.clone());

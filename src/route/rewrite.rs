@@ -95,6 +95,13 @@ pub fn fill_placeholders(sql: &str, params: &[Param]) -> Option<String> {
     next.next().is_none().then_some(out)
 }
 
+/// Whether `sql` has a `?` outside quotes (one inside a comment counts: the scan does not know
+/// comments, so the answer errs towards yes).
+pub fn has_placeholder(sql: &str) -> bool {
+    let mut quotes = crate::sql::analyze::Quotes::default();
+    sql.chars().any(|c| quotes.outside(c) && c == '?')
+}
+
 /// `sql` with every `?` placeholder of `stmt` replaced by its bound parameter.
 pub fn inline_params(sql: &str, stmt: &Statement, params: &[Param]) -> Option<String> {
     let mut spans = Vec::new();
@@ -123,6 +130,13 @@ mod tests {
     use super::*;
     use sqlparser::dialect::MySqlDialect;
     use sqlparser::parser::Parser;
+
+    #[test]
+    fn placeholders_are_found_outside_quotes_only() {
+        assert!(!has_placeholder("XA START 'a?b'"));
+        assert!(has_placeholder("KILL ?"));
+        assert!(!has_placeholder("BEGIN"));
+    }
 
     #[test]
     fn placeholders_are_filled_outside_quotes_only() {
