@@ -180,6 +180,10 @@ pub fn describe() {
     describe_histogram!(names::POOL_WAIT_SECONDS, Unit::Seconds, "Time to get a backend connection from a pool");
     describe_counter!(names::FAILOVERS, "writeHost switches of a dataHost (automatic or switch @@datasource)");
     describe_counter!(names::RELOADS, "Configuration reloads by result (ok, refused)");
+    // counters a scrape should see at 0 before the first event
+    for result in ["ok", "refused"] {
+        metrics::counter!(names::RELOADS, "result" => result).increment(0);
+    }
 }
 
 /// Histogram buckets (seconds) for every `_seconds` histogram.
@@ -218,6 +222,11 @@ pub fn reload(ok: bool) {
 /// A dataHost's writeHost switched.
 pub fn failover(data_host: &str) {
     metrics::counter!(names::FAILOVERS, "datahost" => data_host.to_string()).increment(1);
+}
+
+/// A dataHost exists: its failover counter is there, at 0 until the first switch.
+pub fn data_host(name: &str) {
+    metrics::counter!(names::FAILOVERS, "datahost" => name.to_string()).increment(0);
 }
 
 /// Statements run on one dataNode or one host: the Prometheus counters (handles kept, no lookup per

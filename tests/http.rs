@@ -10,20 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mysql_async::prelude::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// GET `path` on the proxy's HTTP port: (status, body).
-async fn get(port: u16, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to the HTTP port");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw)).await.expect("reply in time").unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
 
 struct Scrape {
     families: BTreeMap<String, String>,
@@ -144,15 +130,15 @@ async fn metrics_parse_and_move_as_statements_run() {
 #[tokio::test]
 async fn health_follows_offline_and_registry_lists_every_host() {
     let p = demo();
-    let (code, body) = get(p.http_port, "/health").await;
+    let (code, body) = http_get(p.http_port, "/health").await;
     assert_eq!((code, body.trim()), (200, "ok"));
     manager(p, "offline");
-    let (code, body) = get(p.http_port, "/health").await;
+    let (code, body) = http_get(p.http_port, "/health").await;
     manager(p, "online");
     assert_eq!((code, body.trim()), (503, "offline"));
-    assert_eq!(get(p.http_port, "/health").await.0, 200);
+    assert_eq!(http_get(p.http_port, "/health").await.0, 200);
 
-    let (code, body) = get(p.http_port, "/registry").await;
+    let (code, body) = http_get(p.http_port, "/registry").await;
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let hosts = v["dataHosts"].as_array().unwrap();
@@ -170,7 +156,7 @@ async fn health_follows_offline_and_registry_lists_every_host() {
     assert_eq!(h1["hosts"][0]["url"], "127.0.0.1:3307");
     assert_eq!(h1["hosts"][0]["health"], "up");
 
-    assert_eq!(get(p.http_port, "/nothing").await.0, 404);
+    assert_eq!(http_get(p.http_port, "/nothing").await.0, 404);
 }
 
 /// A conf dir like config/ whose backends listen nowhere.
@@ -192,14 +178,14 @@ async fn health_is_503_when_no_datanode_is_reachable_and_logs_are_json_lines() {
     let p = Proxy::start_with(dir.path(), Some(&root().join("rules")), &["--log-format", "json"]);
     let t0 = Instant::now();
     let (code, body) = loop {
-        let r = get(p.http_port, "/health").await;
+        let r = http_get(p.http_port, "/health").await;
         if r.0 == 503 || t0.elapsed() > Duration::from_secs(20) {
             break r;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!((code, body.trim()), (503, "no dataNode is reachable"));
-    let reg: serde_json::Value = serde_json::from_str(&get(p.http_port, "/registry").await.1).unwrap();
+    let reg: serde_json::Value = serde_json::from_str(&http_get(p.http_port, "/registry").await.1).unwrap();
     assert_eq!(reg["dataHosts"][0]["hosts"][0]["health"], "down");
     let m = scrape(p.http_port);
     assert_eq!(m.value("shardcat_host_up", &[("host", "p1")]), 0.0);

@@ -382,8 +382,14 @@ async fn switch_datasource_moves_writes_and_stop_heartbeat_pauses_it() {
     assert!(e.contains("nosuch"), "{e}");
     let e = admin("switch @@datasource host1:1").unwrap_err();
     assert!(e.contains("host1"), "one writeHost: refused by name: {e}");
+    let failovers = |text: &str| {
+        text.lines().find_map(|l| l.strip_prefix("shardcat_failovers_total{datahost=\"host_sw\"} ")).map(str::to_string)
+    };
+    let before = failovers(&http_get(p.http_port, "/metrics").await.1);
     admin("switch @@datasource host_sw:1").unwrap();
     assert_eq!(port_of(&mut c).await, 3309, "writes moved to writeHost 1");
+    let after = failovers(&http_get(p.http_port, "/metrics").await.1);
+    assert_eq!((before.as_deref(), after.as_deref()), (Some("0"), Some("1")), "failovers on /metrics");
     let (h, rows) = admin("show @@datanode where schema = sw").unwrap();
     assert_eq!(col(&h, &rows, 0, "INDEX"), "1");
     // persisted as a failover is

@@ -114,6 +114,7 @@ impl DataHostSet {
         dnindex: Option<Arc<DnIndex>>,
     ) -> Self {
         let current = if current < writers.len() { current } else { 0 };
+        crate::stats::data_host(&cfg.name);
         DataHostSet {
             cfg,
             writers,
