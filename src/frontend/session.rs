@@ -359,7 +359,10 @@ impl Session {
             let _ = self.out.take_err();
             let mut kind = None;
             let r = match cmd {
-                0x01 => return "COM_QUIT".into(),
+                0x01 => {
+                    crate::stats::command("quit", None, None, started.elapsed());
+                    return "COM_QUIT".into();
+                }
                 0x03 => {
                     // read in the client's character set (sql::charset)
                     let (sql, read) = crate::sql::charset::decode(&pkt[1..], &self.client_charset);
