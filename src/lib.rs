@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod exec;

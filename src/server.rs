@@ -57,6 +57,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     // the version clients see is the backends' (learned once, at start)
     let backend_version = backends.first_server_version(std::time::Duration::from_secs(2)).await;
     let shared = Shared::new(runtime, backend_version.as_deref());
+    shared.cache.follow(&shared.rt());
     let manager_addr = format!("{bind}:{manager_port}");
     let manager = TcpListener::bind(&manager_addr)
         .await

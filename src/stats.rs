@@ -162,6 +162,8 @@ pub mod names {
     pub const POOL_WAIT_SECONDS: &str = "shardcat_pool_wait_duration_seconds";
     pub const FAILOVERS: &str = "shardcat_failovers_total";
     pub const RELOADS: &str = "shardcat_reloads_total";
+    pub const BINLOG_TRANSACTIONS: &str = "shardcat_binlog_transactions_total";
+    pub const INVALIDATIONS: &str = "shardcat_cache_invalidations_total";
 }
 
 /// What each metric means (the `# HELP` lines); called once when the recorder is installed.
@@ -180,6 +182,8 @@ pub fn describe() {
     describe_histogram!(names::POOL_WAIT_SECONDS, Unit::Seconds, "Time to get a backend connection from a pool");
     describe_counter!(names::FAILOVERS, "writeHost switches of a dataHost (automatic or switch @@datasource)");
     describe_counter!(names::RELOADS, "Configuration reloads by result (ok, refused)");
+    describe_counter!(names::BINLOG_TRANSACTIONS, "Transactions the binlog reader of a dataHost processed");
+    describe_counter!(names::INVALIDATIONS, "Logical tables whose cached results were invalidated, by source");
     // counters a scrape should see at 0 before the first event
     for result in ["ok", "refused"] {
         metrics::counter!(names::RELOADS, "result" => result).increment(0);
@@ -222,6 +226,16 @@ pub fn reload(ok: bool) {
 /// A dataHost's writeHost switched.
 pub fn failover(data_host: &str) {
     metrics::counter!(names::FAILOVERS, "datahost" => data_host.to_string()).increment(1);
+}
+
+/// The result cache's epochs moved for `n` tables.
+pub fn invalidations(source: &'static str, n: u64) {
+    metrics::counter!(names::INVALIDATIONS, "source" => source).increment(n);
+}
+
+/// The binlog reader of a dataHost processed one transaction.
+pub fn binlog_transaction(data_host: &str) {
+    metrics::counter!(names::BINLOG_TRANSACTIONS, "datahost" => data_host.to_string()).increment(1);
 }
 
 /// A dataHost exists: its failover counter is there, at 0 until the first switch.

@@ -197,6 +197,22 @@ fn scrape_time(shared: &Shared, out: &mut String) {
     gauge(out, "shardcat_host_up", "1 when the heartbeat finds the host up (0: down or fenced)", &up);
     gauge(out, "shardcat_replication_lag_seconds", "Seconds_Behind_Master of a replicating host", &lag);
     gauge(out, "shardcat_current_write_host", "1 for the writeHost a dataHost writes to", &current);
+    let (mut streaming, mut behind) = (Vec::new(), Vec::new());
+    let now = std::time::Instant::now();
+    for set in &rt.backends.hosts {
+        let f = set.binlog.snapshot();
+        if f.state == crate::registry::binlog::State::Off {
+            continue;
+        }
+        let l = format!("datahost=\"{}\"", label(&set.cfg.name));
+        let up = f.state == crate::registry::binlog::State::Streaming;
+        streaming.push((l.clone(), if up { 1.0 } else { 0.0 }));
+        if let Some(lag) = set.binlog.lag(now, crate::backend::binlog::POLL_STALE) {
+            behind.push((l, lag.as_secs_f64()));
+        }
+    }
+    gauge(out, "shardcat_binlog_streaming", "1 while a dataHost's binlog reader streams", &streaming);
+    gauge(out, "shardcat_binlog_lag_seconds", "How far a dataHost's binlog reader is known to be behind", &behind);
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ fn install(shared: &Arc<Shared>, next: Next) {
     shared.stats.slow.set_threshold(runtime.config.system.sql_slow_time_ms);
     shared.swap(Arc::new(runtime));
     crate::backend::heartbeat::start(&started, period);
+    shared.cache.follow(&shared.rt());
     for h in &started {
         for m in h.writers.iter().chain(h.readers.iter().flatten()) {
             let pool = m.pool.clone();

@@ -287,6 +287,39 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
                 }
             }
         }
+        Show::Binlog => {
+            t = Table::new(&[
+                ("DATAHOST", T),
+                ("HOST", T),
+                ("GTID", T),
+                ("FILE", T),
+                ("POS", N),
+                ("LAG_MS", N),
+                ("STATE", T),
+                ("TRANSACTIONS", N),
+                ("LAST_ERROR", T),
+            ]);
+            let now = std::time::Instant::now();
+            for set in &rt.backends.hosts {
+                let f = set.binlog.snapshot();
+                // unknown lag (not streaming, no recent poll) shows as -1
+                let lag = set
+                    .binlog
+                    .lag(now, crate::backend::binlog::POLL_STALE)
+                    .map_or(-1, |l| l.as_millis().min(i64::MAX as u128) as i64);
+                t.row(vec![
+                    set.cfg.name.clone(),
+                    f.host,
+                    f.gtid,
+                    f.file,
+                    f.pos.to_string(),
+                    lag.to_string(),
+                    f.state.name().to_string(),
+                    f.transactions.to_string(),
+                    f.last_error,
+                ]);
+            }
+        }
         Show::Connection => {
             t = Table::new(&[
                 ("PROCESSOR", T),
@@ -507,6 +540,23 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
             t = Table::new(&[("IP", T), ("USER", T)]);
             for (ip, users) in &cfg.firewall.white_hosts {
                 t.row(vec![ip.clone(), users.join(",")]);
+            }
+        }
+        Show::CacheTables => {
+            t = Table::new(&[("SCHEMA", T), ("TABLE", T), ("EPOCH", N), ("PROXY", N), ("BINLOG", N), ("RESET", N)]);
+            for (l, m) in shared.cache.moves() {
+                let (schema, table) = match l {
+                    crate::config::placement::Logical::Table { schema, table } => (schema, table),
+                    crate::config::placement::Logical::Schema(s) => (s, "*".to_string()),
+                };
+                t.row(vec![
+                    schema,
+                    table,
+                    m.epoch.to_string(),
+                    m.proxy.to_string(),
+                    m.binlog.to_string(),
+                    m.reset.to_string(),
+                ]);
             }
         }
         Show::Cache => {

@@ -32,6 +32,8 @@ pub struct DataHostSet {
     retired: std::sync::atomic::AtomicBool,
     /// `stop @@heartbeat dh:seconds`: no probes until then.
     paused_until: Mutex<Option<std::time::Instant>>,
+    /// Where its binlog reader is (`backend::binlog`), when one runs.
+    pub binlog: crate::registry::binlog::Binlog,
 }
 
 /// dnindex.properties: every dataHost's current writeHost index, kept in memory and persisted by one
@@ -124,6 +126,7 @@ impl DataHostSet {
             dnindex,
             switching: Mutex::new(()),
             retired: std::sync::atomic::AtomicBool::new(false),
+            binlog: Default::default(),
             paused_until: Mutex::new(None),
         }
     }

@@ -2,6 +2,7 @@
 //! their writeHost/readHost choice (`datahost`), their health probes and failover (`heartbeat`), and
 //! the map from each dataNode to its dataHost and physical database.
 
+pub mod binlog;
 pub mod conn;
 pub mod datahost;
 pub mod deadlock;

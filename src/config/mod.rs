@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod expand;
 pub mod model;
+pub mod placement;
 pub mod rules;
 pub mod schema;
 pub mod server;

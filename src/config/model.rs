@@ -228,6 +228,15 @@ pub struct System {
     /// On SIGTERM, how long statements may run to their end before they are interrupted
     /// (`shutdownTimeout`, shardcat's; ms, default 30 s).
     pub shutdown_timeout_ms: u64,
+    /// The result cache's memory (`resultCacheSize`, bytes, K/M/G accepted; 0 = off, the default),
+    /// its largest entry (`resultCacheMaxEntry`, default 1 MiB) and how far behind a dataHost's binlog
+    /// reader may be for its tables to be served from it (`resultCacheMaxLag`, ms, default 1000).
+    pub result_cache_size: u64,
+    pub result_cache_max_entry: u64,
+    pub result_cache_max_lag_ms: u64,
+    /// Server id of the first binlog reader (`binlogServerId`; the next dataHosts' readers count up
+    /// from it; default 1 000 000 + a per-process offset).
+    pub binlog_server_id: Option<u32>,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -253,6 +262,10 @@ impl Default for System {
             max_packet_size: 64 << 20,
             deadlock_check_period_ms: 100,
             shutdown_timeout_ms: 30_000,
+            result_cache_size: 0,
+            result_cache_max_entry: 1 << 20,
+            result_cache_max_lag_ms: 1000,
+            binlog_server_id: None,
             merge_memory_limit: 256 << 20,
             read_your_writes: true,
             processors: None,

@@ -117,7 +117,29 @@ const KNOWN_SYSTEM: &[&str] = &[
     "readYourWrites",
     "deadlockCheckPeriod",
     "shutdownTimeout",
+    "resultCacheSize",
+    "resultCacheMaxEntry",
+    "resultCacheMaxLag",
+    "binlogServerId",
 ];
+
+/// A size with an optional K, M or G suffix (powers of 1024), as `resultCacheSize` takes it.
+pub fn size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (digits, unit) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c.to_ascii_uppercase()),
+        _ => (v, ' '),
+    };
+    let n: u64 = digits.trim().parse().ok()?;
+    let mult = match unit {
+        ' ' => 1,
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
 
 pub fn read(path: &Path, root: &Element, d: &mut Diagnostics) -> ServerXml {
     let mut out = ServerXml { system: System::default(), users: vec![], firewall: Firewall::default() };
@@ -194,6 +216,25 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
             "deadlockCheckPeriod" => sys.deadlock_check_period_ms = num(d).unwrap_or(100),
             "shutdownTimeout" => sys.shutdown_timeout_ms = num(d).unwrap_or(30_000),
             "processors" => sys.processors = num(d).map(|n| n.clamp(1, 1024) as usize),
+            "resultCacheSize" | "resultCacheMaxEntry" => match size(v) {
+                Some(n) if name == "resultCacheSize" => sys.result_cache_size = n,
+                Some(n) => sys.result_cache_max_entry = n.max(1),
+                None => d.error(
+                    path,
+                    p.line,
+                    format!("system property '{name}': '{v}' is not a size (a number, K, M or G)"),
+                ),
+            },
+            "resultCacheMaxLag" => sys.result_cache_max_lag_ms = num(d).unwrap_or(1000),
+            "binlogServerId" => match num(d) {
+                Some(n) if (1..=u32::MAX as u64).contains(&n) => sys.binlog_server_id = Some(n as u32),
+                Some(_) => d.error(
+                    path,
+                    p.line,
+                    format!("system property '{name}': '{v}' is not a server id (1 to 4294967295)"),
+                ),
+                None => {}
+            },
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,
             _ => {}
         }
@@ -295,4 +336,17 @@ fn read_firewall(path: &Path, el: &Element, d: &mut Diagnostics) -> Firewall {
         }
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_take_k_m_g() {
+        assert_eq!(super::size("512"), Some(512));
+        assert_eq!(super::size("64K"), Some(64 << 10));
+        assert_eq!(super::size("256m"), Some(256 << 20));
+        assert_eq!(super::size("2G"), Some(2 << 30));
+        assert_eq!(super::size("2T"), None);
+        assert_eq!(super::size("x"), None);
+    }
 }

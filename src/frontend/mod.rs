@@ -65,6 +65,8 @@ pub struct Shared {
     pub online: std::sync::atomic::AtomicBool,
     /// Commands by kind and slow statements.
     pub stats: crate::stats::Stats,
+    /// The result cache's invalidation (epochs per logical table), fed by the binlog readers.
+    pub cache: Arc<crate::cache::Cache>,
     /// Reloads and rollbacks so far (the manager port's `show @@server`, metrics).
     pub history: Mutex<crate::runtime::History>,
     next_conn_id: AtomicU32,
@@ -82,6 +84,7 @@ impl Shared {
         let version =
             runtime.config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
         let stats = crate::stats::Stats::new(runtime.config.system.sql_slow_time_ms);
+        let cache = crate::cache::Cache::new(runtime.config.clone());
         Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             previous: Mutex::new(None),
@@ -96,6 +99,7 @@ impl Shared {
             questions: AtomicU64::new(0),
             online: std::sync::atomic::AtomicBool::new(true),
             stats,
+            cache,
             history: Mutex::new(Default::default()),
             next_conn_id: AtomicU32::new(1),
             next_session_uid: AtomicU64::new(1),
@@ -111,6 +115,7 @@ impl Shared {
     /// Makes `next` current; the one it replaces is kept for `rollback @@config`. Every cache that
     /// holds what the old generation decided is cleared.
     pub fn swap(&self, next: Arc<Runtime>) -> Arc<Runtime> {
+        self.cache.configure(next.config.clone());
         let old = self.runtime.swap(next);
         *self.previous.lock() = Some(old.clone());
         self.parent_cache.lock().clear();

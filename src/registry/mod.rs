@@ -1,6 +1,7 @@
 //! The registry of backends and their health: one `Health` per writeHost/readHost, kept fresh by
 //! `backend::heartbeat`, read by read/write splitting and failover, later shown on the manager port.
 
+pub mod binlog;
 pub mod gtid;
 
 use parking_lot::RwLock;

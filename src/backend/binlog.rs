@@ -1,0 +1,430 @@
+//! The binlog reader: one replication connection per dataHost's current writeHost (COM_BINLOG_DUMP, MariaDB
+//! GTID positioning), handing each committed transaction's physical tables (and each DDL) to a `Sink`.
+//!
+//! It starts where the server is when it first connects and, after a reconnect or a failover, goes on
+//! from the last GTID it processed (on whichever host is the writeHost then). Beside the stream, a second
+//! connection polls `@@gtid_binlog_pos` so the registry knows how far behind the reader is.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mysql_async::prelude::Queryable;
+
+use super::datahost::DataHostSet;
+use crate::registry::binlog::State;
+
+/// What one committed transaction (or one DDL) changed on a dataHost: physical (database, table)
+/// pairs, databases changed as a whole (a statement the reader could not read names from), or
+/// everything on the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    pub gtid: String,
+    pub tables: Vec<(String, String)>,
+    pub databases: Vec<String>,
+    pub everything: bool,
+}
+
+/// Who learns of the changes, synchronously, before the reader's position moves past them.
+pub trait Sink: Send + Sync {
+    fn changed(&self, data_host: &str, change: &Change);
+    /// The reader lost the stream (or never had it): nothing about this dataHost is known any more.
+    fn lost(&self, data_host: &str);
+}
+
+/// How often the server's position is polled, and after how long without a poll the lag is unknown.
+pub const POLL: Duration = Duration::from_millis(100);
+pub const POLL_STALE: Duration = Duration::from_millis(1000);
+
+/// MariaDB's binlog event types that mysql_common does not know.
+const MARIADB_GTID_EVENT: u8 = 162;
+
+/// A GTID position: per domain, the server id and sequence number of the last transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position(BTreeMap<u32, (u32, u64)>);
+
+impl Position {
+    pub fn parse(s: &str) -> Self {
+        let mut p = BTreeMap::new();
+        for g in s.split(',') {
+            let mut it = g.trim().split('-');
+            if let (Some(d), Some(srv), Some(seq)) = (it.next(), it.next(), it.next()) {
+                if let (Ok(d), Ok(srv), Ok(seq)) = (d.parse(), srv.parse(), seq.parse()) {
+                    p.insert(d, (srv, seq));
+                }
+            }
+        }
+        Position(p)
+    }
+
+    pub fn set(&mut self, gtid: Gtid) {
+        self.0.insert(gtid.domain, (gtid.server, gtid.seq));
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (d, (s, n)) in &self.0 {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{d}-{s}-{n}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gtid {
+    pub domain: u32,
+    pub server: u32,
+    pub seq: u64,
+    /// FL_STANDALONE: the group is one statement (a DDL) with no COMMIT or XID after it.
+    pub standalone: bool,
+}
+
+impl Gtid {
+    /// MariaDB's GTID event (type 162): seq_no (8 bytes), domain_id (4), flags (1), little-endian.
+    pub fn decode(server: u32, data: &[u8]) -> Option<Gtid> {
+        let seq = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
+        let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
+        let flags = *data.get(12)?;
+        Some(Gtid { domain, server, seq, standalone: flags & 0x01 != 0 })
+    }
+}
+
+impl std::fmt::Display for Gtid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-{}", self.domain, self.server, self.seq)
+    }
+}
+
+/// The tables a statement logged as text names (DDL, TRUNCATE, statements in the binlog as SQL):
+/// `None` when it cannot be read, so the caller drops more rather than less.
+pub fn statement_tables(sql: &str, default_db: &str) -> Option<Vec<(String, String)>> {
+    let stmts = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql).ok()?;
+    let mut out = Vec::new();
+    let mut push = |name: &sqlparser::ast::ObjectName| {
+        let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect();
+        match parts.as_slice() {
+            [t] => out.push((default_db.to_string(), t.clone())),
+            [d, t] => out.push((d.clone(), t.clone())),
+            _ => {}
+        }
+    };
+    for st in &stmts {
+        // DROP's names are no relations to the visitor
+        if let sqlparser::ast::Statement::Drop { names, .. } = st {
+            names.iter().for_each(&mut push);
+        }
+    }
+    let _ = sqlparser::ast::visit_relations(&stmts, |name| {
+        push(name);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+/// One transaction being read: its GTID and what it touched so far.
+#[derive(Default)]
+struct Group {
+    gtid: Option<Gtid>,
+    change: Change,
+}
+
+impl Group {
+    fn touch(&mut self, db: &str, table: &str) {
+        let t = (db.to_string(), table.to_string());
+        if !self.change.tables.contains(&t) {
+            self.change.tables.push(t);
+        }
+    }
+}
+
+/// The server id of the reader of the `index`-th dataHost: server.xml `binlogServerId` plus the index,
+/// or 1 000 000 + a per-process offset (so two proxies on one server never share one).
+pub fn server_id(configured: Option<u32>, index: usize) -> u32 {
+    let base = configured.unwrap_or_else(|| 1_000_000 + (std::process::id() % 100_000) * 100);
+    base.wrapping_add(index as u32)
+}
+
+/// Starts a reader for each dataHost that has none (they end when their dataHost is retired). Each
+/// reader of the process gets its own server id, so two dataHosts on one server never share one.
+pub fn start(sets: &[Arc<DataHostSet>], base_id: Option<u32>, sink: Arc<dyn Sink>) {
+    static READERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    for set in sets {
+        {
+            let mut f = set.binlog.facts.write();
+            if f.state != State::Off {
+                continue;
+            }
+            f.state = State::Connecting;
+        }
+        let (set, sink) = (set.clone(), sink.clone());
+        let id = server_id(base_id, READERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100);
+        tokio::spawn(async move { run(set, id, sink).await });
+    }
+}
+
+enum End {
+    /// The writeHost changed (failover, switch): read on from the new one.
+    WriterChanged,
+    Retired,
+}
+
+async fn run(set: Arc<DataHostSet>, server_id: u32, sink: Arc<dyn Sink>) {
+    let mut pos: Option<Position> = None;
+    let mut unusable_logged = false;
+    loop {
+        if set.retired() {
+            set.binlog.set_state(State::Stopped, None);
+            sink.lost(&set.cfg.name);
+            return;
+        }
+        set.binlog.set_state(State::Connecting, None);
+        match stream(&set, server_id, &mut pos, sink.as_ref()).await {
+            Ok(End::Retired) => continue,
+            Ok(End::WriterChanged) => {
+                // what the old writeHost had and the reader did not read is lost to it: drop it all
+                sink.lost(&set.cfg.name);
+            }
+            Err(Failure::Unusable(why)) => {
+                sink.lost(&set.cfg.name);
+                set.binlog.set_state(State::Unusable, Some(why.clone()));
+                if !unusable_logged {
+                    tracing::warn!(data_host = %set.cfg.name, reason = %why, "binlog cannot be read: this dataHost's tables are never cached");
+                    unusable_logged = true;
+                }
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+            Err(Failure::Lost(why)) => {
+                sink.lost(&set.cfg.name);
+                set.binlog.set_state(State::Disconnected, Some(why.clone()));
+                tracing::info!(data_host = %set.cfg.name, error = %why, "binlog reader disconnected; reconnecting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+enum Failure {
+    Unusable(String),
+    Lost(String),
+}
+
+impl From<mysql_async::Error> for Failure {
+    fn from(e: mysql_async::Error) -> Self {
+        Failure::Lost(e.to_string())
+    }
+}
+
+fn opts(endpoint: &super::conn::Endpoint) -> mysql_async::Opts {
+    let (host, port) = match endpoint.addr.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().unwrap_or(3306)),
+        None => (endpoint.addr.clone(), 3306),
+    };
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port)
+        .user(Some(endpoint.user.clone()))
+        .pass(Some(endpoint.password.clone()))
+        .prefer_socket(false)
+        .stmt_cache_size(0)
+        .into()
+}
+
+/// Reads the current writeHost's binlog until something ends it.
+async fn stream(
+    set: &DataHostSet,
+    server_id: u32,
+    pos: &mut Option<Position>,
+    sink: &dyn Sink,
+) -> Result<End, Failure> {
+    let writer = set.writer();
+    let index = set.current_index();
+    let endpoint = writer.pool.endpoint.clone();
+    let connect = Duration::from_secs(5);
+    let mut control = tokio::time::timeout(connect, mysql_async::Conn::new(opts(&endpoint)))
+        .await
+        .map_err(|_| Failure::Lost(format!("connect to {} timed out", endpoint.addr)))??;
+    let row: Option<(String, String, String)> =
+        control.query_first("SELECT @@global.log_bin, @@global.binlog_format, @@global.gtid_binlog_pos").await?;
+    let Some((log_bin, format, server_pos)) = row else {
+        return Err(Failure::Lost("no answer to the binlog settings query".into()));
+    };
+    if log_bin != "1" && !log_bin.eq_ignore_ascii_case("ON") {
+        return Err(Failure::Unusable(format!("the binary log is off on {}", endpoint.addr)));
+    }
+    if !format.eq_ignore_ascii_case("ROW") {
+        return Err(Failure::Unusable(format!("binlog_format={format} on {} (ROW is needed)", endpoint.addr)));
+    }
+    let start = pos.get_or_insert_with(|| Position::parse(&server_pos)).clone();
+    let mut dump = tokio::time::timeout(connect, mysql_async::Conn::new(opts(&endpoint)))
+        .await
+        .map_err(|_| Failure::Lost(format!("connect to {} timed out", endpoint.addr)))??;
+    dump.query_drop(format!("SET @slave_connect_state='{start}'")).await?;
+    dump.query_drop("SET @mariadb_slave_capability=4").await?;
+    dump.query_drop("SET @slave_gtid_strict_mode=0").await?;
+    // a heartbeat event every 250 ms when the server has nothing to send: the stream is known alive
+    dump.query_drop("SET @master_heartbeat_period=250000000").await?;
+    let mut events = dump.get_binlog_stream(mysql_async::BinlogStreamRequest::new(server_id)).await?;
+    {
+        let mut f = set.binlog.facts.write();
+        f.host = writer.name.clone();
+        f.gtid = start.to_string();
+        f.behind_since = None;
+        f.polled = None;
+    }
+    set.binlog.set_state(State::Streaming, Some(String::new()));
+    tracing::info!(data_host = %set.cfg.name, host = %writer.name, gtid = %start, server_id, "binlog reader streaming");
+    let mut group = Group::default();
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_event = Instant::now();
+    loop {
+        tokio::select! {
+            ev = events.next() => {
+                let ev = match ev {
+                    Some(Ok(ev)) => ev,
+                    Some(Err(e)) => return Err(Failure::Lost(e.to_string())),
+                    None => return Err(Failure::Lost("the server ended the binlog stream".into())),
+                };
+                last_event = Instant::now();
+                handle(set, &ev, &mut group, pos, sink);
+            }
+            _ = poll.tick() => {
+                if set.retired() {
+                    return Ok(End::Retired);
+                }
+                if set.current_index() != index {
+                    return Ok(End::WriterChanged);
+                }
+                let polled: Option<String> = tokio::time::timeout(connect, control.query_first("SELECT @@global.gtid_binlog_pos"))
+                    .await
+                    .map_err(|_| Failure::Lost("polling @@gtid_binlog_pos timed out".into()))??;
+                set.binlog.polled(polled.unwrap_or_default(), Instant::now());
+                if last_event.elapsed() > Duration::from_secs(3) {
+                    return Err(Failure::Lost("no event or heartbeat for 3 s".into()));
+                }
+            }
+        }
+    }
+}
+
+fn handle(
+    set: &DataHostSet,
+    ev: &mysql_common::binlog::events::Event,
+    group: &mut Group,
+    pos: &mut Option<Position>,
+    sink: &dyn Sink,
+) {
+    use mysql_common::binlog::events::EventData;
+    let header = ev.header();
+    if header.event_type_raw() == MARIADB_GTID_EVENT {
+        *group = Group { gtid: Gtid::decode(header.server_id(), ev.data()), change: Change::default() };
+        return;
+    }
+    let Ok(Some(data)) = ev.read_data() else { return };
+    match data {
+        EventData::TableMapEvent(t) => group.touch(&t.database_name(), &t.table_name()),
+        EventData::QueryEvent(q) => {
+            let sql = q.query();
+            let word = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            match word.as_str() {
+                "BEGIN" => {}
+                "COMMIT" => finish(set, group, header.log_pos(), pos, sink),
+                _ => {
+                    let db = q.schema();
+                    match statement_tables(&sql, &db) {
+                        Some(ts) => {
+                            for (d, t) in ts {
+                                group.touch(&d, &t);
+                            }
+                        }
+                        None if db.is_empty() => group.change.everything = true,
+                        None => group.change.databases.push(db.into_owned()),
+                    }
+                    if group.gtid.is_none_or(|g| g.standalone) {
+                        finish(set, group, header.log_pos(), pos, sink);
+                    }
+                }
+            }
+        }
+        EventData::XidEvent(_) => finish(set, group, header.log_pos(), pos, sink),
+        EventData::RotateEvent(r) => {
+            // the artificial ROTATE at the start carries the 4 checksum bytes after the name
+            let raw = r.name_raw();
+            let raw = if header.flags_raw() & 0x20 != 0 { &raw[..raw.len().saturating_sub(4)] } else { raw };
+            set.binlog.facts.write().file = String::from_utf8_lossy(raw).into_owned();
+        }
+        _ => {}
+    }
+}
+
+/// The transaction is committed: the sink learns of it, then the position moves past it.
+fn finish(set: &DataHostSet, group: &mut Group, log_pos: u32, pos: &mut Option<Position>, sink: &dyn Sink) {
+    let g = std::mem::take(group);
+    let mut change = g.change;
+    if let Some(gtid) = g.gtid {
+        change.gtid = gtid.to_string();
+    }
+    if !change.tables.is_empty() || !change.databases.is_empty() || change.everything {
+        sink.changed(&set.cfg.name, &change);
+    }
+    crate::stats::binlog_transaction(&set.cfg.name);
+    let position = pos.get_or_insert_with(Position::default);
+    if let Some(gtid) = g.gtid {
+        position.set(gtid);
+    }
+    set.binlog.processed(position.to_string(), u64::from(log_pos));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gtid_events_decode_and_positions_round_trip() {
+        let mut data = 42u64.to_le_bytes().to_vec();
+        data.extend_from_slice(&7u32.to_le_bytes());
+        data.push(0x01);
+        let g = Gtid::decode(3307, &data).unwrap();
+        assert_eq!(g, Gtid { domain: 7, server: 3307, seq: 42, standalone: true });
+        assert_eq!(g.to_string(), "7-3307-42");
+        assert_eq!(Gtid::decode(1, &data[..10]), None);
+        let mut p = Position::parse("1-3307-10, 2-3309-5");
+        p.set(Gtid { domain: 1, server: 3308, seq: 11, standalone: false });
+        p.set(g);
+        assert_eq!(p.to_string(), "1-3308-11,2-3309-5,7-3307-42");
+        assert_eq!(Position::parse("").to_string(), "");
+    }
+
+    #[test]
+    fn ddl_names_its_tables_and_unreadable_text_names_none() {
+        assert_eq!(statement_tables("TRUNCATE TABLE t1", "db"), Some(vec![("db".into(), "t1".into())]));
+        assert_eq!(statement_tables("DROP TABLE `other`.`t2`", "db"), Some(vec![("other".into(), "t2".into())]));
+        // named, or unread (then the whole database is dropped): never a wrong table
+        let renamed = statement_tables("RENAME TABLE a TO b", "db");
+        assert!(renamed.as_ref().is_none_or(|r| r.contains(&("db".into(), "a".into()))), "{renamed:?}");
+        assert_eq!(statement_tables("CREATE PROCEDURE p() BEGIN SELECT 1; END", "db"), None);
+        for ddl in ["ALTER TABLE t ADD COLUMN c INT", "CREATE TABLE t (id INT)", "CREATE INDEX i ON t (id)"] {
+            assert_eq!(statement_tables(ddl, "db"), Some(vec![("db".into(), "t".into())]), "{ddl}");
+        }
+    }
+
+    #[test]
+    fn reader_server_ids_differ_per_data_host() {
+        assert_eq!(server_id(Some(500), 0), 500);
+        assert_eq!(server_id(Some(500), 2), 502);
+        let a = server_id(None, 0);
+        assert!(a >= 1_000_000);
+        assert_eq!(server_id(None, 1), a + 1);
+    }
+}

@@ -1,0 +1,203 @@
+//! The result cache's invalidation, beside the trip: an epoch per logical table, moved by writes through
+//! the proxy and by the shards' binlogs (`backend::binlog` hands every committed change to `Cache`).
+//!
+//! A result may only be kept if the epochs of its tables did not move while it ran; a dataHost whose
+//! reader lost its stream moves every epoch of what it stores.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::backend::binlog::{Change, Sink};
+use crate::config::model::Config;
+use crate::config::placement::{Logical, Placement};
+
+/// Where invalidations come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A write through the proxy.
+    Proxy,
+    /// A change read from a shard's binlog.
+    Binlog,
+    /// A binlog reader lost its stream, `clear @@cache`, or a reload.
+    Reset,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Proxy => "proxy",
+            Source::Binlog => "binlog",
+            Source::Reset => "reset",
+        }
+    }
+}
+
+/// One logical table's (or schema's) epoch and how often it moved, by source.
+#[derive(Debug, Clone, Default)]
+pub struct Moves {
+    pub epoch: u64,
+    pub proxy: u64,
+    pub binlog: u64,
+    pub reset: u64,
+}
+
+struct Mapping {
+    config: Arc<Config>,
+    placement: Placement,
+}
+
+pub struct Cache {
+    mapping: ArcSwap<Mapping>,
+    epochs: Mutex<HashMap<Logical, Moves>>,
+}
+
+/// Names as the map keys them: lower case.
+fn normal(l: &Logical) -> Logical {
+    match l {
+        Logical::Table { schema, table } => {
+            Logical::Table { schema: schema.to_ascii_lowercase(), table: table.to_ascii_lowercase() }
+        }
+        Logical::Schema(s) => Logical::Schema(s.to_ascii_lowercase()),
+    }
+}
+
+impl Cache {
+    pub fn new(config: Arc<Config>) -> Arc<Self> {
+        let placement = Placement::of(&config);
+        Arc::new(Cache { mapping: ArcSwap::from_pointee(Mapping { config, placement }), epochs: Mutex::default() })
+    }
+
+    /// With the cache on, reads the binlog of every dataHost of `rt` (readers already running go on).
+    pub fn follow(self: &Arc<Self>, rt: &crate::runtime::Runtime) {
+        if rt.config.system.result_cache_size > 0 {
+            let sink: Arc<dyn Sink> = self.clone();
+            crate::backend::binlog::start(&rt.backends.hosts, rt.config.system.binlog_server_id, sink);
+        }
+    }
+
+    /// A new configuration: its placement maps the binlogs' tables from now on.
+    pub fn configure(&self, config: Arc<Config>) {
+        let placement = Placement::of(&config);
+        self.mapping.store(Arc::new(Mapping { config, placement }));
+    }
+
+    /// Moves the epochs of `tables`.
+    pub fn invalidate(&self, tables: &[Logical], source: Source) {
+        if tables.is_empty() {
+            return;
+        }
+        let mut epochs = self.epochs.lock();
+        for t in tables {
+            let m = epochs.entry(normal(t)).or_default();
+            m.epoch += 1;
+            match source {
+                Source::Proxy => m.proxy += 1,
+                Source::Binlog => m.binlog += 1,
+                Source::Reset => m.reset += 1,
+            }
+        }
+        drop(epochs);
+        crate::stats::invalidations(source.name(), tables.len() as u64);
+    }
+
+    /// The epochs a result over `tables` depends on: a table's own, and its schema's.
+    pub fn epochs(&self, tables: &[Logical]) -> Vec<u64> {
+        let epochs = self.epochs.lock();
+        let mut out = Vec::with_capacity(tables.len() * 2);
+        for t in tables {
+            let t = normal(t);
+            out.push(epochs.get(&t).map_or(0, |m| m.epoch));
+            if let Logical::Table { schema, .. } = &t {
+                out.push(epochs.get(&Logical::Schema(schema.clone())).map_or(0, |m| m.epoch));
+            }
+        }
+        out
+    }
+
+    /// Every table and schema that moved so far, with its counts (`show @@cache`, tests).
+    pub fn moves(&self) -> Vec<(Logical, Moves)> {
+        let mut v: Vec<(Logical, Moves)> = self.epochs.lock().iter().map(|(k, m)| (k.clone(), m.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// The logical tables a binlog change on `data_host` concerns.
+    pub fn logical(&self, data_host: &str, change: &Change) -> Vec<Logical> {
+        let m = self.mapping.load();
+        if change.everything {
+            return m.placement.host(data_host);
+        }
+        let mut out = Vec::new();
+        for (db, table) in &change.tables {
+            for l in m.placement.table(&m.config, data_host, db, table) {
+                if !out.contains(&l) {
+                    out.push(l);
+                }
+            }
+        }
+        for db in &change.databases {
+            for l in m.placement.database(data_host, db) {
+                if !out.contains(&l) {
+                    out.push(l);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Sink for Cache {
+    fn changed(&self, data_host: &str, change: &Change) {
+        let tables = self.logical(data_host, change);
+        self.invalidate(&tables, Source::Binlog);
+    }
+
+    fn lost(&self, data_host: &str) {
+        let everything = self.mapping.load().placement.host(data_host);
+        self.invalidate(&everything, Source::Reset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> Arc<Cache> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (cfg, _) = crate::config::load(&root.join("config"), Some(&root.join("rules"))).expect("config/");
+        Cache::new(Arc::new(cfg))
+    }
+
+    fn t(schema: &str, table: &str) -> Logical {
+        Logical::Table { schema: schema.into(), table: table.into() }
+    }
+
+    #[test]
+    fn binlog_changes_move_the_epochs_of_their_logical_tables() {
+        let c = cache();
+        let before = c.epochs(&[t("demo", "customer"), t("demo", "region")]);
+        let change = Change {
+            gtid: "1-1-5".into(),
+            tables: vec![("shardcat_2".into(), "Customer".into())],
+            ..Default::default()
+        };
+        c.changed("host2", &change);
+        let after = c.epochs(&[t("demo", "customer"), t("demo", "region")]);
+        assert_ne!(before[0], after[0], "customer moved");
+        assert_eq!(before[2], after[2], "region did not");
+        // a change the reader could not narrow down moves the schemas stored there
+        c.changed("host1", &Change { databases: vec!["shardcat_default".into()], ..Default::default() });
+        let e = c.epochs(&[t("demo", "anything")]);
+        assert_eq!(e[1], 1, "demo's schema epoch moved: {e:?}");
+        // a lost reader moves everything on its dataHost
+        let region = c.epochs(&[t("demo", "region")])[0];
+        c.lost("host1");
+        assert_ne!(c.epochs(&[t("demo", "region")])[0], region);
+        let moves = c.moves();
+        let customer = moves.iter().find(|(l, _)| *l == t("demo", "customer")).map(|(_, m)| m.clone()).unwrap();
+        assert_eq!((customer.binlog, customer.reset), (1, 1));
+    }
+}
