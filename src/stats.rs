@@ -164,6 +164,8 @@ pub mod names {
     pub const RELOADS: &str = "shardcat_reloads_total";
     pub const BINLOG_TRANSACTIONS: &str = "shardcat_binlog_transactions_total";
     pub const INVALIDATIONS: &str = "shardcat_cache_invalidations_total";
+    pub const CACHE_LOOKUPS: &str = "shardcat_cache_lookups_total";
+    pub const CACHE_STORES: &str = "shardcat_cache_stores_total";
 }
 
 /// What each metric means (the `# HELP` lines); called once when the recorder is installed.
@@ -184,6 +186,8 @@ pub fn describe() {
     describe_counter!(names::RELOADS, "Configuration reloads by result (ok, refused)");
     describe_counter!(names::BINLOG_TRANSACTIONS, "Transactions the binlog reader of a dataHost processed");
     describe_counter!(names::INVALIDATIONS, "Logical tables whose cached results were invalidated, by source");
+    describe_counter!(names::CACHE_LOOKUPS, "Result cache lookups by result (hit, miss)");
+    describe_counter!(names::CACHE_STORES, "Replies stored in the result cache");
     // counters a scrape should see at 0 before the first event
     for result in ["ok", "refused"] {
         metrics::counter!(names::RELOADS, "result" => result).increment(0);

@@ -211,6 +211,9 @@ fn scrape_time(shared: &Shared, out: &mut String) {
             behind.push((l, lag.as_secs_f64()));
         }
     }
+    let (entries, bytes) = shared.cache.store.usage();
+    gauge(out, "shardcat_cache_entries", "Replies held by the result cache", &[(String::new(), entries as f64)]);
+    gauge(out, "shardcat_cache_bytes", "Bytes held by the result cache", &[(String::new(), bytes as f64)]);
     gauge(out, "shardcat_binlog_streaming", "1 while a dataHost's binlog reader streams", &streaming);
     gauge(out, "shardcat_binlog_lag_seconds", "How far a dataHost's binlog reader is known to be behind", &behind);
 }

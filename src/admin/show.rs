@@ -596,6 +596,20 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
                 "0".into(),
                 "0".into(),
             ]);
+            // the result cache in bytes (MAX: resultCacheSize, CUR: held now)
+            let store = &shared.cache.store;
+            let (_, bytes) = store.usage();
+            let (hits, misses) = (store.hits.load(Ordering::Relaxed), store.misses.load(Ordering::Relaxed));
+            t.row(vec![
+                "ResultCache".into(),
+                store.max_size.to_string(),
+                bytes.to_string(),
+                (hits + misses).to_string(),
+                hits.to_string(),
+                store.puts.load(Ordering::Relaxed).to_string(),
+                store.last_access.load(Ordering::Relaxed).to_string(),
+                store.last_put.load(Ordering::Relaxed).to_string(),
+            ]);
         }
         Show::SqlSlow => {
             t = Table::new(&[

@@ -1,8 +1,13 @@
-//! The result cache's invalidation, beside the trip: an epoch per logical table, moved by writes through
-//! the proxy and by the shards' binlogs (`backend::binlog` hands every committed change to `Cache`).
+//! The result cache, beside the trip: an epoch per logical table, moved by writes through the proxy and
+//! by the shards' binlogs (`backend::binlog` hands every committed change to `Cache`), and the stored
+//! replies (`store`), each valid while the epochs it was read at are the current ones.
 //!
-//! A result may only be kept if the epochs of its tables did not move while it ran; a dataHost whose
-//! reader lost its stream moves every epoch of what it stores.
+//! A result may only be kept if the epochs of its tables did not move while it ran and no write through
+//! the proxy was under way on them; a dataHost whose reader lost its stream moves every epoch of what it
+//! stores. `eligible` says which statements may be cached at all.
+
+pub mod eligible;
+pub mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +47,26 @@ pub struct Moves {
     pub proxy: u64,
     pub binlog: u64,
     pub reset: u64,
+    /// Writes through the proxy under way on it (`WriteGuard`s alive).
+    pub inflight: u64,
+}
+
+/// A write through the proxy on some tables, from before it is sent until its transaction ended: while
+/// it lives nothing over those tables is stored or served; its start and its end each move the epochs.
+pub struct WriteGuard {
+    cache: Arc<Cache>,
+    tables: Vec<Logical>,
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        let mut epochs = self.cache.epochs.lock();
+        for t in &self.tables {
+            let m = epochs.entry(normal(t)).or_default();
+            m.inflight = m.inflight.saturating_sub(1);
+            m.epoch += 1;
+        }
+    }
 }
 
 struct Mapping {
@@ -52,6 +77,7 @@ struct Mapping {
 pub struct Cache {
     mapping: ArcSwap<Mapping>,
     epochs: Mutex<HashMap<Logical, Moves>>,
+    pub store: store::Store,
 }
 
 /// Names as the map keys them: lower case.
@@ -67,7 +93,51 @@ fn normal(l: &Logical) -> Logical {
 impl Cache {
     pub fn new(config: Arc<Config>) -> Arc<Self> {
         let placement = Placement::of(&config);
-        Arc::new(Cache { mapping: ArcSwap::from_pointee(Mapping { config, placement }), epochs: Mutex::default() })
+        let store = store::Store::new(config.system.result_cache_size, config.system.result_cache_max_entry);
+        Arc::new(Cache {
+            mapping: ArcSwap::from_pointee(Mapping { config, placement }),
+            epochs: Mutex::default(),
+            store,
+        })
+    }
+
+    /// A write through the proxy on `tables` begins (see `WriteGuard`).
+    pub fn begin_write(self: &Arc<Self>, tables: Vec<Logical>) -> WriteGuard {
+        {
+            let mut epochs = self.epochs.lock();
+            for t in &tables {
+                let m = epochs.entry(normal(t)).or_default();
+                m.inflight += 1;
+                m.epoch += 1;
+                m.proxy += 1;
+            }
+        }
+        crate::stats::invalidations(Source::Proxy.name(), tables.len() as u64);
+        WriteGuard { cache: self.clone(), tables }
+    }
+
+    /// The epochs a result over `tables` is read at, or `None` while a write through the proxy is
+    /// under way on one of them.
+    pub fn current(&self, tables: &[Logical]) -> Option<Vec<u64>> {
+        let epochs = self.epochs.lock();
+        let mut out = Vec::with_capacity(tables.len() * 2);
+        for t in tables {
+            let t = normal(t);
+            let m = epochs.get(&t);
+            if m.is_some_and(|m| m.inflight > 0) {
+                return None;
+            }
+            out.push(m.map_or(0, |m| m.epoch));
+            if let Logical::Table { schema, .. } = &t {
+                out.push(epochs.get(&Logical::Schema(schema.clone())).map_or(0, |m| m.epoch));
+            }
+        }
+        Some(out)
+    }
+
+    /// `clear @@cache`, a reload: every stored reply goes.
+    pub fn clear(&self) {
+        self.store.clear();
     }
 
     /// With the cache on, reads the binlog of every dataHost of `rt` (readers already running go on).
@@ -81,6 +151,7 @@ impl Cache {
     /// A new configuration: its placement maps the binlogs' tables from now on.
     pub fn configure(&self, config: Arc<Config>) {
         let placement = Placement::of(&config);
+        self.store.clear();
         self.mapping.store(Arc::new(Mapping { config, placement }));
     }
 

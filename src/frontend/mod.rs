@@ -1,6 +1,7 @@
 //! The client side on the service port: accepting connections, the login handshake, and one session
 //! task per client that reads commands and answers them (locally or through route → exec).
 
+pub mod cached;
 pub mod control;
 pub mod diagnostics;
 pub mod explain;

@@ -338,6 +338,8 @@ impl Session {
             return self.com_query(&sql, &raw.freeze()).await;
         }
         let (sql, kind, params, types) = (st.sql.clone(), st.kind, st.params, st.param_types.clone());
+        self.stmt_kind = kind;
+        self.stmt_tables = None;
         let (schema_name, analysis, fixed) = (st.schema.clone(), st.analysis.clone(), st.fixed.clone());
         let long_data = std::mem::take(&mut st.long_data);
         if std::mem::take(&mut st.long_data_overflow) {
@@ -389,6 +391,34 @@ impl Session {
             let reply = self.execute(&route, &payloads).await?;
             self.after_reply(kind, &reply, &sql);
             return Ok(());
+        }
+        // the result cache, for a read without cursor or long data: the text and the parameters' bytes
+        let mut fill = None;
+        if let (Some(a), Some(schema)) = (&analysis, self.rt.config.clone().schema(&schema_name)) {
+            self.stmt_tables = self.logical_tables(schema, a);
+            let cacheable = kind == Kind::Select
+                && st_access == super::query::Access::Read
+                && !cursor_requested
+                && long_data.is_empty();
+            let plan = cacheable
+                .then(|| {
+                    let mut key = sql.as_bytes().to_vec();
+                    key.push(0);
+                    key.extend_from_slice(pkt.get(10..).unwrap_or(&[]));
+                    key.extend_from_slice(types.as_deref().unwrap_or(&[]));
+                    self.cache_plan(schema, Some(a), &sql, key, &route, true)
+                })
+                .flatten();
+            if let Some(plan) = plan {
+                match self.cache_lookup(&plan, &route.nodes).await? {
+                    super::cached::Lookup::Hit(reply) => {
+                        self.after_reply(kind, &reply, &sql);
+                        return Ok(());
+                    }
+                    super::cached::Lookup::Miss(epochs) => fill = Some((plan, epochs)),
+                    super::cached::Lookup::Bypass => {}
+                }
+            }
         }
         // the text the backends prepare: the client's, or its rewrite (schema prefix, LIMIT)
         let backend_sql: Arc<str> = match &route.sql {
@@ -474,6 +504,9 @@ impl Session {
         self.release(route.nodes.clone(), conns, &res).await;
         let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
+        if let Some((plan, epochs)) = fill {
+            self.cache_fill(plan, epochs, &reply);
+        }
         self.after_reply(kind, &reply, &sql);
         Ok(())
     }

@@ -210,6 +210,8 @@ impl Session {
             return Box::pin(self.query(body, &payload)).await;
         }
         let (kind, start) = classify(sql);
+        self.stmt_kind = kind;
+        self.stmt_tables = None;
         if super::diagnostics::is_diagnostics_statement(kind, sql, start) {
             return self.show_diagnostics(sql).await;
         }
@@ -642,7 +644,16 @@ impl Session {
             Access::Read if analysis.as_ref().is_some_and(|a| a.locking_read) => Access::Write,
             a => a,
         };
-        let reply = self.execute_as(&r, &payloads, access).await?;
+        self.stmt_tables = analysis.as_deref().and_then(|a| self.logical_tables(schema, a));
+        let plan = if access == Access::Read && kind == Kind::Select {
+            self.cache_plan(schema, analysis.as_deref(), sql, sql.as_bytes().to_vec(), &r, false)
+        } else {
+            None
+        };
+        let reply = match plan {
+            Some(plan) => self.cached_read(plan, &r, &payloads).await?,
+            None => self.execute_as(&r, &payloads, access).await?,
+        };
         self.after_reply(kind, &reply, sql);
         Ok(())
     }

@@ -93,6 +93,12 @@ pub struct Session {
     pub pending_track: Vec<u8>,
     /// The statement being run was read exactly in that character set (else it is never rewritten).
     pub text_exact: bool,
+    /// The kind of the statement being run, and its logical tables when known (the result cache's
+    /// write guards move their epochs).
+    pub stmt_kind: crate::sql::classify::Kind,
+    pub stmt_tables: Option<Vec<crate::config::placement::Logical>>,
+    /// Write guards of the open transaction: its tables are neither cached nor served until it ends.
+    pub write_guards: Vec<crate::cache::WriteGuard>,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -183,6 +189,9 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         client_charset: String::new(),
         client_tracking: Default::default(),
         pending_track: Vec::new(),
+        stmt_kind: crate::sql::classify::Kind::Empty,
+        stmt_tables: None,
+        write_guards: Vec::new(),
         text_exact: true,
     };
     s.client_charset = s.charset.clone();
@@ -432,6 +441,12 @@ impl Session {
                 }
             }
             crate::stats::command(crate::stats::Commands::name(cmd), kind, self.out.take_err(), started.elapsed());
+            // a miss that ended early leaves nothing being captured
+            let _ = self.out.take_capture();
+            if !self.write_guards.is_empty() && !self.tx_active() {
+                // the transaction ended: its tables may be cached again (their epochs move once more)
+                self.write_guards.clear();
+            }
         }
     }
 

@@ -243,10 +243,12 @@ impl Session {
         let limit = self.rt.config.system.merge_memory_limit;
         let watched = self.watch(conns);
         self.ctl.start(conns.iter().map(|c| &**c));
+        let guard = self.guard_write();
         let t0 = std::time::Instant::now();
         let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
         self.ctl.finish().await;
         self.meter(r, conns, &res, t0.elapsed());
+        self.after_write(guard);
         for c in conns.iter_mut() {
             for (name, value) in c.take_tracked() {
                 self.adopt_variable(c, &name, &value);

@@ -229,6 +229,36 @@ pub struct PacketWriter<W> {
     /// The error code of the last ERR packet pushed (a packet starting 0xFF: no row, column
     /// definition or OK starts so), until taken.
     last_err: Option<u16>,
+    /// The result cache's miss being captured (every packet pushed, up to its limit).
+    capture: Option<Capture>,
+}
+
+/// Packets being captured off a writer (a result cache miss), each as a 4-byte length and the
+/// payload, up to a limit.
+#[derive(Default)]
+pub struct Capture {
+    pub data: Vec<u8>,
+    pub limit: usize,
+    pub overflow: bool,
+}
+
+impl Capture {
+    pub fn new(limit: usize) -> Self {
+        Capture { data: Vec::new(), limit, overflow: false }
+    }
+
+    pub fn add(&mut self, payload: &[u8]) {
+        if self.overflow {
+            return;
+        }
+        if self.data.len() + 4 + payload.len() > self.limit {
+            self.overflow = true;
+            self.data = Vec::new();
+            return;
+        }
+        self.data.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.data.extend_from_slice(payload);
+    }
 }
 
 /// A point in the output that nothing has been sent past yet (see `PacketWriter::rewind`).
@@ -256,6 +286,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             comp_buf: BytesMut::new(),
             bytes_out: 0,
             last_err: None,
+            capture: None,
         }
     }
 
@@ -294,6 +325,17 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         true
     }
 
+    /// From now on every packet pushed is also kept, up to `limit` bytes (a result cache miss).
+    pub fn start_capture(&mut self, limit: usize) {
+        self.capture = Some(Capture::new(limit));
+    }
+
+    /// What was captured since `start_capture`, `None` when it passed its limit.
+    pub fn take_capture(&mut self) -> Option<Vec<u8>> {
+        let c = self.capture.take()?;
+        (!c.overflow).then_some(c.data)
+    }
+
     /// The code of the last ERR packet pushed since the last call.
     pub fn take_err(&mut self) -> Option<u16> {
         self.last_err.take()
@@ -303,6 +345,9 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     pub fn push(&mut self, payload: &[u8]) {
         if let [0xFF, lo, hi, ..] = payload {
             self.last_err = Some(u16::from_le_bytes([*lo, *hi]));
+        }
+        if let Some(c) = &mut self.capture {
+            c.add(payload);
         }
         let mut rest = payload;
         loop {

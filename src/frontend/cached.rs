@@ -1,0 +1,238 @@
+//! The session's side of the result cache: whether a routed SELECT may be answered from it or kept
+//! (`cache_plan`), the lookup and the capture of a miss (`cached_read`), the write guards.
+
+use std::sync::Arc;
+
+use super::query::Access;
+use super::session::Session;
+use crate::cache::eligible;
+use crate::cache::store::{Entry, Key};
+use crate::config::model::Schema;
+use crate::config::placement::Logical;
+use crate::error::Result;
+use crate::exec::Reply;
+use crate::route::Route;
+use crate::sql::analyze::Analysis;
+use crate::sql::classify::Kind;
+
+/// A cacheable read: its key, the logical tables it reads and the dataHosts it reads from.
+pub struct Plan {
+    key: Key,
+    tables: Vec<Logical>,
+    data_hosts: Vec<Arc<str>>,
+}
+
+pub enum Lookup {
+    Hit(Reply),
+    Miss(Vec<u64>),
+    Bypass,
+}
+
+/// Statements whose run through the proxy may change table data (their tables' epochs move).
+pub fn changes_data(kind: Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::Select
+            | Kind::Show
+            | Kind::Describe
+            | Kind::Explain
+            | Kind::Set
+            | Kind::Use
+            | Kind::Do
+            | Kind::Begin
+            | Kind::Commit
+            | Kind::Rollback
+            | Kind::Savepoint
+            | Kind::Kill
+            | Kind::Empty
+    )
+}
+
+impl Session {
+    /// The logical tables an analysis names in `schema`; `None` when one is in a system schema.
+    pub fn logical_tables(&self, schema: &Schema, a: &Analysis) -> Option<Vec<Logical>> {
+        let mut out = Vec::with_capacity(a.tables.len());
+        for t in &a.tables {
+            let s = t.schema.as_deref().unwrap_or(&schema.name);
+            if eligible::SYSTEM_SCHEMAS.iter().any(|x| x.eq_ignore_ascii_case(s)) {
+                return None;
+            }
+            let l = Logical::Table { schema: s.to_string(), table: t.name.clone() };
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        Some(out)
+    }
+
+    /// Whether this routed SELECT may be answered from the cache (and its reply kept): the cache is on,
+    /// no transaction, no state held, its text deterministic, its tables known and cacheable, every
+    /// dataHost it reads has a binlog reader no further behind than `resultCacheMaxLag`.
+    /// `statement` is what identifies it: the text, or a prepared statement's text and parameters.
+    pub fn cache_plan(
+        &self,
+        schema: &Schema,
+        a: Option<&Analysis>,
+        sql: &str,
+        statement: Vec<u8>,
+        r: &Route,
+        binary: bool,
+    ) -> Option<Plan> {
+        let cache = &self.shared.cache;
+        if !cache.store.on()
+            || self.tx_active()
+            || !self.pinned.is_empty()
+            || !self.pending_track.is_empty()
+            || self.more_results
+            || self.calc_found_rows
+            || self.reads_last_id
+        {
+            return None;
+        }
+        let a = a?;
+        if a.statements != 1 || a.locking_read || a.tables.is_empty() || !eligible::text_allows(sql) {
+            return None;
+        }
+        let tables = self.logical_tables(schema, a)?;
+        let max_lag = std::time::Duration::from_millis(self.rt.config.system.result_cache_max_lag_ms);
+        let now = std::time::Instant::now();
+        let mut data_hosts: Vec<Arc<str>> = Vec::with_capacity(r.nodes.len());
+        for n in &r.nodes {
+            let t = self.rt.backends.node(n).ok()?;
+            // fail closed: a reader disconnected, behind, or not heard from is no guarantee
+            let lag = t.host.binlog.lag(now, crate::backend::binlog::POLL_STALE)?;
+            if lag > max_lag {
+                return None;
+            }
+            if !data_hosts.contains(&t.data_host) {
+                data_hosts.push(t.data_host.clone());
+            }
+        }
+        let session = format!(
+            "{}|{}|{}|{:?}|{}",
+            self.charset,
+            self.autocommit,
+            self.isolation,
+            self.backend_variant(),
+            self.sets.iter().map(|s| &**s).collect::<Vec<_>>().join(";")
+        );
+        let key = Key {
+            user: self.user.name.clone(),
+            schema: schema.name.clone(),
+            statement,
+            session,
+            binary,
+            deprecate_eof: self.deprecate_eof(),
+        };
+        Some(Plan { key, tables, data_hosts })
+    }
+
+    /// Answers from the cache when a valid reply is stored (`Hit`); otherwise says at which epochs a
+    /// miss reads (`Miss`: the reply is being captured from now on) or that a write is under way
+    /// (`Bypass`).
+    pub async fn cache_lookup(&mut self, plan: &Plan, nodes: &[Arc<str>]) -> Result<Lookup> {
+        let cache = self.shared.cache.clone();
+        if let Some(e) = cache.store.get(&plan.key) {
+            if cache.current(&e.tables).as_deref() == Some(e.epochs.as_slice()) {
+                cache.store.hit();
+                for p in e.each() {
+                    self.out.push(p);
+                }
+                self.out.flush().await?;
+                self.note_diagnostics(nodes, false, false);
+                return Ok(Lookup::Hit(Reply { result_set: true, rows: e.rows, ..Reply::default() }));
+            }
+            cache.store.remove(&plan.key);
+        }
+        cache.store.miss();
+        match cache.current(&plan.tables) {
+            Some(epochs) => {
+                self.out.start_capture(cache.store.max_entry.min(usize::MAX as u64) as usize);
+                Ok(Lookup::Miss(epochs))
+            }
+            None => Ok(Lookup::Bypass),
+        }
+    }
+
+    /// After a miss: keeps the captured reply if it is a clean result set and nothing moved meanwhile.
+    pub fn cache_fill(&mut self, plan: Plan, epochs: Vec<u64>, reply: &Reply) {
+        let captured = self.out.take_capture();
+        let cache = &self.shared.cache;
+        let keep = reply.failed.is_none() && reply.result_set && reply.warnings == 0;
+        if let (true, Some(packets)) = (keep, captured) {
+            if cache.current(&plan.tables).as_deref() == Some(epochs.as_slice()) {
+                let entry =
+                    Entry { packets, tables: plan.tables, epochs, data_hosts: plan.data_hosts, rows: reply.rows };
+                cache.store.put(plan.key, entry);
+            }
+        }
+    }
+
+    /// A routed text SELECT through the cache.
+    pub async fn cached_read(&mut self, plan: Plan, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
+        match self.cache_lookup(&plan, &r.nodes).await? {
+            Lookup::Hit(reply) => Ok(reply),
+            Lookup::Bypass => self.execute_as(r, payloads, Access::Read).await,
+            Lookup::Miss(epochs) => {
+                let res = self.execute_as(r, payloads, Access::Read).await;
+                let reply = match res {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = self.out.take_capture();
+                        return Err(e);
+                    }
+                };
+                self.cache_fill(plan, epochs, &reply);
+                Ok(reply)
+            }
+        }
+    }
+
+    /// Before a statement that may change data runs through the proxy: the epochs of its tables move
+    /// (its own `stmt_tables`, else every table of the session's schema) and stay held until it ends —
+    /// inside a transaction, until the transaction ends.
+    pub fn guard_write(&mut self) -> Option<crate::cache::WriteGuard> {
+        let tables = self.stmt_tables.take();
+        if !self.shared.cache.store.on() || !changes_data(self.stmt_kind) {
+            return None;
+        }
+        let tables = match tables {
+            Some(t) if !t.is_empty() && self.stmt_kind != Kind::Ddl => t,
+            _ => vec![Logical::Schema(self.schema.clone()?)],
+        };
+        Some(self.shared.cache.begin_write(tables))
+    }
+
+    /// A write's guard after it ran: kept with an open transaction, dropped otherwise.
+    pub fn after_write(&mut self, guard: Option<crate::cache::WriteGuard>) {
+        if let Some(g) = guard {
+            if self.tx_active() {
+                self.write_guards.push(g);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_session_statements_change_no_data() {
+        for k in [Kind::Select, Kind::Show, Kind::Set, Kind::Begin, Kind::Commit] {
+            assert!(!changes_data(k), "{k:?}");
+        }
+        for k in [
+            Kind::Insert,
+            Kind::Update,
+            Kind::Delete,
+            Kind::Replace,
+            Kind::Ddl,
+            Kind::LoadData,
+            Kind::Call,
+            Kind::Other,
+        ] {
+            assert!(changes_data(k), "{k:?}");
+        }
+    }
+}
