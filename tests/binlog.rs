@@ -4,46 +4,21 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use mysql_async::prelude::*;
 
-/// config/ with the result cache on.
-fn conf() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardcat-binlog-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(root().join("config/schema.xml"), dir.join("schema.xml")).unwrap();
-    let server = std::fs::read_to_string(root().join("config/server.xml")).unwrap().replace(
-        "<property name=\"httpPort\">9067</property>",
-        "<property name=\"httpPort\">9067</property>\n\t\t<property name=\"resultCacheSize\">64M</property>",
-    );
-    std::fs::write(dir.join("server.xml"), server).unwrap();
-    dir
-}
-
-/// A manager command's rows (tab-separated, no header).
-fn manager(p: &Proxy, cmd: &str) -> Vec<Vec<String>> {
-    let out = Command::new("mariadb")
-        .args(["-h127.0.0.1", &format!("-P{}", p.manager_port), "-uadmin", "-padmin", "-N", "-B", "-e", cmd])
-        .output()
-        .expect("run mariadb");
-    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
-}
-
 /// `show @@binlog`'s row of a dataHost: (gtid, state, transactions).
 fn reader(p: &Proxy, data_host: &str) -> (String, String, u64) {
-    let rows = manager(p, "show @@binlog");
+    let rows = manager_rows(p, "show @@binlog");
     let r = rows.iter().find(|r| r[0] == data_host).unwrap_or_else(|| panic!("no reader for {data_host}: {rows:?}"));
     (r[2].clone(), r[6].clone(), r[7].parse().unwrap_or(0))
 }
 
 /// The binlog invalidations of a logical table so far.
 fn moved(p: &Proxy, schema: &str, table: &str) -> u64 {
-    manager(p, "show @@cache.tables")
+    manager_rows(p, "show @@cache.tables")
         .iter()
         .find(|r| r[0] == schema && r[1] == table)
         .map(|r| r[4].parse().unwrap_or(0))
@@ -74,7 +49,7 @@ async fn passes(p: &Proxy, data_host: &str, gtid: &str) -> Duration {
 #[tokio::test]
 async fn direct_writes_on_the_shards_move_their_logical_tables() {
     stack();
-    let p = Proxy::start(&conf(), Some(&root().join("rules")));
+    let p = Proxy::start(&cache_conf("binlog", "64M"), Some(&root().join("rules")));
     let mut p1 = direct(PRIMARY1, "shardcat_1").await;
     let mut p2 = direct(PRIMARY2, "shardcat_2").await;
     let pos = server_pos(&mut p1).await;
@@ -105,7 +80,7 @@ async fn direct_writes_on_the_shards_move_their_logical_tables() {
     p2.query_drop("TRUNCATE TABLE orders").await.unwrap();
     passes(&p, "host1", &server_pos(&mut p1).await).await;
     passes(&p, "host2", &server_pos(&mut p2).await).await;
-    assert!(moved(&p, "demo", "binlog_notes") >= 2, "{:?}", manager(&p, "show @@cache.tables"));
+    assert!(moved(&p, "demo", "binlog_notes") >= 2, "{:?}", manager_rows(&p, "show @@cache.tables"));
     assert_eq!(moved(&p, "demo", "orders"), after[1] + 1, "TRUNCATE");
     dflt.query_drop("DROP TABLE binlog_notes").await.unwrap();
 
@@ -124,7 +99,7 @@ async fn direct_writes_on_the_shards_move_their_logical_tables() {
     passes(&p, "host1", &server_pos(&mut p1).await).await;
     let after = moved(&p, "demo", "customer");
     assert!(after > before, "the write made while the reader was down moved customer ({before} → {after})");
-    let reset: u64 = manager(&p, "show @@cache.tables")
+    let reset: u64 = manager_rows(&p, "show @@cache.tables")
         .iter()
         .find(|r| r[0] == "demo" && r[1] == "customer")
         .map(|r| r[5].parse().unwrap_or(0))

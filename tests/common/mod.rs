@@ -218,3 +218,28 @@ pub async fn http_get(port: u16, path: &str) -> (u16, String) {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+/// config/ with the result cache on (`resultCacheSize`), in a folder of its own.
+pub fn cache_conf(name: &str, size: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shardcat-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(root().join("config/schema.xml"), dir.join("schema.xml")).unwrap();
+    let server = std::fs::read_to_string(root().join("config/server.xml")).unwrap().replace(
+        "<property name=\"httpPort\">9067</property>",
+        &format!(
+            "<property name=\"httpPort\">9067</property>\n\t\t<property name=\"resultCacheSize\">{size}</property>"
+        ),
+    );
+    std::fs::write(dir.join("server.xml"), server).unwrap();
+    dir
+}
+
+/// A manager command's rows through the mariadb CLI (tab-separated, no header), as admin/admin.
+pub fn manager_rows(p: &Proxy, cmd: &str) -> Vec<Vec<String>> {
+    let out = Command::new("mariadb")
+        .args(["-h127.0.0.1", &format!("-P{}", p.manager_port), "-uadmin", "-padmin", "-N", "-B", "-e", cmd])
+        .output()
+        .expect("run mariadb");
+    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}

@@ -1,0 +1,201 @@
+//! The result cache on the real stack: hits answer what a miss answered (text and prepared, one shard
+//! and merged), a write made directly on a shard is seen once the binlog reader passed its GTID, a write
+//! through the proxy is seen by the next read at once — with other clients filling the cache beside it —,
+//! a transaction's writes are seen once it commits, and what may not be cached never is.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::*;
+
+fn proxy() -> &'static Proxy {
+    static P: OnceLock<Proxy> = OnceLock::new();
+    P.get_or_init(|| {
+        stack();
+        Proxy::start(&cache_conf("cache", "32M"), Some(&root().join("rules")))
+    })
+}
+
+/// The tests share one proxy and its counters: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// (hits, stores) of the result cache.
+fn counts(p: &Proxy) -> (u64, u64) {
+    let rows = manager_rows(p, "show @@cache");
+    let r = rows.iter().find(|r| r[0] == "ResultCache").expect("ResultCache row");
+    (r[4].parse().unwrap(), r[5].parse().unwrap())
+}
+
+async fn app(p: &Proxy) -> mysql_async::Conn {
+    mysql_async::Conn::new(opts(p.port, "app", "app", Some("demo"))).await.unwrap()
+}
+
+async fn direct(port: u16, db: &str) -> mysql_async::Conn {
+    mysql_async::Conn::new(opts(port, "proxy", "proxy", Some(db))).await.unwrap()
+}
+
+/// Waits until every reader passed what p1 and p2 hold now; how long that took.
+async fn readers_caught_up(p: &Proxy) -> Duration {
+    let mut need = Vec::new();
+    for port in [PRIMARY1, PRIMARY2] {
+        let mut d = direct(port, "mysql").await;
+        need.push(d.query_first::<String, _>("SELECT @@gtid_binlog_pos").await.unwrap().unwrap_or_default());
+    }
+    // the manager port through mysql_async: polling costs a round trip, not a process
+    let mut m = mysql_async::Conn::new(opts(p.manager_port, "admin", "admin", None)).await.unwrap();
+    let t0 = Instant::now();
+    loop {
+        let rows: Vec<Vec<String>> = m
+            .query_iter("show @@binlog")
+            .await
+            .unwrap()
+            .map_and_drop(|r: mysql_async::Row| {
+                (0..r.len()).map(|i| r.get::<String, _>(i).unwrap_or_default()).collect()
+            })
+            .await
+            .unwrap();
+        let ok = ["host1", "host2"].iter().zip(&need).all(|(h, g)| {
+            rows.iter().any(|r| r[0] == *h && r[6] == "streaming" && shardcat::registry::gtid::covers(&r[2], g))
+        });
+        if ok {
+            return t0.elapsed();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "readers did not catch up: {rows:?}");
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+async fn setup(c: &mut mysql_async::Conn) {
+    c.query_drop("CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await.unwrap();
+    c.query_drop("DELETE FROM customer WHERE id BETWEEN 7000 AND 7999").await.unwrap();
+    c.query_drop("INSERT INTO customer (id, name) VALUES (7001, 'a'), (7002, 'b'), (7003, 'c'), (7004, 'd')")
+        .await
+        .unwrap();
+}
+
+type Rows = Vec<(i64, String)>;
+
+const RANGE: &str = "SELECT id, name FROM customer WHERE id BETWEEN 7000 AND 7999 ORDER BY id";
+
+#[tokio::test]
+async fn hits_answer_what_the_miss_answered_and_uncacheable_reads_are_never_hits() {
+    let _one = SERIAL.lock().await;
+    let p = proxy();
+    let mut c = app(p).await;
+    setup(&mut c).await;
+    readers_caught_up(p).await;
+    // a merged read over both shards, text and prepared, a one-shard point read
+    let (h0, _) = counts(p);
+    let mut seen: Vec<(Rows, Vec<String>)> = Vec::new();
+    for _ in 0..3 {
+        let r = c.query_iter(RANGE).await.unwrap();
+        let cols: Vec<String> =
+            r.columns_ref().iter().map(|c| format!("{} {:?}", c.name_str(), c.column_type())).collect();
+        let rows: Rows = r.collect_and_drop().await.unwrap();
+        seen.push((rows, cols));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    assert_eq!(seen[0].0.len(), 4);
+    let (h1, _) = counts(p);
+    assert_eq!(h1 - h0, 2, "the 2nd and 3rd text reads were hits");
+    let stmt = c.prep("SELECT name FROM customer WHERE id = ?").await.unwrap();
+    let mut names = Vec::new();
+    for id in [7001, 7002, 7001, 7002] {
+        let n: Option<String> = c.exec_first(&stmt, (id,)).await.unwrap();
+        names.push(n.unwrap_or_default());
+    }
+    assert_eq!(names, ["a", "b", "a", "b"], "parameters are part of the key");
+    let (h2, _) = counts(p);
+    assert_eq!(h2 - h1, 2, "the repeated executes were hits");
+    // never cached: time, variables, locking reads, opt-outs, transactions
+    for sql in [
+        "SELECT id, NOW() FROM customer WHERE id = 7001",
+        "SELECT id, @@sql_mode FROM customer WHERE id = 7001",
+        "SELECT SQL_NO_CACHE id FROM customer WHERE id = 7001",
+        "SELECT id FROM customer WHERE id = 7001 FOR UPDATE",
+    ] {
+        for _ in 0..2 {
+            c.query_drop(sql).await.unwrap();
+        }
+    }
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(RANGE).await.unwrap();
+    c.query_drop(RANGE).await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(counts(p).0, h2, "none of those was answered from the cache");
+}
+
+#[tokio::test]
+async fn direct_writes_are_seen_once_the_reader_passed_them() {
+    let _one = SERIAL.lock().await;
+    let p = proxy();
+    let mut c = app(p).await;
+    setup(&mut c).await;
+    let mut d1 = direct(PRIMARY1, "shardcat_1").await;
+    let mut d2 = direct(PRIMARY2, "shardcat_2").await;
+    let mut lags = Vec::new();
+    for i in 0..100 {
+        // fill the cache, then change a row on a shard behind the proxy's back
+        let _: Rows = c.query(RANGE).await.unwrap();
+        let _: Rows = c.query(RANGE).await.unwrap();
+        // mod-2: even ids on dn1 (p1), odd ones on dn2 (p2)
+        let (d, id) = if i % 2 == 0 { (&mut d1, 7002) } else { (&mut d2, 7001) };
+        let v = format!("direct-{i}");
+        d.query_drop(format!("UPDATE customer SET name = '{v}' WHERE id = {id}")).await.unwrap();
+        lags.push(readers_caught_up(p).await);
+        let rows: Rows = c.query(RANGE).await.unwrap();
+        assert!(rows.contains(&(id, v.clone())), "round {i}: {rows:?} lacks ({id}, {v})");
+    }
+    lags.sort();
+    eprintln!(
+        "direct write → reader passed its GTID: p50 {:?}, p99 {:?}, max {:?} (100 writes)",
+        lags[49], lags[98], lags[99]
+    );
+}
+
+#[tokio::test]
+async fn writes_through_the_proxy_are_seen_by_the_next_read_with_readers_filling_beside_it() {
+    let _one = SERIAL.lock().await;
+    let p = proxy();
+    let mut c = app(p).await;
+    setup(&mut c).await;
+    readers_caught_up(p).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut fillers = Vec::new();
+    for _ in 0..3 {
+        let stop = stop.clone();
+        let port = p.port;
+        fillers.push(tokio::spawn(async move {
+            let mut f = mysql_async::Conn::new(opts(port, "app", "app", Some("demo"))).await.unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let _: Rows = f.query(RANGE).await.unwrap();
+            }
+        }));
+    }
+    let (h0, _) = counts(p);
+    for i in 0..300 {
+        let id = 7001 + (i % 4);
+        let v = format!("proxy-{i}");
+        c.query_drop(format!("UPDATE customer SET name = '{v}' WHERE id = {id}")).await.unwrap();
+        let rows: Rows = c.query(RANGE).await.unwrap();
+        assert!(rows.contains(&(id, v.clone())), "round {i}: own write not seen: {rows:?}");
+    }
+    // a transaction's writes: not seen by others before COMMIT, seen right after it
+    let mut other = app(p).await;
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("UPDATE customer SET name = 'in-tx' WHERE id = 7003").await.unwrap();
+    let before: Rows = other.query(RANGE).await.unwrap();
+    assert!(!before.contains(&(7003, "in-tx".into())));
+    c.query_drop("COMMIT").await.unwrap();
+    let after: Rows = other.query(RANGE).await.unwrap();
+    assert!(after.contains(&(7003, "in-tx".into())), "{after:?}");
+    stop.store(true, Ordering::Relaxed);
+    for f in fillers {
+        f.await.unwrap();
+    }
+    assert!(counts(p).0 > h0, "the fillers were answered from the cache meanwhile");
+}
