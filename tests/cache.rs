@@ -127,6 +127,13 @@ async fn hits_answer_what_the_miss_answered_and_uncacheable_reads_are_never_hits
     c.query_drop(RANGE).await.unwrap();
     c.query_drop("COMMIT").await.unwrap();
     assert_eq!(counts(p).0, h2, "none of those was answered from the cache");
+    // clear @@cache: the next read is a miss again
+    let _: Rows = c.query(RANGE).await.unwrap();
+    let h3 = counts(p).0;
+    manager_rows(p, "clear @@cache");
+    let _: Rows = c.query(RANGE).await.unwrap();
+    let _: Rows = c.query(RANGE).await.unwrap();
+    assert_eq!(counts(p).0 - h3, 1, "after clear @@cache only the second read hits");
 }
 
 #[tokio::test]

@@ -92,6 +92,11 @@ pub async fn run(shared: &Arc<Shared>, cmd: Command) -> Reply {
             let n = shared.stats.slow.clear(Some(&schema));
             ok(n as u64, format!("{n} slow statements of {schema} cleared"))
         }
+        Command::ClearCache => {
+            let (n, _) = shared.cache.store.usage();
+            shared.cache.clear();
+            ok(n, format!("{n} cached replies cleared"))
+        }
         Command::Variables(names) => variables(shared, &names),
         Command::Set => ok(0, ""),
     }

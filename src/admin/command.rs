@@ -56,6 +56,8 @@ pub enum Command {
     Online,
     /// `clear @@slow where schema = s`.
     ClearSlow(String),
+    /// `clear @@cache` (shardcat's): every reply the result cache holds goes.
+    ClearCache,
     /// `select @@var[, @@var…]` (what client libraries ask at connect).
     Variables(Vec<String>),
     /// `SET …` sent by client libraries at connect (autocommit, names): accepted, changes nothing.
@@ -96,6 +98,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("reload @@sqlslow=time", "Set Slow SQL Time(ms)"),
     ("rollback @@config", "Rollback all config from memory"),
     ("clear @@slow where schema = ?", "Clear slow sql by schema"),
+    ("clear @@cache", "Clear the result cache"),
     ("offline", "Change MyCat status to OFF"),
     ("online", "Change MyCat status to ON"),
 ];
@@ -209,6 +212,7 @@ pub fn parse(text: &str) -> Result<Command, Unknown> {
         }
         Some("offline") if words.len() == 1 => Ok(Command::Offline),
         Some("online") if words.len() == 1 => Ok(Command::Online),
+        Some("clear") if words.get(1) == Some(&"@@cache") && words.len() == 2 => Ok(Command::ClearCache),
         Some("clear") if words.get(1) == Some(&"@@slow") => {
             let rest = &t[lower.find("@@slow").map(|i| i + 6).unwrap_or(t.len())..];
             match where_value(rest, "schema") {
@@ -265,6 +269,7 @@ mod tests {
         assert_eq!(parse("stop @@heartbeat dh1:60"), Ok(Command::StopHeartbeat { host: "dh1".into(), seconds: 60 }));
         assert_eq!(parse("kill @@connection 3, 4"), Ok(Command::Kill(vec![3, 4])));
         assert_eq!(parse("clear @@slow where schema = shop"), Ok(Command::ClearSlow("shop".into())));
+        assert_eq!(parse("CLEAR @@cache"), Ok(Command::ClearCache));
         assert_eq!(parse("select @@version_comment limit 1"), Ok(Command::Variables(vec!["version_comment".into()])));
         for bad in
             ["show @@nothing", "show @@help me", "drop table t", "kill @@connection x", "switch @@datasource", ""]
