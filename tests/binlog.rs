@@ -109,3 +109,39 @@ async fn direct_writes_on_the_shards_move_their_logical_tables() {
     p2.query_drop("DELETE FROM region WHERE id = 9001").await.unwrap();
     assert!(!p.exited());
 }
+
+#[tokio::test]
+async fn after_a_writehost_switch_the_reader_follows_the_new_writehost() {
+    stack();
+    // a pass-through schema `sw` on a dataHost whose two writeHosts are the stack's two primaries
+    let dir = cache_conf("binlog-switch", "16M");
+    let schema = std::fs::read_to_string(dir.join("schema.xml")).unwrap().replace(
+        "\t<dataNode name=\"dn1\"",
+        "\t<schema name=\"sw\" dataNode=\"dn_sw\"/>\n\t<dataNode name=\"dn_sw\" dataHost=\"host_sw\" database=\"shardcat_default\"/>\n\t<dataNode name=\"dn1\"",
+    );
+    let schema = schema.replace(
+        "</mycat:schema>",
+        "\t<dataHost name=\"host_sw\" maxCon=\"10\" minCon=\"1\" balance=\"0\" writeType=\"0\" dbType=\"mysql\" dbDriver=\"native\" switchType=\"1\">\n\t\t<heartbeat>select user()</heartbeat>\n\t\t<writeHost host=\"sw1\" url=\"127.0.0.1:3307\" user=\"proxy\" password=\"proxy\"/>\n\t\t<writeHost host=\"sw2\" url=\"127.0.0.1:3309\" user=\"proxy\" password=\"proxy\"/>\n\t</dataHost>\n</mycat:schema>",
+    );
+    std::fs::write(dir.join("schema.xml"), schema).unwrap();
+    let p = Proxy::start(&dir, Some(&root().join("rules")));
+    let mut d1 = direct(PRIMARY1, "shardcat_default").await;
+    let mut d2 = direct(PRIMARY2, "shardcat_default").await;
+    d2.query_drop("CREATE DATABASE IF NOT EXISTS shardcat_default").await.unwrap();
+    passes(&p, "host_sw", &server_pos(&mut d1).await).await;
+    assert_eq!(reader(&p, "host_sw").1, "streaming");
+    manager_rows(&p, "switch @@datasource host_sw:1");
+    // the reader moves to sw2 (3309): its writes reach the cache's epochs
+    let t0 = Instant::now();
+    while manager_rows(&p, "show @@binlog").iter().all(|r| !(r[0] == "host_sw" && r[1] == "sw2" && r[6] == "streaming"))
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", manager_rows(&p, "show @@binlog"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = moved(&p, "sw", "binlog_sw");
+    d2.query_drop("CREATE OR REPLACE TABLE binlog_sw (id INT)").await.unwrap();
+    d2.query_drop("INSERT INTO binlog_sw VALUES (1)").await.unwrap();
+    passes(&p, "host_sw", &server_pos(&mut d2).await).await;
+    assert!(moved(&p, "sw", "binlog_sw") >= before + 2, "{:?}", manager_rows(&p, "show @@cache.tables"));
+    d2.query_drop("DROP TABLE binlog_sw").await.unwrap();
+}

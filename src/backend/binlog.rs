@@ -204,6 +204,13 @@ async fn run(set: Arc<DataHostSet>, server_id: u32, sink: Arc<dyn Sink>) {
                 }
                 tokio::time::sleep(Duration::from_secs(10)).await;
             }
+            Err(Failure::Gap(why)) => {
+                // the server does not have the position (another primary's history): what happened
+                // in between is unknown — everything goes, and reading starts where the server is now
+                sink.lost(&set.cfg.name);
+                tracing::warn!(data_host = %set.cfg.name, reason = %why, "binlog position not on this server: reading from its current position");
+                pos = None;
+            }
             Err(Failure::Lost(why)) => {
                 sink.lost(&set.cfg.name);
                 set.binlog.set_state(State::Disconnected, Some(why.clone()));
@@ -216,12 +223,17 @@ async fn run(set: Arc<DataHostSet>, server_id: u32, sink: Arc<dyn Sink>) {
 
 enum Failure {
     Unusable(String),
+    /// The server cannot send from the position asked (ER_MASTER_FATAL_ERROR_READING_BINLOG).
+    Gap(String),
     Lost(String),
 }
 
 impl From<mysql_async::Error> for Failure {
     fn from(e: mysql_async::Error) -> Self {
-        Failure::Lost(e.to_string())
+        match &e {
+            mysql_async::Error::Server(s) if s.code == 1236 => Failure::Gap(e.to_string()),
+            _ => Failure::Lost(e.to_string()),
+        }
     }
 }
 
@@ -265,7 +277,13 @@ async fn stream(
     if !format.eq_ignore_ascii_case("ROW") {
         return Err(Failure::Unusable(format!("binlog_format={format} on {} (ROW is needed)", endpoint.addr)));
     }
-    let start = pos.get_or_insert_with(|| Position::parse(&server_pos)).clone();
+    let position = pos.get_or_insert_with(|| Position::parse(&server_pos));
+    // a domain this position never saw (another primary's, after a switch) starts where the server is:
+    // the sink was told the stream was lost, so nothing before now is trusted anyway
+    for (domain, at) in Position::parse(&server_pos).0 {
+        position.0.entry(domain).or_insert(at);
+    }
+    let start = position.clone();
     let mut dump = tokio::time::timeout(connect, mysql_async::Conn::new(opts(&endpoint)))
         .await
         .map_err(|_| Failure::Lost(format!("connect to {} timed out", endpoint.addr)))??;
@@ -293,7 +311,7 @@ async fn stream(
             ev = events.next() => {
                 let ev = match ev {
                     Some(Ok(ev)) => ev,
-                    Some(Err(e)) => return Err(Failure::Lost(e.to_string())),
+                    Some(Err(e)) => return Err(e.into()),
                     None => return Err(Failure::Lost("the server ended the binlog stream".into())),
                 };
                 last_event = Instant::now();
