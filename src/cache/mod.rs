@@ -77,7 +77,7 @@ struct Mapping {
 pub struct Cache {
     mapping: ArcSwap<Mapping>,
     epochs: Mutex<HashMap<Logical, Moves>>,
-    pub store: store::Store,
+    pub store: Arc<store::Store>,
 }
 
 /// Names as the map keys them: lower case.
@@ -93,7 +93,7 @@ fn normal(l: &Logical) -> Logical {
 impl Cache {
     pub fn new(config: Arc<Config>) -> Arc<Self> {
         let placement = Placement::of(&config);
-        let store = store::Store::new(config.system.result_cache_size, config.system.result_cache_max_entry);
+        let store = Arc::new(store::Store::new(config.system.result_cache_size, config.system.result_cache_max_entry));
         Arc::new(Cache {
             mapping: ArcSwap::from_pointee(Mapping { config, placement }),
             epochs: Mutex::default(),

@@ -52,6 +52,8 @@ impl Entry {
 
 pub struct Store {
     entries: Option<moka::sync::Cache<Key, Arc<Entry>>>,
+    /// Keys a session is filling now: concurrent misses of one key wait for it (single flight).
+    filling: parking_lot::Mutex<std::collections::HashMap<Key, Arc<tokio::sync::Notify>>>,
     pub max_size: u64,
     pub max_entry: u64,
     pub hits: AtomicU64,
@@ -60,6 +62,20 @@ pub struct Store {
     /// Unix milliseconds of the last hit and the last store (`show @@cache`).
     pub last_access: AtomicU64,
     pub last_put: AtomicU64,
+}
+
+/// This session fills a key; when it is dropped (stored or not) the sessions waiting look again.
+pub struct FillGuard {
+    store: Arc<Store>,
+    key: Key,
+}
+
+impl Drop for FillGuard {
+    fn drop(&mut self) {
+        if let Some(n) = self.store.filling.lock().remove(&self.key) {
+            n.notify_waiters();
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -79,6 +95,7 @@ impl Store {
         });
         Store {
             entries,
+            filling: Default::default(),
             max_size: size,
             max_entry,
             hits: AtomicU64::new(0),
@@ -114,6 +131,19 @@ impl Store {
             self.puts.fetch_add(1, Ordering::Relaxed);
             self.last_put.store(now_ms(), Ordering::Relaxed);
             metrics::counter!(crate::stats::names::CACHE_STORES).increment(1);
+        }
+    }
+
+    /// A miss of `key`: `Ok(guard)` when this session fills it (others wait until the guard goes),
+    /// `Err(wait)` when another one does (the future ends when it is done).
+    pub fn fill(self: &Arc<Self>, key: &Key) -> Result<FillGuard, tokio::sync::futures::OwnedNotified> {
+        let mut f = self.filling.lock();
+        match f.get(key) {
+            Some(n) => Err(n.clone().notified_owned()),
+            None => {
+                f.insert(key.clone(), Arc::new(tokio::sync::Notify::new()));
+                Ok(FillGuard { store: self.clone(), key: key.clone() })
+            }
         }
     }
 

@@ -51,10 +51,18 @@ pub struct Schema {
     pub random_data_node: Option<String>,
     /// Top-level tables; ER children hang below their parents.
     pub tables: Vec<Table>,
+    /// `cache="true|false"` (shardcat's): whether the result cache keeps reads of this schema's tables
+    /// (a table's own setting wins; default: yes, when the cache is on).
+    pub cache: Option<bool>,
     pub line: usize,
 }
 
 impl Schema {
+    /// Whether the result cache may keep reads of `table` here (its setting, else the schema's).
+    pub fn cacheable(&self, table: &str) -> bool {
+        self.table(table).and_then(|t| t.cache).or(self.cache).unwrap_or(true)
+    }
+
     /// Finds a configured table (top-level or child at any depth), case-insensitively.
     pub fn table(&self, name: &str) -> Option<&Table> {
         fn find<'a>(ts: &'a [Table], name: &str) -> Option<&'a Table> {
@@ -125,6 +133,8 @@ pub struct Table {
     pub rule_required: bool,
     pub sub_tables: Vec<String>,
     pub children: Vec<Table>,
+    /// `cache="true|false"` on `<table>`/`<childTable>` (a child without one takes its parent's).
+    pub cache: Option<bool>,
     pub line: usize,
 }
 

@@ -39,6 +39,7 @@ fn read_schema(path: &Path, el: &Element, d: &mut Diagnostics) -> Schema {
     let data_node = a.get("dataNode").filter(|s| !s.is_empty()).map(str::to_string);
     let random_data_node = a.get("randomDataNode").filter(|s| !s.is_empty()).map(str::to_string);
     a.known(&["needSupportMultiDBType"]);
+    let cache = cache_attr(&mut a, path, el.line, d);
     a.finish(d);
     let mut tables = Vec::new();
     for t in &el.children {
@@ -47,7 +48,20 @@ fn read_schema(path: &Path, el: &Element, d: &mut Diagnostics) -> Schema {
             other => d.warn(path, t.line, format!("unknown element <{other}> in <schema> ignored")),
         }
     }
-    Schema { name, check_sql_schema, sql_max_limit, data_node, random_data_node, tables, line: el.line }
+    Schema { name, check_sql_schema, sql_max_limit, data_node, random_data_node, tables, cache, line: el.line }
+}
+
+/// `cache="true|false"`, shardcat's attribute on `<schema>`, `<table>` and `<childTable>`.
+fn cache_attr(a: &mut Attrs<'_>, path: &Path, line: usize, d: &mut Diagnostics) -> Option<bool> {
+    match a.get("cache") {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(v) => {
+            d.error(path, line, format!("cache=\"{v}\": expected true or false"));
+            None
+        }
+    }
 }
 
 fn read_table(path: &Path, el: &Element, d: &mut Diagnostics) -> Vec<Table> {
@@ -70,6 +84,7 @@ fn read_table(path: &Path, el: &Element, d: &mut Diagnostics) -> Vec<Table> {
         _ => vec![],
     };
     a.known(&["nameSuffix", "fetchStoreNodeByJdbc", "distribute"]);
+    let cache = cache_attr(&mut a, path, el.line, d);
     a.finish(d);
     if rule_required && rule.is_none() {
         d.error(path, el.line, format!("<table name=\"{names}\"> has ruleRequired=\"true\" but no rule"));
@@ -91,7 +106,7 @@ fn read_table(path: &Path, el: &Element, d: &mut Diagnostics) -> Vec<Table> {
         .into_iter()
         .map(|name| {
             let children =
-                el.children_named("childTable").map(|c| read_child(path, c, &name, &data_nodes, d)).collect();
+                el.children_named("childTable").map(|c| read_child(path, c, &name, &data_nodes, cache, d)).collect();
             for other in el.children.iter().filter(|c| c.name != "childTable") {
                 d.warn(path, other.line, format!("unknown element <{}> in <table> ignored", other.name));
             }
@@ -105,13 +120,21 @@ fn read_table(path: &Path, el: &Element, d: &mut Diagnostics) -> Vec<Table> {
                 rule_required,
                 sub_tables: sub_tables.clone(),
                 children,
+                cache,
                 line: el.line,
             }
         })
         .collect()
 }
 
-fn read_child(path: &Path, el: &Element, parent: &str, nodes: &[String], d: &mut Diagnostics) -> Table {
+fn read_child(
+    path: &Path,
+    el: &Element,
+    parent: &str,
+    nodes: &[String],
+    parent_cache: Option<bool>,
+    d: &mut Diagnostics,
+) -> Table {
     let mut a = Attrs::new(path, el);
     let name = a.required("name", d);
     let join_key = a.get("joinKey").unwrap_or_default().to_string();
@@ -127,8 +150,9 @@ fn read_child(path: &Path, el: &Element, parent: &str, nodes: &[String], d: &mut
     let auto_increment = a.bool("autoIncrement", false);
     let need_add_limit = a.bool("needAddLimit", true);
     let sub_tables = a.get("subTables").and_then(|s| expand_list(s).ok()).unwrap_or_default();
+    let cache = cache_attr(&mut a, path, el.line, d).or(parent_cache);
     a.finish(d);
-    let children = el.children_named("childTable").map(|c| read_child(path, c, &name, nodes, d)).collect();
+    let children = el.children_named("childTable").map(|c| read_child(path, c, &name, nodes, cache, d)).collect();
     Table {
         kind: TableKind::Child { parent: parent.to_string(), join_key, parent_key },
         name,
@@ -139,6 +163,7 @@ fn read_child(path: &Path, el: &Element, parent: &str, nodes: &[String], d: &mut
         rule_required: false,
         sub_tables,
         children,
+        cache,
         line: el.line,
     }
 }

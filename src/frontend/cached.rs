@@ -24,9 +24,13 @@ pub struct Plan {
 
 pub enum Lookup {
     Hit(Reply),
-    Miss(Vec<u64>),
+    /// The epochs the miss reads at, and this session's turn to fill the key.
+    Miss(Vec<u64>, crate::cache::store::FillGuard),
     Bypass,
 }
+
+/// How long a miss waits for another session filling the same key before it runs on its own.
+const FILL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Statements whose run through the proxy may change table data (their tables' epochs move).
 pub fn changes_data(kind: Kind) -> bool {
@@ -94,6 +98,14 @@ impl Session {
             return None;
         }
         let tables = self.logical_tables(schema, a)?;
+        // schema.xml's cache="false" on a table (or its schema) keeps its reads out
+        for t in &tables {
+            if let Logical::Table { schema, table } = t {
+                if !self.rt.config.schema(schema).is_some_and(|s| s.cacheable(table)) {
+                    return None;
+                }
+            }
+        }
         let max_lag = std::time::Duration::from_millis(self.rt.config.system.result_cache_max_lag_ms);
         let now = std::time::Instant::now();
         let mut data_hosts: Vec<Arc<str>> = Vec::with_capacity(r.nodes.len());
@@ -132,30 +144,47 @@ impl Session {
     /// (`Bypass`).
     pub async fn cache_lookup(&mut self, plan: &Plan, nodes: &[Arc<str>]) -> Result<Lookup> {
         let cache = self.shared.cache.clone();
-        if let Some(e) = cache.store.get(&plan.key) {
-            if cache.current(&e.tables).as_deref() == Some(e.epochs.as_slice()) {
-                cache.store.hit();
-                for p in e.each() {
-                    self.out.push(p);
+        let mut waited = false;
+        loop {
+            if let Some(e) = cache.store.get(&plan.key) {
+                if cache.current(&e.tables).as_deref() == Some(e.epochs.as_slice()) {
+                    cache.store.hit();
+                    for p in e.each() {
+                        self.out.push(p);
+                    }
+                    self.out.flush().await?;
+                    self.note_diagnostics(nodes, false, false);
+                    return Ok(Lookup::Hit(Reply { result_set: true, rows: e.rows, ..Reply::default() }));
                 }
-                self.out.flush().await?;
-                self.note_diagnostics(nodes, false, false);
-                return Ok(Lookup::Hit(Reply { result_set: true, rows: e.rows, ..Reply::default() }));
+                cache.store.remove(&plan.key);
             }
-            cache.store.remove(&plan.key);
-        }
-        cache.store.miss();
-        match cache.current(&plan.tables) {
-            Some(epochs) => {
-                self.out.start_capture(cache.store.max_entry.min(usize::MAX as u64) as usize);
-                Ok(Lookup::Miss(epochs))
+            let Some(epochs) = cache.current(&plan.tables) else {
+                cache.store.miss();
+                return Ok(Lookup::Bypass);
+            };
+            match cache.store.fill(&plan.key) {
+                Ok(guard) => {
+                    cache.store.miss();
+                    self.out.start_capture(cache.store.max_entry.min(usize::MAX as u64) as usize);
+                    return Ok(Lookup::Miss(epochs, guard));
+                }
+                // another session runs the same statement: its reply is the one to wait for, once
+                Err(done) if !waited => {
+                    waited = true;
+                    let _ = tokio::time::timeout(FILL_WAIT, done).await;
+                }
+                Err(_) => {
+                    cache.store.miss();
+                    return Ok(Lookup::Bypass);
+                }
             }
-            None => Ok(Lookup::Bypass),
         }
     }
 
-    /// After a miss: keeps the captured reply if it is a clean result set and nothing moved meanwhile.
-    pub fn cache_fill(&mut self, plan: Plan, epochs: Vec<u64>, reply: &Reply) {
+    /// After a miss: keeps the captured reply if it is a clean result set and nothing moved meanwhile
+    /// (then `guard` goes and the sessions waiting for this key look again).
+    pub fn cache_fill(&mut self, plan: Plan, epochs: Vec<u64>, guard: crate::cache::store::FillGuard, reply: &Reply) {
+        let _guard = guard;
         let captured = self.out.take_capture();
         let cache = &self.shared.cache;
         let keep = reply.failed.is_none() && reply.result_set && reply.warnings == 0;
@@ -173,7 +202,7 @@ impl Session {
         match self.cache_lookup(&plan, &r.nodes).await? {
             Lookup::Hit(reply) => Ok(reply),
             Lookup::Bypass => self.execute_as(r, payloads, Access::Read).await,
-            Lookup::Miss(epochs) => {
+            Lookup::Miss(epochs, guard) => {
                 let res = self.execute_as(r, payloads, Access::Read).await;
                 let reply = match res {
                     Ok(r) => r,
@@ -182,7 +211,7 @@ impl Session {
                         return Err(e);
                     }
                 };
-                self.cache_fill(plan, epochs, &reply);
+                self.cache_fill(plan, epochs, guard, &reply);
                 Ok(reply)
             }
         }

@@ -415,7 +415,7 @@ impl Session {
                         self.after_reply(kind, &reply, &sql);
                         return Ok(());
                     }
-                    super::cached::Lookup::Miss(epochs) => fill = Some((plan, epochs)),
+                    super::cached::Lookup::Miss(epochs, guard) => fill = Some((plan, epochs, guard)),
                     super::cached::Lookup::Bypass => {}
                 }
             }
@@ -504,8 +504,8 @@ impl Session {
         self.release(route.nodes.clone(), conns, &res).await;
         let reply = self.settle(watched, res).await?;
         self.out.flush().await?;
-        if let Some((plan, epochs)) = fill {
-            self.cache_fill(plan, epochs, &reply);
+        if let Some((plan, epochs, guard)) = fill {
+            self.cache_fill(plan, epochs, guard, &reply);
         }
         self.after_reply(kind, &reply, &sql);
         Ok(())
