@@ -19,6 +19,9 @@ const ROWS: u64 = 40;
 const BASE: u64 = 8000;
 const OPS: u64 = 100_000;
 
+/// A direct write: the version it wrote and the GTID (domain, seq) that committed it.
+type DirectWrite = (u64, u64, u64);
+
 /// What a read must see: per table and id, the newest version known committed, and for direct writes
 /// the GTID (domain, seq) that committed it.
 #[derive(Default)]
@@ -26,7 +29,7 @@ struct Known {
     /// (table, id) → version whose OK came back through the proxy.
     proxy: HashMap<(&'static str, u64), u64>,
     /// (table, id) → (version, domain, seq) of direct writes, newest last.
-    direct: HashMap<(&'static str, u64), Vec<(u64, u64, u64)>>,
+    direct: HashMap<(&'static str, u64), Vec<DirectWrite>>,
 }
 
 fn gtid_seqs(pos: &str) -> Vec<(u64, u64)> {
@@ -118,7 +121,8 @@ async fn no_read_through_the_cache_is_ever_stale() {
                 version += 1;
                 n += 1;
                 let id = ids[(n as usize * 7) % ids.len()];
-                let tables: &[&'static str] = if through_proxy { &["customer", "orders", "region"] } else { &["customer", "orders"] };
+                let tables: &[&'static str] =
+                    if through_proxy { &["customer", "orders", "region"] } else { &["customer", "orders"] };
                 let table = tables[(n as usize) % tables.len()];
                 let sql = match table {
                     "customer" => format!("UPDATE customer SET name = '{version}' WHERE id = {id}"),
@@ -219,10 +223,7 @@ async fn no_read_through_the_cache_is_ever_stale() {
 async fn read(c: &mut mysql_async::Conn, table: &str, id: u64) -> u64 {
     let v: Option<String> = match table {
         "customer" => c.exec_first("SELECT name FROM customer WHERE id = ?", (id,)).await.unwrap(),
-        "orders" => c
-            .exec_first("SELECT CAST(amount AS CHAR) FROM orders WHERE customer_id = ?", (id,))
-            .await
-            .unwrap(),
+        "orders" => c.exec_first("SELECT CAST(amount AS CHAR) FROM orders WHERE customer_id = ?", (id,)).await.unwrap(),
         _ => c.exec_first("SELECT name FROM region WHERE id = ?", (id,)).await.unwrap(),
     };
     v.and_then(|s| s.split('.').next().and_then(|x| x.parse().ok())).unwrap_or(0)

@@ -416,3 +416,20 @@ fn tracked_ok(p: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     entries.sort();
     (head, entries)
 }
+
+/// A client that prepares, runs and closes the same statement again and again (no client-side cache)
+/// leaves one statement per backend connection, not one per PREPARE (the server's
+/// max_prepared_stmt_count is shared by every client).
+#[tokio::test]
+async fn preparing_one_text_again_and_again_leaves_one_backend_statement() {
+    let mut c = proxy_conn("passthru").await; // stmt_cache_size(0): every exec prepares and closes
+    let mut d = direct_conn(PRIMARY1, "passthru").await;
+    let count = |row: Option<(String, u64)>| row.map(|r| r.1).unwrap_or(0);
+    let before = count(d.query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").await.unwrap());
+    for i in 0..300 {
+        let v: Option<i64> = c.exec_first("SELECT ? + 1 AS leak_check", (i,)).await.unwrap();
+        assert_eq!(v, Some(i + 1));
+    }
+    let after = count(d.query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").await.unwrap());
+    assert!(after < before + 100, "300 prepares of one text left {} statements on the server", after - before);
+}

@@ -393,8 +393,16 @@ impl BackendConn {
             self.stmt_count -= 1;
         }
         let per_db = self.stmts.entry(Arc::from(db.as_str())).or_default();
-        if per_db.insert(sql, bs).is_none() {
-            self.stmt_count += 1;
+        match per_db.insert(sql, bs) {
+            None => self.stmt_count += 1,
+            // the same text prepared again (a client's COM_STMT_PREPARE always reaches a backend):
+            // the statement it replaces is closed, or the server would keep it until the connection ends
+            Some(old) => {
+                let mut p = BytesMut::with_capacity(5);
+                p.put_u8(0x19);
+                p.put_u32_le(old.id);
+                self.queue_no_reply(&p);
+            }
         }
     }
 

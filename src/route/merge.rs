@@ -174,6 +174,34 @@ fn agg_kind(b: &mut Builder<'_>, e: &Expr, name: &str, text: &str, context: &str
     })
 }
 
+/// Where the select list whose last item starts at `from` ends: before the top-level FROM after it
+/// (trailing blanks excluded).
+fn select_list_end(sql: &str, from: usize) -> Option<usize> {
+    let mut quotes = crate::sql::analyze::Quotes::default();
+    let mut depth = 0i32;
+    let rest = sql.get(from..)?;
+    let bytes = rest.as_bytes();
+    let mut prev_word = false;
+    for (i, c) in rest.char_indices() {
+        if !quotes.outside(c) {
+            prev_word = false;
+            continue;
+        }
+        // the scan may start inside the item (depth below 0 once its parenthesis closes)
+        let word_start = depth <= 0 && !prev_word && rest.get(i..i + 4).is_some_and(|w| w.eq_ignore_ascii_case("FROM"));
+        if word_start && bytes.get(i + 4).is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_')) {
+            return Some(from + rest[..i].trim_end().len());
+        }
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        prev_word = c.is_alphanumeric() || c == '_' || c == '$';
+    }
+    None
+}
+
 struct Builder<'a> {
     sql: &'a str,
     hidden: Vec<String>,
@@ -417,7 +445,10 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     }
     if !b.hidden.is_empty() {
         let last = s.projection.last().ok_or_else(|| refuse("an empty select list"))?;
-        let (_, end) = expr_byte_span(sql, last).ok_or_else(|| refuse("a select list shardcat cannot locate"))?;
+        let (start, end) = expr_byte_span(sql, last).ok_or_else(|| refuse("a select list shardcat cannot locate"))?;
+        // the item's own span may stop inside it (CAST(x AS CHAR) spans `x`): the list ends where the
+        // FROM after it begins, outside quotes and parentheses (without FROM, where the span ends)
+        let end = select_list_end(sql, start).unwrap_or(end);
         let cols: Vec<String> = b.hidden.iter().enumerate().map(|(i, h)| format!("{h} AS `__sc_{i}`")).collect();
         edits.push((end, end, format!(", {}", cols.join(", "))));
     }
@@ -518,7 +549,10 @@ pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
             _ => {}
         }
         let last = s.projection.last().ok_or_else(|| refuse("an empty select list"))?;
-        let (_, end) = expr_byte_span(sql, last).ok_or_else(|| refuse("a select list shardcat cannot locate"))?;
+        let (start, end) = expr_byte_span(sql, last).ok_or_else(|| refuse("a select list shardcat cannot locate"))?;
+        // the item's own span may stop inside it (CAST(x AS CHAR) spans `x`): the list ends where the
+        // FROM after it begins, outside quotes and parentheses (without FROM, where the span ends)
+        let end = select_list_end(sql, start).unwrap_or(end);
         let cols: Vec<String> =
             texts.iter().enumerate().map(|(i, (t, _))| format!("WEIGHT_STRING({t}) AS `__sc_{i}`")).collect();
         edits.push((end, end, format!(", {}", cols.join(", "))));
@@ -639,6 +673,13 @@ mod tests {
     fn ordered_scans_get_weights_and_hidden_keys() {
         let m = p("SELECT id, name FROM t ORDER BY name DESC, 1 LIMIT 5, 10").unwrap();
         assert_eq!(m.shard_sql, "SELECT id, name, WEIGHT_STRING(name) AS `__sc_0`, WEIGHT_STRING(id) AS `__sc_1` FROM t ORDER BY name DESC, 1 LIMIT 15");
+        // a last item whose span stops inside it: the helpers go after the whole item
+        let sql = "SELECT id, CAST(amount AS CHAR) AS a FROM t ORDER BY id";
+        assert_eq!(super::select_list_end(sql, 11), Some(sql.find(" FROM").unwrap()));
+        assert_eq!(super::select_list_end("SELECT a, b FROMAGE", 10), None);
+        let inner = "SELECT id, CAST(amount AS CHAR) FROM t";
+        assert_eq!(super::select_list_end(inner, 16), Some(inner.find(" FROM").unwrap()), "from inside the CAST");
+        assert_eq!(super::select_list_end("SELECT x, 'FROM' FROM t", 10), Some(16));
         assert_eq!(m.order[0], SortKey { col: ColRef::Visible(1), weight: ColRef::Hidden(0), desc: true });
         assert_eq!(m.order[1].col, ColRef::Visible(0));
         assert_eq!(m.limit, Some((5, 10)));
