@@ -34,6 +34,8 @@ pub struct Entry {
     pub tables: Vec<Logical>,
     pub epochs: Vec<u64>,
     pub data_hosts: Vec<Arc<str>>,
+    /// The dataNodes it was read from (the session's diagnostics point there after a hit).
+    pub nodes: Vec<Arc<str>>,
     pub rows: u64,
 }
 
@@ -183,7 +185,7 @@ mod tests {
         c.add(b"\x01");
         c.add(b"def");
         c.add(b"");
-        let e = Entry { packets: c.data, tables: vec![], epochs: vec![], data_hosts: vec![], rows: 0 };
+        let e = Entry { packets: c.data, tables: vec![], epochs: vec![], data_hosts: vec![], nodes: vec![], rows: 0 };
         let got: Vec<&[u8]> = e.each().collect();
         assert_eq!(got, [&b"\x01"[..], b"def", b""]);
         let mut big = Capture::new(16);
@@ -206,7 +208,14 @@ mod tests {
             deprecate_eof: true,
         };
         for i in 0..100 {
-            let e = Entry { packets: vec![0; 1000], tables: vec![], epochs: vec![], data_hosts: vec![], rows: 1 };
+            let e = Entry {
+                packets: vec![0; 1000],
+                tables: vec![],
+                epochs: vec![],
+                data_hosts: vec![],
+                nodes: vec![],
+                rows: 1,
+            };
             s.put(key(i), e);
         }
         let (entries, bytes) = s.usage();

@@ -20,6 +20,7 @@ pub struct Plan {
     key: Key,
     tables: Vec<Logical>,
     data_hosts: Vec<Arc<str>>,
+    nodes: Vec<Arc<str>>,
 }
 
 pub enum Lookup {
@@ -82,21 +83,11 @@ impl Session {
         r: &Route,
         binary: bool,
     ) -> Option<Plan> {
-        let cache = &self.shared.cache;
-        if !cache.store.on()
-            || self.tx_active()
-            || !self.pinned.is_empty()
-            || !self.pending_track.is_empty()
-            || self.more_results
-            || self.calc_found_rows
-            || self.reads_last_id
-        {
-            return None;
-        }
         let a = a?;
         if a.statements != 1 || a.locking_read || a.tables.is_empty() || !eligible::text_allows(sql) {
             return None;
         }
+        let key = self.cache_key(&schema.name, statement, binary)?;
         let tables = self.logical_tables(schema, a)?;
         // schema.xml's cache="false" on a table (or its schema) keeps its reads out
         for t in &tables {
@@ -120,6 +111,22 @@ impl Session {
                 data_hosts.push(t.data_host.clone());
             }
         }
+        Some(Plan { key, tables, data_hosts, nodes: r.nodes.clone() })
+    }
+
+    /// The key of a statement when the session may use the cache at all (the checks that need no
+    /// parse: cache on, no transaction, no state held, nothing pending, one statement).
+    pub fn cache_key(&self, schema: &str, statement: Vec<u8>, binary: bool) -> Option<Key> {
+        if !self.shared.cache.store.on()
+            || self.tx_active()
+            || !self.pinned.is_empty()
+            || !self.pending_track.is_empty()
+            || self.more_results
+            || self.calc_found_rows
+            || self.reads_last_id
+        {
+            return None;
+        }
         let session = format!(
             "{}|{}|{}|{:?}|{}",
             self.charset,
@@ -128,35 +135,60 @@ impl Session {
             self.backend_variant(),
             self.sets.iter().map(|s| &**s).collect::<Vec<_>>().join(";")
         );
-        let key = Key {
+        Some(Key {
             user: self.user.name.clone(),
-            schema: schema.name.clone(),
+            schema: schema.to_string(),
             statement,
             session,
             binary,
             deprecate_eof: self.deprecate_eof(),
-        };
-        Some(Plan { key, tables, data_hosts })
+        })
+    }
+
+    /// A stored reply still valid for `key` — its tables' epochs unmoved, every dataHost it came from
+    /// read within `resultCacheMaxLag` — is sent, before any parse or route.
+    pub async fn cache_hit(&mut self, key: &Key) -> Result<Option<Reply>> {
+        let cache = self.shared.cache.clone();
+        let Some(e) = cache.store.get(key) else { return Ok(None) };
+        if cache.current(&e.tables).as_deref() != Some(e.epochs.as_slice()) {
+            cache.store.remove(key);
+            return Ok(None);
+        }
+        if !self.fresh(&e.data_hosts) {
+            return Ok(None);
+        }
+        cache.store.hit();
+        for p in e.each() {
+            self.out.push(p);
+        }
+        self.out.flush().await?;
+        self.note_diagnostics(&e.nodes, false, false);
+        Ok(Some(Reply { result_set: true, rows: e.rows, ..Reply::default() }))
+    }
+
+    /// Every dataHost's binlog reader is streaming and no further behind than `resultCacheMaxLag`.
+    fn fresh(&self, data_hosts: &[Arc<str>]) -> bool {
+        let max_lag = std::time::Duration::from_millis(self.rt.config.system.result_cache_max_lag_ms);
+        let now = std::time::Instant::now();
+        data_hosts.iter().all(|dh| {
+            self.rt
+                .backends
+                .hosts
+                .iter()
+                .find(|h| *h.cfg.name == **dh)
+                .is_some_and(|h| h.binlog.lag(now, crate::backend::binlog::POLL_STALE).is_some_and(|l| l <= max_lag))
+        })
     }
 
     /// Answers from the cache when a valid reply is stored (`Hit`); otherwise says at which epochs a
     /// miss reads (`Miss`: the reply is being captured from now on) or that a write is under way
     /// (`Bypass`).
-    pub async fn cache_lookup(&mut self, plan: &Plan, nodes: &[Arc<str>]) -> Result<Lookup> {
+    pub async fn cache_lookup(&mut self, plan: &Plan) -> Result<Lookup> {
         let cache = self.shared.cache.clone();
         let mut waited = false;
         loop {
-            if let Some(e) = cache.store.get(&plan.key) {
-                if cache.current(&e.tables).as_deref() == Some(e.epochs.as_slice()) {
-                    cache.store.hit();
-                    for p in e.each() {
-                        self.out.push(p);
-                    }
-                    self.out.flush().await?;
-                    self.note_diagnostics(nodes, false, false);
-                    return Ok(Lookup::Hit(Reply { result_set: true, rows: e.rows, ..Reply::default() }));
-                }
-                cache.store.remove(&plan.key);
+            if let Some(reply) = self.cache_hit(&plan.key).await? {
+                return Ok(Lookup::Hit(reply));
             }
             let Some(epochs) = cache.current(&plan.tables) else {
                 cache.store.miss();
@@ -190,8 +222,14 @@ impl Session {
         let keep = reply.failed.is_none() && reply.result_set && reply.warnings == 0;
         if let (true, Some(packets)) = (keep, captured) {
             if cache.current(&plan.tables).as_deref() == Some(epochs.as_slice()) {
-                let entry =
-                    Entry { packets, tables: plan.tables, epochs, data_hosts: plan.data_hosts, rows: reply.rows };
+                let entry = Entry {
+                    packets,
+                    tables: plan.tables,
+                    epochs,
+                    data_hosts: plan.data_hosts,
+                    nodes: plan.nodes,
+                    rows: reply.rows,
+                };
                 cache.store.put(plan.key, entry);
             }
         }
@@ -199,7 +237,7 @@ impl Session {
 
     /// A routed text SELECT through the cache.
     pub async fn cached_read(&mut self, plan: Plan, r: &Route, payloads: &[bytes::Bytes]) -> Result<Reply> {
-        match self.cache_lookup(&plan, &r.nodes).await? {
+        match self.cache_lookup(&plan).await? {
             Lookup::Hit(reply) => Ok(reply),
             Lookup::Bypass => self.execute_as(r, payloads, Access::Read).await,
             Lookup::Miss(epochs, guard) => {

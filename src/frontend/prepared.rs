@@ -354,6 +354,25 @@ impl Session {
             self.close_cursor(node, bid).await;
         }
         let cursor_requested = pkt.get(5).is_some_and(|f| f & 0x01 != 0);
+        // a stored reply for this statement and these parameters: sent before any route
+        let cache_key = (kind == Kind::Select
+            && st_access == super::query::Access::Read
+            && !cursor_requested
+            && long_data.is_empty()
+            && analysis.is_some())
+        .then(|| {
+            let mut key = sql.as_bytes().to_vec();
+            key.push(0);
+            key.extend_from_slice(pkt.get(10..).unwrap_or(&[]));
+            key.extend_from_slice(types.as_deref().unwrap_or(&[]));
+            key
+        });
+        if let Some(key) = cache_key.as_ref().and_then(|k| self.cache_key(&schema_name, k.clone(), true)) {
+            if let Some(reply) = self.cache_hit(&key).await? {
+                self.after_reply(kind, &reply, &sql);
+                return Ok(());
+            }
+        }
         self.implicit_commit(kind, &sql).await?;
         let mut bound = Vec::new();
         let route = match (&fixed, &analysis) {
@@ -401,16 +420,10 @@ impl Session {
                 && !cursor_requested
                 && long_data.is_empty();
             let plan = cacheable
-                .then(|| {
-                    let mut key = sql.as_bytes().to_vec();
-                    key.push(0);
-                    key.extend_from_slice(pkt.get(10..).unwrap_or(&[]));
-                    key.extend_from_slice(types.as_deref().unwrap_or(&[]));
-                    self.cache_plan(schema, Some(a), &sql, key, &route, true)
-                })
+                .then(|| cache_key.clone().and_then(|key| self.cache_plan(schema, Some(a), &sql, key, &route, true)))
                 .flatten();
             if let Some(plan) = plan {
-                match self.cache_lookup(&plan, &route.nodes).await? {
+                match self.cache_lookup(&plan).await? {
                     super::cached::Lookup::Hit(reply) => {
                         self.after_reply(kind, &reply, &sql);
                         return Ok(());

@@ -212,6 +212,16 @@ impl Session {
         let (kind, start) = classify(sql);
         self.stmt_kind = kind;
         self.stmt_tables = None;
+        if kind == Kind::Select && self.shared.cache.store.on() && crate::cache::eligible::text_allows(sql) {
+            // a stored reply for this text: sent before any parse or route
+            let key = self.schema.clone().and_then(|s| self.cache_key(&s, sql.as_bytes().to_vec(), false));
+            if let Some(key) = key {
+                if let Some(reply) = self.cache_hit(&key).await? {
+                    self.after_reply(kind, &reply, sql);
+                    return Ok(());
+                }
+            }
+        }
         if super::diagnostics::is_diagnostics_statement(kind, sql, start) {
             return self.show_diagnostics(sql).await;
         }

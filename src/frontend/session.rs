@@ -99,6 +99,8 @@ pub struct Session {
     pub stmt_tables: Option<Vec<crate::config::placement::Logical>>,
     /// Write guards of the open transaction: its tables are neither cached nor served until it ends.
     pub write_guards: Vec<crate::cache::WriteGuard>,
+    /// The statement running holds a write guard already (a write on several nodes, until its COMMIT).
+    pub write_guarded: bool,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -192,6 +194,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         stmt_kind: crate::sql::classify::Kind::Empty,
         stmt_tables: None,
         write_guards: Vec::new(),
+        write_guarded: false,
         text_exact: true,
     };
     s.client_charset = s.charset.clone();

@@ -243,7 +243,8 @@ impl Session {
         let limit = self.rt.config.system.merge_memory_limit;
         let watched = self.watch(conns);
         self.ctl.start(conns.iter().map(|c| &**c));
-        let guard = self.guard_write();
+        // a write-all holds its guard over its COMMIT too (run_routed)
+        let guard = if self.write_guarded { None } else { self.guard_write() };
         let t0 = std::time::Instant::now();
         let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
         self.ctl.finish().await;
@@ -284,7 +285,13 @@ impl Session {
         let atomic =
             !self.tx_active() && r.nodes.len() > 1 && matches!(r.mode, Mode::WriteAllSum | Mode::WriteAllReportOne);
         if atomic {
-            self.run_write_all(r, conns, payloads, fmt).await
+            // the cache's guard ends after the COMMIT on every node, not after the statement
+            let guard = self.guard_write();
+            self.write_guarded = true;
+            let out = self.run_write_all(r, conns, payloads, fmt).await;
+            self.write_guarded = false;
+            self.after_write(guard);
+            out
         } else {
             self.run_on(r, conns, payloads, fmt).await
         }
