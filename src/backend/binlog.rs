@@ -179,7 +179,37 @@ enum End {
     Retired,
 }
 
+/// The hosts that may become this dataHost's writeHost need `log_slave_updates`, or after a promotion
+/// their binlog lacks what they replicated and the reader cannot go on from its GTID: said once per host.
+async fn check_promotable(set: Arc<DataHostSet>) {
+    let current = set.current_index();
+    let others = set
+        .writers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != current)
+        .map(|(_, m)| m)
+        .chain(set.readers.iter().flatten());
+    for m in others {
+        let Ok(Ok(mut c)) =
+            tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(opts(&m.pool.endpoint))).await
+        else {
+            continue;
+        };
+        let row: Option<(String, String)> =
+            c.query_first("SELECT @@global.log_slave_updates, @@global.log_bin").await.ok().flatten();
+        if let Some((updates, log_bin)) = row {
+            let on = |v: &str| v == "1" || v.eq_ignore_ascii_case("ON");
+            if !on(&updates) || !on(&log_bin) {
+                tracing::warn!(data_host = %set.cfg.name, host = %m.name, log_bin = %log_bin, log_slave_updates = %updates, "a host that may be promoted does not log what it replicates: after a failover to it the binlog reader starts afresh (the result cache drops this dataHost's replies)");
+            }
+        }
+        let _ = c.disconnect().await;
+    }
+}
+
 async fn run(set: Arc<DataHostSet>, server_id: u32, sink: Arc<dyn Sink>) {
+    tokio::spawn(check_promotable(set.clone()));
     let mut pos: Option<Position> = None;
     let mut unusable_logged = false;
     loop {
