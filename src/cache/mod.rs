@@ -116,21 +116,36 @@ impl Cache {
         WriteGuard { cache: self.clone(), tables }
     }
 
-    /// The epochs a result over `tables` is read at, or `None` while a write through the proxy is
-    /// under way on one of them.
-    pub fn current(&self, tables: &[Logical]) -> Option<Vec<u64>> {
-        let epochs = self.epochs.lock();
-        let mut out = Vec::with_capacity(tables.len() * 2);
+    /// What a result over `tables` depends on, as `current` takes it: each table and its schema, in
+    /// the map's lower case, once each (computed once per stored reply, not per lookup).
+    pub fn dependencies(tables: &[Logical]) -> Vec<Logical> {
+        let mut out: Vec<Logical> = Vec::with_capacity(tables.len() * 2);
         for t in tables {
             let t = normal(t);
-            let m = epochs.get(&t);
+            if let Logical::Table { schema, .. } = &t {
+                let s = Logical::Schema(schema.clone());
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// The epochs of `deps` (from `dependencies`) now, or `None` while a write through the proxy is
+    /// under way on one of them.
+    pub fn current(&self, deps: &[Logical]) -> Option<Vec<u64>> {
+        let epochs = self.epochs.lock();
+        let mut out = Vec::with_capacity(deps.len());
+        for d in deps {
+            let m = epochs.get(d);
             if m.is_some_and(|m| m.inflight > 0) {
                 return None;
             }
             out.push(m.map_or(0, |m| m.epoch));
-            if let Logical::Table { schema, .. } = &t {
-                out.push(epochs.get(&Logical::Schema(schema.clone())).map_or(0, |m| m.epoch));
-            }
         }
         Some(out)
     }
@@ -174,16 +189,16 @@ impl Cache {
         crate::stats::invalidations(source.name(), tables.len() as u64);
     }
 
-    /// The epochs a result over `tables` depends on: a table's own, and its schema's.
+    /// The epochs a result over `tables` depends on: for each table its schema's, then its own.
     pub fn epochs(&self, tables: &[Logical]) -> Vec<u64> {
         let epochs = self.epochs.lock();
         let mut out = Vec::with_capacity(tables.len() * 2);
         for t in tables {
             let t = normal(t);
-            out.push(epochs.get(&t).map_or(0, |m| m.epoch));
             if let Logical::Table { schema, .. } = &t {
                 out.push(epochs.get(&Logical::Schema(schema.clone())).map_or(0, |m| m.epoch));
             }
+            out.push(epochs.get(&t).map_or(0, |m| m.epoch));
         }
         out
     }
@@ -257,16 +272,20 @@ mod tests {
         };
         c.changed("host2", &change);
         let after = c.epochs(&[t("demo", "customer"), t("demo", "region")]);
-        assert_ne!(before[0], after[0], "customer moved");
-        assert_eq!(before[2], after[2], "region did not");
+        assert_ne!(before[1], after[1], "customer moved");
+        assert_eq!(before[3], after[3], "region did not");
         // a change the reader could not narrow down moves the schemas stored there
         c.changed("host1", &Change { databases: vec!["shardcat_default".into()], ..Default::default() });
         let e = c.epochs(&[t("demo", "anything")]);
-        assert_eq!(e[1], 1, "demo's schema epoch moved: {e:?}");
+        assert_eq!(e[0], 1, "demo's schema epoch moved: {e:?}");
         // a lost reader moves everything on its dataHost
-        let region = c.epochs(&[t("demo", "region")])[0];
+        let region = c.epochs(&[t("demo", "region")])[1];
         c.lost("host1");
-        assert_ne!(c.epochs(&[t("demo", "region")])[0], region);
+        assert_ne!(c.epochs(&[t("demo", "region")])[1], region);
+        // current() takes the dependencies: a table and its schema
+        let deps = Cache::dependencies(&[t("Demo", "Region"), t("demo", "customer")]);
+        assert_eq!(deps.len(), 3, "{deps:?}");
+        assert_eq!(c.current(&deps).map(|v| v.len()), Some(3));
         let moves = c.moves();
         let customer = moves.iter().find(|(l, _)| *l == t("demo", "customer")).map(|(_, m)| m.clone()).unwrap();
         assert_eq!((customer.binlog, customer.reset), (1, 1));

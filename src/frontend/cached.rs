@@ -111,6 +111,7 @@ impl Session {
                 data_hosts.push(t.data_host.clone());
             }
         }
+        let tables = crate::cache::Cache::dependencies(&tables);
         Some(Plan { key, tables, data_hosts, nodes: r.nodes.clone() })
     }
 
@@ -127,14 +128,21 @@ impl Session {
         {
             return None;
         }
-        let session = format!(
-            "{}|{}|{}|{:?}|{}",
-            self.charset,
-            self.autocommit,
-            self.isolation,
-            self.backend_variant(),
-            self.sets.iter().map(|s| &**s).collect::<Vec<_>>().join(";")
+        // charset, autocommit, isolation, the framing variant, the replayed SETs
+        let v = self.backend_variant();
+        let mut session = String::with_capacity(
+            self.charset.len() + self.isolation.len() + 8 + self.sets.iter().map(|s| s.len() + 1).sum::<usize>(),
         );
+        session.push_str(&self.charset);
+        session.push('|');
+        session.push_str(&self.isolation);
+        for b in [self.autocommit, v.found_rows, v.deprecate_eof, v.extended_metadata] {
+            session.push(if b { '1' } else { '0' });
+        }
+        for s in &self.sets {
+            session.push('|');
+            session.push_str(s);
+        }
         Some(Key {
             user: self.user.name.clone(),
             schema: schema.to_string(),
