@@ -218,7 +218,10 @@ async fn run(set: Arc<DataHostSet>, server_id: u32, sink: Arc<dyn Sink>) {
             sink.lost(&set.cfg.name);
             return;
         }
-        set.binlog.set_state(State::Connecting, None);
+        // while retrying after an outage it stays `disconnected`
+        if set.binlog.snapshot().state != State::Disconnected {
+            set.binlog.set_state(State::Connecting, None);
+        }
         match stream(&set, server_id, &mut pos, sink.as_ref()).await {
             Ok(End::Retired) => continue,
             Ok(End::WriterChanged) => {
@@ -243,8 +246,14 @@ async fn run(set: Arc<DataHostSet>, server_id: u32, sink: Arc<dyn Sink>) {
             }
             Err(Failure::Lost(why)) => {
                 sink.lost(&set.cfg.name);
+                // said once per outage, not at every retry while the server stays away
+                let first = set.binlog.snapshot().state != State::Disconnected;
                 set.binlog.set_state(State::Disconnected, Some(why.clone()));
-                tracing::info!(data_host = %set.cfg.name, error = %why, "binlog reader disconnected; reconnecting");
+                if first {
+                    tracing::info!(data_host = %set.cfg.name, error = %why, "binlog reader disconnected; reconnecting");
+                } else {
+                    tracing::debug!(data_host = %set.cfg.name, error = %why, "binlog reader still disconnected");
+                }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
