@@ -116,7 +116,7 @@ async fn hits_answer_what_the_miss_answered_and_uncacheable_reads_are_never_hits
     assert_eq!(names, ["a", "b", "a", "b"], "parameters are part of the key");
     let (h2, _) = counts(p);
     assert_eq!(h2 - h1, 2, "the repeated executes were hits");
-    // never cached: time, variables, locking reads, opt-outs, transactions
+    // never cached: time, variables, locking reads, opt-outs
     for sql in [
         "SELECT id, NOW() FROM customer WHERE id = 7001",
         "SELECT id, @@sql_mode FROM customer WHERE id = 7001",
@@ -129,10 +129,6 @@ async fn hits_answer_what_the_miss_answered_and_uncacheable_reads_are_never_hits
             c.query_drop(sql).await.unwrap();
         }
     }
-    c.query_drop("BEGIN").await.unwrap();
-    c.query_drop(RANGE).await.unwrap();
-    c.query_drop(RANGE).await.unwrap();
-    c.query_drop("COMMIT").await.unwrap();
     assert_eq!(counts(p).0, h2, "none of those was answered from the cache");
     // clear @@cache: the next read is a miss again
     let _: Rows = c.query(RANGE).await.unwrap();
@@ -245,4 +241,44 @@ async fn concurrent_misses_of_one_statement_run_it_once() {
     let after = statements(&http_get(p.http_port, "/metrics").await.1);
     assert!(answers.iter().all(|a| *a == answers[0] && a.is_some()), "{answers:?}");
     assert_eq!(after - before, 1.0, "one backend run for 6 concurrent misses");
+}
+
+#[tokio::test]
+async fn a_repeatable_read_transaction_is_served_only_what_its_snapshot_would_show() {
+    let _one = SERIAL.lock().await;
+    let p = proxy();
+    let mut c = app(p).await;
+    setup(&mut c).await;
+    readers_caught_up(p).await;
+    let v0: Rows = c.query(RANGE).await.unwrap(); // stored
+    let mut t = app(p).await;
+    t.query_drop("BEGIN").await.unwrap();
+    let (h0, _) = counts(p);
+    let first: Rows = t.query(RANGE).await.unwrap();
+    assert_eq!(first, v0);
+    assert_eq!(counts(p).0, h0, "the transaction's first read takes its snapshot on the servers");
+    let again: Rows = t.query(RANGE).await.unwrap();
+    assert_eq!(again, v0);
+    assert_eq!(counts(p).0, h0 + 1, "nothing moved since its snapshot: served from the cache");
+    // another session commits a change, and a third stores the new rows
+    c.query_drop("UPDATE customer SET name = 'after-snapshot' WHERE id = 7001").await.unwrap();
+    let mut other = app(p).await;
+    let v1: Rows = other.query(RANGE).await.unwrap();
+    let _: Rows = other.query(RANGE).await.unwrap();
+    assert!(v1.contains(&(7001, "after-snapshot".into())));
+    // the transaction still sees its snapshot, not the newer stored rows
+    let inside: Rows = t.query(RANGE).await.unwrap();
+    assert_eq!(inside, v0, "REPEATABLE READ inside the transaction");
+    t.query_drop("COMMIT").await.unwrap();
+    let after: Rows = t.query(RANGE).await.unwrap();
+    assert_eq!(after, v1);
+    // a transaction that wrote is never served from the cache
+    t.query_drop("BEGIN").await.unwrap();
+    let _: Rows = t.query(RANGE).await.unwrap();
+    t.query_drop("UPDATE customer SET name = 'in-own-tx' WHERE id = 7002").await.unwrap();
+    let h = counts(p).0;
+    let own: Rows = t.query(RANGE).await.unwrap();
+    assert!(own.contains(&(7002, "in-own-tx".into())));
+    assert_eq!(counts(p).0, h);
+    t.query_drop("ROLLBACK").await.unwrap();
 }

@@ -49,6 +49,8 @@ pub struct Moves {
     pub reset: u64,
     /// Writes through the proxy under way on it (`WriteGuard`s alive).
     pub inflight: u64,
+    /// The cache's move sequence at its last move (`Cache::seq`).
+    pub last: u64,
 }
 
 /// A write through the proxy on some tables, from before it is sent until its transaction ended: while
@@ -61,10 +63,12 @@ pub struct WriteGuard {
 impl Drop for WriteGuard {
     fn drop(&mut self) {
         let mut epochs = self.cache.epochs.lock();
+        let seq = &self.cache.seq;
         for t in &self.tables {
             let m = epochs.entry(normal(t)).or_default();
             m.inflight = m.inflight.saturating_sub(1);
             m.epoch += 1;
+            m.last = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         }
     }
 }
@@ -77,6 +81,8 @@ struct Mapping {
 pub struct Cache {
     mapping: ArcSwap<Mapping>,
     epochs: Mutex<HashMap<Logical, Moves>>,
+    /// Counts every epoch move (under the `epochs` lock): what a transaction's snapshot is compared with.
+    seq: std::sync::atomic::AtomicU64,
     pub store: Arc<store::Store>,
 }
 
@@ -97,6 +103,7 @@ impl Cache {
         Arc::new(Cache {
             mapping: ArcSwap::from_pointee(Mapping { config, placement }),
             epochs: Mutex::default(),
+            seq: Default::default(),
             store,
         })
     }
@@ -105,10 +112,12 @@ impl Cache {
     pub fn begin_write(self: &Arc<Self>, tables: Vec<Logical>) -> WriteGuard {
         {
             let mut epochs = self.epochs.lock();
+            let seq = &self.seq;
             for t in &tables {
                 let m = epochs.entry(normal(t)).or_default();
                 m.inflight += 1;
                 m.epoch += 1;
+                m.last = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 m.proxy += 1;
             }
         }
@@ -150,6 +159,27 @@ impl Cache {
         Some(out)
     }
 
+    /// The number of epoch moves so far: a transaction records it when it opens on a node.
+    pub fn seq(&self) -> u64 {
+        let _held = self.epochs.lock();
+        self.seq.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `current`, for a transaction whose snapshots were taken at move `since` or later: `None` also
+    /// when a dependency moved after it (the transaction must read its own snapshot on the server).
+    pub fn current_since(&self, deps: &[Logical], since: u64) -> Option<Vec<u64>> {
+        let epochs = self.epochs.lock();
+        let mut out = Vec::with_capacity(deps.len());
+        for d in deps {
+            let m = epochs.get(d);
+            if m.is_some_and(|m| m.inflight > 0 || m.last > since) {
+                return None;
+            }
+            out.push(m.map_or(0, |m| m.epoch));
+        }
+        Some(out)
+    }
+
     /// `clear @@cache`, a reload: every stored reply goes.
     pub fn clear(&self) {
         self.store.clear();
@@ -176,9 +206,11 @@ impl Cache {
             return;
         }
         let mut epochs = self.epochs.lock();
+        let seq = &self.seq;
         for t in tables {
             let m = epochs.entry(normal(t)).or_default();
             m.epoch += 1;
+            m.last = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             match source {
                 Source::Proxy => m.proxy += 1,
                 Source::Binlog => m.binlog += 1,

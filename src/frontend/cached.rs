@@ -118,9 +118,13 @@ impl Session {
     /// The key of a statement when the session may use the cache at all (the checks that need no
     /// parse: cache on, no transaction, no state held, nothing pending, one statement).
     pub fn cache_key(&self, schema: &str, statement: Vec<u8>, binary: bool) -> Option<Key> {
+        // inside a transaction: only a REPEATABLE READ one that has not written, on its own snapshots
+        let in_tx = self.tx_active();
+        if in_tx && (!self.write_guards.is_empty() || self.isolation != "REPEATABLE-READ" || self.next_tx.is_some()) {
+            return None;
+        }
         if !self.shared.cache.store.on()
-            || self.tx_active()
-            || !self.pinned.is_empty()
+            || self.pinned.iter().any(|h| !h.joined || h.conn.holds_state())
             || !self.pending_track.is_empty()
             || self.more_results
             || self.calc_found_rows
@@ -158,9 +162,21 @@ impl Session {
     pub async fn cache_hit(&mut self, key: &Key) -> Result<Option<Reply>> {
         let cache = self.shared.cache.clone();
         let Some(e) = cache.store.get(key) else { return Ok(None) };
-        if cache.current(&e.tables).as_deref() != Some(e.epochs.as_slice()) {
-            cache.store.remove(key);
-            return Ok(None);
+        match cache.current(&e.tables) {
+            None => return Ok(None), // a write under way
+            Some(now) if now != e.epochs => {
+                cache.store.remove(key);
+                return Ok(None);
+            }
+            Some(_) => {}
+        }
+        if self.tx_active() {
+            // every node it came from already in this transaction, nothing moved since it joined them
+            let since = e.nodes.iter().map(|n| self.tx_seq.get(n).copied()).collect::<Option<Vec<u64>>>();
+            let Some(since) = since.and_then(|v| v.into_iter().min()) else { return Ok(None) };
+            if cache.current_since(&e.tables, since).is_none() {
+                return Ok(None);
+            }
         }
         if !self.fresh(&e.data_hosts) {
             return Ok(None);
@@ -197,6 +213,11 @@ impl Session {
         loop {
             if let Some(reply) = self.cache_hit(&plan.key).await? {
                 return Ok(Lookup::Hit(reply));
+            }
+            if self.tx_active() {
+                // a transaction reads its own snapshot: nothing it reads is stored
+                cache.store.miss();
+                return Ok(Lookup::Bypass);
             }
             let Some(epochs) = cache.current(&plan.tables) else {
                 cache.store.miss();

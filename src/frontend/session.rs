@@ -101,6 +101,9 @@ pub struct Session {
     pub write_guards: Vec<crate::cache::WriteGuard>,
     /// The statement running holds a write guard already (a write on several nodes, until its COMMIT).
     pub write_guarded: bool,
+    /// The result cache's move sequence when the open transaction joined each node (at or before its
+    /// snapshot there): a stored reply is served inside it only if nothing it depends on moved since.
+    pub tx_seq: HashMap<Arc<str>, u64>,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -195,6 +198,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         stmt_tables: None,
         write_guards: Vec::new(),
         write_guarded: false,
+        tx_seq: HashMap::new(),
         text_exact: true,
     };
     s.client_charset = s.charset.clone();
@@ -446,9 +450,14 @@ impl Session {
             crate::stats::command(crate::stats::Commands::name(cmd), kind, self.out.take_err(), started.elapsed());
             // a miss that ended early leaves nothing being captured
             let _ = self.out.take_capture();
-            if !self.write_guards.is_empty() && !self.tx_active() {
+            if !self.tx_active() {
                 // the transaction ended: its tables may be cached again (their epochs move once more)
-                self.write_guards.clear();
+                if !self.write_guards.is_empty() {
+                    self.write_guards.clear();
+                }
+                if !self.tx_seq.is_empty() {
+                    self.tx_seq.clear();
+                }
             }
         }
     }

@@ -94,6 +94,11 @@ impl Session {
             // flags after the sync); the proxy's own packets carry the same flag
             self.no_backslash = c.status & StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits() != 0;
             if r.is_ok() && self.tx_active() && !detached && !joined {
+                // the result cache may serve this transaction only what did not move since here
+                if self.shared.cache.store.on() && !self.tx_seq.contains_key(node) {
+                    let seq = self.shared.cache.seq();
+                    self.tx_seq.insert(node.clone(), seq);
+                }
                 if let Some(next) = &self.next_tx {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
@@ -194,6 +199,8 @@ impl Session {
     /// When some nodes committed and others did not, the error names both.
     pub async fn finish_pinned(&mut self, verb: &str) -> Result<()> {
         let all = std::mem::take(&mut self.pinned);
+        // the next transaction's snapshots are its own
+        self.tx_seq.clear();
         let (mut joined, rest): (Vec<Held>, Vec<Held>) = all.into_iter().partition(|h| h.joined);
         self.pinned = rest;
         let results = on_every(joined.iter_mut().map(|h| &mut h.conn), verb).await;
