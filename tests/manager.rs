@@ -172,6 +172,8 @@ const COLUMNS: &[(&str, &[&str])] = &[
     ("show @@white", &["IP", "USER"]),
     ("show @@cache", &["CACHE", "MAX", "CUR", "ACCESS", "HIT", "PUT", "LAST_ACCESS", "LAST_PUT"]),
     ("show @@sql.slow", &["USER", "DATASOURCE", "START_TIME", "EXECUTE_TIME", "SQL", "IP", "SCHEMA"]),
+    // shardcat's own (show @@cache.tables has rows only with the cache on: tests/cache.rs reads it)
+    ("show @@binlog", &["DATAHOST", "HOST", "GTID", "FILE", "POS", "LAG_MS", "STATE", "TRANSACTIONS", "LAST_ERROR"]),
     ("show @@time.current", &["TIMESTAMP"]),
     ("show @@time.startup", &["TIMESTAMP"]),
 ];
