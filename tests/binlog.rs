@@ -115,14 +115,7 @@ async fn after_a_writehost_switch_the_reader_follows_the_new_writehost() {
     stack();
     // a pass-through schema `sw` on a dataHost whose two writeHosts are the stack's two primaries
     let dir = cache_conf("binlog-switch", "16M");
-    let schema = std::fs::read_to_string(dir.join("schema.xml")).unwrap().replace(
-        "\t<dataNode name=\"dn1\"",
-        "\t<schema name=\"sw\" dataNode=\"dn_sw\"/>\n\t<dataNode name=\"dn_sw\" dataHost=\"host_sw\" database=\"shardcat_default\"/>\n\t<dataNode name=\"dn1\"",
-    );
-    let schema = schema.replace(
-        "</mycat:schema>",
-        "\t<dataHost name=\"host_sw\" maxCon=\"10\" minCon=\"1\" balance=\"0\" writeType=\"0\" dbType=\"mysql\" dbDriver=\"native\" switchType=\"1\">\n\t\t<heartbeat>select user()</heartbeat>\n\t\t<writeHost host=\"sw1\" url=\"127.0.0.1:3307\" user=\"proxy\" password=\"proxy\"/>\n\t\t<writeHost host=\"sw2\" url=\"127.0.0.1:3309\" user=\"proxy\" password=\"proxy\"/>\n\t</dataHost>\n</mycat:schema>",
-    );
+    let schema = with_switch_host(&std::fs::read_to_string(dir.join("schema.xml")).unwrap());
     std::fs::write(dir.join("schema.xml"), schema).unwrap();
     let p = Proxy::start(&dir, Some(&root().join("rules")));
     let mut d1 = direct(PRIMARY1, "shardcat_default").await;

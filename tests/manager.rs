@@ -183,14 +183,7 @@ const COLUMNS: &[(&str, &[&str])] = &[
 fn conf_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("shardcat-manager-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let schema = std::fs::read_to_string(root().join("config/schema.xml")).unwrap().replace(
-        "\t<dataNode name=\"dn1\"",
-        "\t<schema name=\"sw\" dataNode=\"dn_sw\"/>\n\t<dataNode name=\"dn_sw\" dataHost=\"host_sw\" database=\"shardcat_default\"/>\n\t<dataNode name=\"dn1\"",
-    );
-    let schema = schema.replace(
-        "</mycat:schema>",
-        "\t<dataHost name=\"host_sw\" maxCon=\"10\" minCon=\"1\" balance=\"0\" writeType=\"0\" dbType=\"mysql\" dbDriver=\"native\" switchType=\"1\">\n\t\t<heartbeat>select user()</heartbeat>\n\t\t<writeHost host=\"sw1\" url=\"127.0.0.1:3307\" user=\"proxy\" password=\"proxy\"/>\n\t\t<writeHost host=\"sw2\" url=\"127.0.0.1:3309\" user=\"proxy\" password=\"proxy\"/>\n\t</dataHost>\n</mycat:schema>",
-    );
+    let schema = with_switch_host(&std::fs::read_to_string(root().join("config/schema.xml")).unwrap());
     std::fs::write(dir.join("schema.xml"), schema).unwrap();
     let server = std::fs::read_to_string(root().join("config/server.xml"))
         .unwrap()

@@ -276,6 +276,18 @@ impl From<mysql_async::Error> for Failure {
     }
 }
 
+/// A step of the reader's conversation with the server, bounded: a server that stops answering ends
+/// the stream (and is retried) instead of holding the reader.
+async fn within<T>(
+    what: &str,
+    step: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(Duration::from_secs(5), step).await {
+        Ok(r) => r.map_err(Failure::from),
+        Err(_) => Err(Failure::Lost(format!("{what} timed out"))),
+    }
+}
+
 fn opts(endpoint: &super::conn::Endpoint) -> mysql_async::Opts {
     let (host, port) = match endpoint.addr.rsplit_once(':') {
         Some((h, p)) => (h.to_string(), p.parse().unwrap_or(3306)),
@@ -301,12 +313,12 @@ async fn stream(
     let writer = set.writer();
     let index = set.current_index();
     let endpoint = writer.pool.endpoint.clone();
-    let connect = Duration::from_secs(5);
-    let mut control = tokio::time::timeout(connect, mysql_async::Conn::new(opts(&endpoint)))
-        .await
-        .map_err(|_| Failure::Lost(format!("connect to {} timed out", endpoint.addr)))??;
-    let row: Option<(String, String, String)> =
-        control.query_first("SELECT @@global.log_bin, @@global.binlog_format, @@global.gtid_binlog_pos").await?;
+    let mut control = within("connect", mysql_async::Conn::new(opts(&endpoint))).await?;
+    let row: Option<(String, String, String)> = within(
+        "the binlog settings query",
+        control.query_first("SELECT @@global.log_bin, @@global.binlog_format, @@global.gtid_binlog_pos"),
+    )
+    .await?;
     let Some((log_bin, format, server_pos)) = row else {
         return Err(Failure::Lost("no answer to the binlog settings query".into()));
     };
@@ -323,15 +335,15 @@ async fn stream(
         position.0.entry(domain).or_insert(at);
     }
     let start = position.clone();
-    let mut dump = tokio::time::timeout(connect, mysql_async::Conn::new(opts(&endpoint)))
-        .await
-        .map_err(|_| Failure::Lost(format!("connect to {} timed out", endpoint.addr)))??;
-    dump.query_drop(format!("SET @slave_connect_state='{start}'")).await?;
-    dump.query_drop("SET @mariadb_slave_capability=4").await?;
-    dump.query_drop("SET @slave_gtid_strict_mode=0").await?;
+    let mut dump = within("connect", mysql_async::Conn::new(opts(&endpoint))).await?;
     // a heartbeat event every 250 ms when the server has nothing to send: the stream is known alive
-    dump.query_drop("SET @master_heartbeat_period=250000000").await?;
-    let mut events = dump.get_binlog_stream(mysql_async::BinlogStreamRequest::new(server_id)).await?;
+    let setup = format!(
+        "SET @slave_connect_state='{start}', @mariadb_slave_capability=4, @slave_gtid_strict_mode=0, @master_heartbeat_period=250000000"
+    );
+    within("the replication settings", dump.query_drop(setup)).await?;
+    let mut events =
+        within("the binlog dump request", dump.get_binlog_stream(mysql_async::BinlogStreamRequest::new(server_id)))
+            .await?;
     {
         let mut f = set.binlog.facts.write();
         f.host = writer.name.clone();
@@ -363,9 +375,8 @@ async fn stream(
                 if set.current_index() != index {
                     return Ok(End::WriterChanged);
                 }
-                let polled: Option<String> = tokio::time::timeout(connect, control.query_first("SELECT @@global.gtid_binlog_pos"))
-                    .await
-                    .map_err(|_| Failure::Lost("polling @@gtid_binlog_pos timed out".into()))??;
+                let polled: Option<String> =
+                    within("polling @@gtid_binlog_pos", control.query_first("SELECT @@global.gtid_binlog_pos")).await?;
                 set.binlog.polled(polled.unwrap_or_default(), Instant::now());
                 if last_event.elapsed() > Duration::from_secs(3) {
                     return Err(Failure::Lost("no event or heartbeat for 3 s".into()));

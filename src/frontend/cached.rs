@@ -287,7 +287,12 @@ impl Session {
     /// Before a statement that may change data runs through the proxy: the epochs of its tables move
     /// (its own `stmt_tables`, else every table of the session's schema) and stay held until it ends —
     /// inside a transaction, until the transaction ends.
+    /// A write on several nodes holds one guard over its COMMIT too (`run_routed`): the statement's
+    /// own run under it takes none.
     pub fn guard_write(&mut self) -> Option<crate::cache::WriteGuard> {
+        if self.write_guarded {
+            return None;
+        }
         let tables = self.stmt_tables.take();
         if !self.shared.cache.store.on() || !changes_data(self.stmt_kind) {
             return None;

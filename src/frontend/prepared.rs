@@ -355,7 +355,9 @@ impl Session {
         }
         let cursor_requested = pkt.get(5).is_some_and(|f| f & 0x01 != 0);
         // a stored reply for this statement and these parameters: sent before any route
-        let cache_key = (kind == Kind::Select
+        let cache_on = self.shared.cache.store.on();
+        let cache_key = (cache_on
+            && kind == Kind::Select
             && st_access == super::query::Access::Read
             && !cursor_requested
             && long_data.is_empty()
@@ -413,7 +415,8 @@ impl Session {
         }
         // the result cache, for a read without cursor or long data: the text and the parameters' bytes
         let mut fill = None;
-        if let (Some(a), Some(schema)) = (&analysis, self.rt.config.clone().schema(&schema_name)) {
+        let cfg = self.rt.config.clone();
+        if let (true, Some(a), Some(schema)) = (cache_on, &analysis, cfg.schema(&schema_name)) {
             self.stmt_tables = self.logical_tables(schema, a);
             let cacheable = kind == Kind::Select
                 && st_access == super::query::Access::Read

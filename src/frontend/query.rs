@@ -654,8 +654,12 @@ impl Session {
             Access::Read if analysis.as_ref().is_some_and(|a| a.locking_read) => Access::Write,
             a => a,
         };
-        self.stmt_tables = analysis.as_deref().and_then(|a| self.logical_tables(schema, a));
-        let plan = if access == Access::Read && kind == Kind::Select {
+        // the result cache's view of the statement: nothing to compute while it is off
+        let cache_on = self.shared.cache.store.on();
+        if cache_on {
+            self.stmt_tables = analysis.as_deref().and_then(|a| self.logical_tables(schema, a));
+        }
+        let plan = if cache_on && access == Access::Read && kind == Kind::Select {
             self.cache_plan(schema, analysis.as_deref(), sql, sql.as_bytes().to_vec(), &r, false)
         } else {
             None

@@ -250,8 +250,7 @@ impl Session {
         let limit = self.rt.config.system.merge_memory_limit;
         let watched = self.watch(conns);
         self.ctl.start(conns.iter().map(|c| &**c));
-        // a write-all holds its guard over its COMMIT too (run_routed)
-        let guard = if self.write_guarded { None } else { self.guard_write() };
+        let guard = self.guard_write();
         let t0 = std::time::Instant::now();
         let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
         self.ctl.finish().await;

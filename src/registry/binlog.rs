@@ -5,9 +5,10 @@ use parking_lot::RwLock;
 use std::time::{Duration, Instant};
 
 /// The reader's state, as `show @@binlog` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum State {
     /// Not started (nothing reads the binlog: the cache is off).
+    #[default]
     Off,
     Connecting,
     Streaming,
@@ -32,7 +33,7 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Facts {
     pub state: State,
     /// The host it reads (the dataHost's current writeHost when it connected).
@@ -49,23 +50,6 @@ pub struct Facts {
     pub behind_since: Option<Instant>,
     pub last_error: String,
     pub transactions: u64,
-}
-
-impl Default for Facts {
-    fn default() -> Self {
-        Facts {
-            state: State::Off,
-            host: String::new(),
-            gtid: String::new(),
-            file: String::new(),
-            pos: 0,
-            server_gtid: String::new(),
-            polled: None,
-            behind_since: None,
-            last_error: String::new(),
-            transactions: 0,
-        }
-    }
 }
 
 /// One dataHost's reader facts, written by `backend::binlog`, read by the cache and the manager port.

@@ -243,3 +243,16 @@ pub fn manager_rows(p: &Proxy, cmd: &str) -> Vec<Vec<String>> {
     assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
 }
+
+/// A schema.xml text plus a pass-through schema `sw` on dataHost `host_sw`, whose two writeHosts are
+/// the stack's two independent primaries (switch @@datasource moves it from 3307 to 3309).
+pub fn with_switch_host(schema: &str) -> String {
+    let schema = schema.replace(
+        "\t<dataNode name=\"dn1\"",
+        "\t<schema name=\"sw\" dataNode=\"dn_sw\"/>\n\t<dataNode name=\"dn_sw\" dataHost=\"host_sw\" database=\"shardcat_default\"/>\n\t<dataNode name=\"dn1\"",
+    );
+    schema.replace(
+        "</mycat:schema>",
+        "\t<dataHost name=\"host_sw\" maxCon=\"10\" minCon=\"1\" balance=\"0\" writeType=\"0\" dbType=\"mysql\" dbDriver=\"native\" switchType=\"1\">\n\t\t<heartbeat>select user()</heartbeat>\n\t\t<writeHost host=\"sw1\" url=\"127.0.0.1:3307\" user=\"proxy\" password=\"proxy\"/>\n\t\t<writeHost host=\"sw2\" url=\"127.0.0.1:3309\" user=\"proxy\" password=\"proxy\"/>\n\t</dataHost>\n</mycat:schema>",
+    )
+}
