@@ -46,6 +46,13 @@ async fn passes(p: &Proxy, data_host: &str, gtid: &str) -> Duration {
     }
 }
 
+/// Waits until both readers passed what p1 (host1) and p2 (host2) hold now.
+async fn both_passed(p: &Proxy, p1: &mut mysql_async::Conn, p2: &mut mysql_async::Conn) {
+    let (g1, g2) = (server_pos(p1).await, server_pos(p2).await);
+    passes(p, "host1", &g1).await;
+    passes(p, "host2", &g2).await;
+}
+
 #[tokio::test]
 async fn direct_writes_on_the_shards_move_their_logical_tables() {
     stack();
@@ -59,6 +66,12 @@ async fn direct_writes_on_the_shards_move_their_logical_tables() {
         .await
         .unwrap();
     p2.query_drop("CREATE TABLE IF NOT EXISTS region (id INT PRIMARY KEY, name VARCHAR(10))").await.unwrap();
+    // rows a failed run left would make the REPLACEs below no-ops (no row event)
+    p1.query_drop("DELETE FROM customer WHERE id >= 9001").await.unwrap();
+    p2.query_drop("DELETE FROM orders WHERE id >= 9001").await.unwrap();
+    p2.query_drop("DELETE FROM region WHERE id >= 9001").await.unwrap();
+    // what this setup binlogged moves the tables before `before`
+    both_passed(&p, &mut p1, &mut p2).await;
 
     let before = [moved(&p, "demo", "customer"), moved(&p, "demo", "orders"), moved(&p, "demo", "region")];
     // a sharded table on p1, its ER child on p2 (in one transaction with the global table), row events
@@ -67,11 +80,14 @@ async fn direct_writes_on_the_shards_move_their_logical_tables() {
     p2.query_drop("REPLACE INTO orders VALUES (9001, 9002, 1.00)").await.unwrap();
     p2.query_drop("REPLACE INTO region VALUES (9001, 'x')").await.unwrap();
     p2.query_drop("COMMIT").await.unwrap();
-    let (g1, g2) = (server_pos(&mut p1).await, server_pos(&mut p2).await);
-    passes(&p, "host1", &g1).await;
-    passes(&p, "host2", &g2).await;
+    both_passed(&p, &mut p1, &mut p2).await;
     let after = [moved(&p, "demo", "customer"), moved(&p, "demo", "orders"), moved(&p, "demo", "region")];
-    assert_eq!(after, [before[0] + 1, before[1] + 1, before[2] + 1], "one move per table and transaction");
+    assert_eq!(
+        after,
+        [before[0] + 1, before[1] + 1, before[2] + 1],
+        "one move per table and transaction: {:?}",
+        manager_rows(&p, "show @@cache.tables"),
+    );
 
     // DDL and TRUNCATE count; an unconfigured table of demo's default node maps to demo
     let mut dflt = direct(PRIMARY1, "shardcat_default").await;
