@@ -201,24 +201,57 @@ pub const SECONDS_BUCKETS: [f64; 14] =
 /// One client command ended: `kind` is the statement's kind for COM_QUERY/COM_STMT_EXECUTE (None
 /// for the other commands), `err` the code of the error packet it ended with.
 pub fn command(command: &'static str, kind: Option<&'static str>, err: Option<u16>, took: Duration) {
-    metrics::counter!(names::COMMANDS, "command" => command).increment(1);
-    if let Some(kind) = kind {
-        let result = if err.is_some() { "error" } else { "ok" };
-        metrics::counter!(names::STATEMENTS, "kind" => kind, "result" => result).increment(1);
-        metrics::histogram!(names::STATEMENT_SECONDS, "kind" => kind).record(took.as_secs_f64());
-    }
+    let result = if err.is_some() { "error" } else { "ok" };
+    // the handles of these labels, looked up in the recorder once per worker thread (a lookup hashes
+    // the labels and clones the key: a tenth of a cache hit's user time)
+    HANDLES.with_borrow_mut(|h| {
+        // by the labels' addresses: each is a &'static str (the same text at two addresses only
+        // means two entries holding the same handles)
+        let at = (command.as_ptr() as usize, kind.map_or(0, |k| k.as_ptr() as usize), result.as_ptr() as usize);
+        let (commands, statements, seconds) = h.entry(at).or_insert_with(|| {
+            (
+                metrics::counter!(names::COMMANDS, "command" => command),
+                kind.map(|kind| metrics::counter!(names::STATEMENTS, "kind" => kind, "result" => result)),
+                kind.map(|kind| metrics::histogram!(names::STATEMENT_SECONDS, "kind" => kind)),
+            )
+        });
+        commands.increment(1);
+        if let Some(s) = statements {
+            s.increment(1);
+        }
+        if let Some(s) = seconds {
+            s.record(took.as_secs_f64());
+        }
+    });
     if let Some(code) = err {
         metrics::counter!(names::ERRORS, "code" => code.to_string()).increment(1);
     }
 }
 
+/// A counter whose name and labels never change, looked up in the recorder once (the recorder is
+/// installed before anything counts).
+macro_rules! fixed_counter {
+    ($($args:tt)*) => {{
+        static C: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+        C.get_or_init(|| metrics::counter!($($args)*))
+    }};
+}
+pub(crate) use fixed_counter;
+
+type Handles = (metrics::Counter, Option<metrics::Counter>, Option<metrics::Histogram>);
+
+thread_local! {
+    static HANDLES: std::cell::RefCell<foldhash::HashMap<(usize, usize, usize), Handles>> =
+        std::cell::RefCell::new(foldhash::HashMap::default());
+}
+
 /// Bytes a client session moved since it last reported.
 pub fn client_bytes(received: u64, sent: u64) {
     if received > 0 {
-        metrics::counter!(names::RECEIVED).increment(received);
+        fixed_counter!(names::RECEIVED).increment(received);
     }
     if sent > 0 {
-        metrics::counter!(names::SENT).increment(sent);
+        fixed_counter!(names::SENT).increment(sent);
     }
 }
 

@@ -256,10 +256,10 @@ async fn a_repeatable_read_transaction_is_served_only_what_its_snapshot_would_sh
     let (h0, _) = counts(p);
     let first: Rows = t.query(RANGE).await.unwrap();
     assert_eq!(first, v0);
-    assert_eq!(counts(p).0, h0, "the transaction's first read takes its snapshot on the servers");
+    assert_eq!(counts(p).0, h0 + 1, "served from the cache: its nodes joined the transaction, each with a snapshot");
     let again: Rows = t.query(RANGE).await.unwrap();
     assert_eq!(again, v0);
-    assert_eq!(counts(p).0, h0 + 1, "nothing moved since its snapshot: served from the cache");
+    assert_eq!(counts(p).0, h0 + 2, "nothing moved since its snapshot: served from the cache");
     // another session commits a change, and a third stores the new rows
     c.query_drop("UPDATE customer SET name = 'after-snapshot' WHERE id = 7001").await.unwrap();
     let mut other = app(p).await;
@@ -269,6 +269,9 @@ async fn a_repeatable_read_transaction_is_served_only_what_its_snapshot_would_sh
     // the transaction still sees its snapshot, not the newer stored rows
     let inside: Rows = t.query(RANGE).await.unwrap();
     assert_eq!(inside, v0, "REPEATABLE READ inside the transaction");
+    // the servers' snapshots were taken when the cache first answered, before the change
+    let server: Rows = t.query(RANGE.replacen("SELECT", "SELECT SQL_NO_CACHE", 1)).await.unwrap();
+    assert_eq!(server, v0, "the transaction's snapshot on the servers is the one the cache answered from");
     t.query_drop("COMMIT").await.unwrap();
     let after: Rows = t.query(RANGE).await.unwrap();
     assert_eq!(after, v1);

@@ -159,6 +159,21 @@ impl Cache {
         Some(out)
     }
 
+    /// Whether `epochs` are the current epochs of `deps` (`current`, without building them); `None`
+    /// while a write through the proxy is under way on one of them.
+    pub fn is_current(&self, deps: &[Logical], epochs: &[u64]) -> Option<bool> {
+        let map = self.epochs.lock();
+        let mut same = deps.len() == epochs.len();
+        for (d, e) in deps.iter().zip(epochs) {
+            let m = map.get(d);
+            if m.is_some_and(|m| m.inflight > 0) {
+                return None;
+            }
+            same &= m.map_or(0, |m| m.epoch) == *e;
+        }
+        Some(same)
+    }
+
     /// The number of epoch moves so far: a transaction records it when it opens on a node.
     pub fn seq(&self) -> u64 {
         let _held = self.epochs.lock();

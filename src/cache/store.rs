@@ -10,12 +10,12 @@ use crate::config::placement::Logical;
 /// Everything that changes the reply's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
-    pub user: String,
-    pub schema: String,
+    pub user: Arc<str>,
+    pub schema: Arc<str>,
     /// The client's statement text (or a prepared statement's text and its parameters).
     pub statement: Vec<u8>,
     /// Charset, collation, autocommit, isolation, the replayed SETs (sql_mode, time_zone…).
-    pub session: String,
+    pub session: Arc<str>,
     /// Binary rows (COM_STMT_EXECUTE) or text; DEPRECATE_EOF framing.
     pub binary: bool,
     pub deprecate_eof: bool,
@@ -53,7 +53,7 @@ impl Entry {
 }
 
 pub struct Store {
-    entries: Option<moka::sync::Cache<Key, Arc<Entry>>>,
+    entries: Option<moka::sync::Cache<Key, Arc<Entry>, foldhash::fast::RandomState>>,
     /// Keys a session is filling now: concurrent misses of one key wait for it (single flight).
     filling: parking_lot::Mutex<std::collections::HashMap<Key, Arc<tokio::sync::Notify>>>,
     pub max_size: u64,
@@ -93,7 +93,8 @@ impl Store {
                 .weigher(|k: &Key, e: &Arc<Entry>| {
                     (k.weight() + e.packets.len() + e.epochs.len() * 8 + 64).min(u32::MAX as usize) as u32
                 })
-                .build()
+                // every hit hashes its key: foldhash, not the default SipHash
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         Store {
             entries,
@@ -119,12 +120,12 @@ impl Store {
     pub fn hit(&self) {
         self.hits.fetch_add(1, Ordering::Relaxed);
         self.last_access.store(now_ms(), Ordering::Relaxed);
-        metrics::counter!(crate::stats::names::CACHE_LOOKUPS, "result" => "hit").increment(1);
+        crate::stats::fixed_counter!(crate::stats::names::CACHE_LOOKUPS, "result" => "hit").increment(1);
     }
 
     pub fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::stats::names::CACHE_LOOKUPS, "result" => "miss").increment(1);
+        crate::stats::fixed_counter!(crate::stats::names::CACHE_LOOKUPS, "result" => "miss").increment(1);
     }
 
     pub fn put(&self, key: Key, entry: Entry) {
@@ -132,7 +133,7 @@ impl Store {
             c.insert(key, Arc::new(entry));
             self.puts.fetch_add(1, Ordering::Relaxed);
             self.last_put.store(now_ms(), Ordering::Relaxed);
-            metrics::counter!(crate::stats::names::CACHE_STORES).increment(1);
+            crate::stats::fixed_counter!(crate::stats::names::CACHE_STORES).increment(1);
         }
     }
 
@@ -203,7 +204,7 @@ mod tests {
             user: "u".into(),
             schema: "s".into(),
             statement: format!("SELECT {i}").into_bytes(),
-            session: String::new(),
+            session: "".into(),
             binary: false,
             deprecate_eof: true,
         };

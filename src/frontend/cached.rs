@@ -75,7 +75,7 @@ impl Session {
     /// dataHost it reads has a binlog reader no further behind than `resultCacheMaxLag`.
     /// `statement` is what identifies it: the text, or a prepared statement's text and parameters.
     pub fn cache_plan(
-        &self,
+        &mut self,
         schema: &Schema,
         a: Option<&Analysis>,
         sql: &str,
@@ -117,7 +117,7 @@ impl Session {
 
     /// The key of a statement when the session may use the cache at all (the checks that need no
     /// parse: cache on, no transaction, no state held, nothing pending, one statement).
-    pub fn cache_key(&self, schema: &str, statement: Vec<u8>, binary: bool) -> Option<Key> {
+    pub fn cache_key(&mut self, schema: &str, statement: Vec<u8>, binary: bool) -> Option<Key> {
         // inside a transaction: only a REPEATABLE READ one that has not written, on its own snapshots
         let in_tx = self.tx_active();
         if in_tx && (!self.write_guards.is_empty() || self.isolation != "REPEATABLE-READ" || self.next_tx.is_some()) {
@@ -132,11 +132,17 @@ impl Session {
         {
             return None;
         }
+        let (user, schema, session) = self.key_parts(schema);
+        Some(Key { user, schema, statement, session, binary, deprecate_eof: self.deprecate_eof() })
+    }
+
+    /// The user, schema and session parts of this session's keys: the same shared strings from one
+    /// statement to the next while they do not change (a hit allocates none of them).
+    fn key_parts(&mut self, schema: &str) -> (Arc<str>, Arc<str>, Arc<str>) {
         // charset, autocommit, isolation, the framing variant, the replayed SETs
         let v = self.backend_variant();
-        let mut session = String::with_capacity(
-            self.charset.len() + self.isolation.len() + 8 + self.sets.iter().map(|s| s.len() + 1).sum::<usize>(),
-        );
+        let mut session = std::mem::take(&mut self.key_memo.scratch);
+        session.clear();
         session.push_str(&self.charset);
         session.push('|');
         session.push_str(&self.isolation);
@@ -147,14 +153,18 @@ impl Session {
             session.push('|');
             session.push_str(s);
         }
-        Some(Key {
-            user: self.user.name.clone(),
-            schema: schema.to_string(),
-            statement,
-            session,
-            binary,
-            deprecate_eof: self.deprecate_eof(),
-        })
+        let m = &mut self.key_memo;
+        if *m.session != *session {
+            m.session = Arc::from(session.as_str());
+        }
+        m.scratch = session;
+        if *m.user != *self.user.name {
+            m.user = Arc::from(self.user.name.as_str());
+        }
+        if *m.schema != *schema {
+            m.schema = Arc::from(schema);
+        }
+        (m.user.clone(), m.schema.clone(), m.session.clone())
     }
 
     /// A stored reply still valid for `key` — its tables' epochs unmoved, every dataHost it came from
@@ -162,24 +172,34 @@ impl Session {
     pub async fn cache_hit(&mut self, key: &Key) -> Result<Option<Reply>> {
         let cache = self.shared.cache.clone();
         let Some(e) = cache.store.get(key) else { return Ok(None) };
-        match cache.current(&e.tables) {
+        match cache.is_current(&e.tables, &e.epochs) {
             None => return Ok(None), // a write under way
-            Some(now) if now != e.epochs => {
+            Some(false) => {
                 cache.store.remove(key);
                 return Ok(None);
             }
-            Some(_) => {}
-        }
-        if self.tx_active() {
-            // every node it came from already in this transaction, nothing moved since it joined them
-            let since = e.nodes.iter().map(|n| self.tx_seq.get(n).copied()).collect::<Option<Vec<u64>>>();
-            let Some(since) = since.and_then(|v| v.into_iter().min()) else { return Ok(None) };
-            if cache.current_since(&e.tables, since).is_none() {
-                return Ok(None);
-            }
+            Some(true) => {}
         }
         if !self.fresh(&e.data_hosts) {
             return Ok(None);
+        }
+        if self.tx_active() {
+            // every node it came from in this transaction (those not yet in it join now, each with
+            // its snapshot taken at once), nothing moved since the first of them joined
+            let joining: Vec<Arc<str>> = e.nodes.iter().filter(|n| !self.tx_seq.contains_key(*n)).cloned().collect();
+            if !joining.is_empty() {
+                // a node already in the transaction without a recorded start (the cache came on
+                // meanwhile) has a snapshot of unknown age
+                if self.pinned.iter().any(|h| h.joined && joining.contains(&h.node))
+                    || !self.join_snapshot(&joining).await
+                {
+                    return Ok(None);
+                }
+            }
+            let Some(since) = self.tx_since(&e.nodes) else { return Ok(None) };
+            if cache.current_since(&e.tables, since).as_deref() != Some(e.epochs.as_slice()) {
+                return Ok(None);
+            }
         }
         cache.store.hit();
         for p in e.each() {
@@ -188,6 +208,12 @@ impl Session {
         self.out.flush().await?;
         self.note_diagnostics(&e.nodes, false, false);
         Ok(Some(Reply { result_set: true, rows: e.rows, ..Reply::default() }))
+    }
+
+    /// Inside a transaction, the cache's move sequence when the first of `nodes` joined it; `None`
+    /// while one of them has not.
+    fn tx_since(&self, nodes: &[Arc<str>]) -> Option<u64> {
+        nodes.iter().map(|n| self.tx_seq.get(n).copied()).collect::<Option<Vec<u64>>>()?.into_iter().min()
     }
 
     /// Every dataHost's binlog reader is streaming and no further behind than `resultCacheMaxLag`.
@@ -213,11 +239,6 @@ impl Session {
         loop {
             if let Some(reply) = self.cache_hit(&plan.key).await? {
                 return Ok(Lookup::Hit(reply));
-            }
-            if self.tx_active() {
-                // a transaction reads its own snapshot: nothing it reads is stored
-                cache.store.miss();
-                return Ok(Lookup::Bypass);
             }
             let Some(epochs) = cache.current(&plan.tables) else {
                 cache.store.miss();
@@ -250,7 +271,14 @@ impl Session {
         let cache = &self.shared.cache;
         let keep = reply.failed.is_none() && reply.result_set && reply.warnings == 0;
         if let (true, Some(packets)) = (keep, captured) {
-            if cache.current(&plan.tables).as_deref() == Some(epochs.as_slice()) {
+            // inside a transaction it read its snapshots: they show what is current only when nothing
+            // it read moved since they were taken
+            let now = if self.tx_active() {
+                self.tx_since(&plan.nodes).and_then(|since| cache.current_since(&plan.tables, since))
+            } else {
+                cache.current(&plan.tables)
+            };
+            if now.as_deref() == Some(epochs.as_slice()) {
                 let entry = Entry {
                     packets,
                     tables: plan.tables,
@@ -270,7 +298,9 @@ impl Session {
             Lookup::Hit(reply) => Ok(reply),
             Lookup::Bypass => self.execute_as(r, payloads, Access::Read).await,
             Lookup::Miss(epochs, guard) => {
+                self.read_hint.writer = true;
                 let res = self.execute_as(r, payloads, Access::Read).await;
+                self.read_hint.writer = false;
                 let reply = match res {
                     Ok(r) => r,
                     Err(e) => {

@@ -363,10 +363,12 @@ impl Session {
             && long_data.is_empty()
             && analysis.is_some())
         .then(|| {
-            let mut key = sql.as_bytes().to_vec();
+            let (values, types) = (pkt.get(10..).unwrap_or(&[]), types.as_deref().unwrap_or(&[]));
+            let mut key = Vec::with_capacity(sql.len() + 1 + values.len() + types.len());
+            key.extend_from_slice(sql.as_bytes());
             key.push(0);
-            key.extend_from_slice(pkt.get(10..).unwrap_or(&[]));
-            key.extend_from_slice(types.as_deref().unwrap_or(&[]));
+            key.extend_from_slice(values);
+            key.extend_from_slice(types);
             key
         });
         if let Some(key) = cache_key.as_ref().and_then(|k| self.cache_key(&schema_name, k.clone(), true)) {
@@ -441,7 +443,10 @@ impl Session {
             route::Rewrite::Shared(s) => Arc::from(crate::sql::escapes::unmask(s).as_ref()),
             _ => backend_text,
         };
-        let mut conns = self.acquire_for(&route.nodes, st_access == super::query::Access::Read).await?;
+        self.read_hint.writer = fill.is_some();
+        let conns = self.acquire_for(&route.nodes, st_access == super::query::Access::Read).await;
+        self.read_hint.writer = false;
+        let mut conns = conns?;
         if st_access == super::query::Access::Stateful {
             conns.iter_mut().for_each(|c| c.mark_state());
         }

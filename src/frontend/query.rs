@@ -468,7 +468,7 @@ impl Session {
     async fn routed_text(&mut self, sql: &str, kind: Kind, raw: &Bytes) -> Result<()> {
         let lead = sql.len() - sql.trim_start().len();
         let balance = sql.get(lead..lead + 11).is_some_and(|p| p.eq_ignore_ascii_case("/*balance*/"));
-        self.read_hint = ReadHint { balance, slave: false };
+        self.read_hint = ReadHint { balance, ..ReadHint::default() };
         self.reads_last_id = contains_ci(sql, "LAST_INSERT_ID");
         self.calc_found_rows = contains_ci(sql, "SQL_CALC_FOUND_ROWS");
         let res = self.routed_hinted(sql, if balance { lead + 11 } else { 0 }, kind, raw).await;
@@ -584,8 +584,10 @@ impl Session {
             None => self.current_or_first_schema(&cfg)?,
         };
         let passthrough = schema.tables.is_empty();
-        // pass-through schemas only parse SELECTs without FROM: those may be answered locally
-        let maybe_local = kind == Kind::Select && !contains_ci(sql, "FROM");
+        // pass-through schemas only parse SELECTs without FROM (those may be answered locally), and
+        // with the result cache on every SELECT (what it reads says what invalidates it)
+        let parse_passthrough = kind == Kind::Select
+            && (!contains_ci(sql, "FROM") || (self.shared.cache.store.on() && schema.cache != Some(false)));
         // a statement whose shape (literals as `?`) was parsed before and routes to one node as it is:
         // no parse of its own
         let shaped = if passthrough { None } else { self.route_by_shape(&cfg, schema, kind, sql, schema_override) };
@@ -595,7 +597,7 @@ impl Session {
         };
         let analysis: Option<Arc<Analysis>> = if let Some(a) = shaped_analysis {
             Some(a)
-        } else if passthrough && !maybe_local {
+        } else if passthrough && !parse_passthrough {
             None
         } else {
             match self.shared.parse_cache.get(sql) {

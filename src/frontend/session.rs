@@ -104,6 +104,8 @@ pub struct Session {
     /// The result cache's move sequence when the open transaction joined each node (at or before its
     /// snapshot there): a stored reply is served inside it only if nothing it depends on moved since.
     pub tx_seq: HashMap<Arc<str>, u64>,
+    /// The parts of the result cache's keys last built for this session (`cached::key_parts`).
+    pub key_memo: KeyMemo,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -115,12 +117,24 @@ pub struct Held {
     pub joined: bool,
 }
 
+/// The user, schema and session strings of the last result-cache key, shared by the next ones.
+#[derive(Default)]
+pub struct KeyMemo {
+    pub user: Arc<str>,
+    pub schema: Arc<str>,
+    pub session: Arc<str>,
+    /// Where the session string is built before it is compared.
+    pub scratch: String,
+}
+
 /// Where a statement's reads may go, by its hints: `db_type=slave` (a readHost whatever `balance`
-/// says) and a leading `/*balance*/` (a read inside a transaction may leave it for a replica).
+/// says) and a leading `/*balance*/` (a read inside a transaction may leave it for a replica); and
+/// `writer`: a miss the result cache will keep reads on the writeHost.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReadHint {
     pub slave: bool,
     pub balance: bool,
+    pub writer: bool,
 }
 
 pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>, ctl: Arc<SessionControl>) {
@@ -199,6 +213,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         write_guards: Vec::new(),
         write_guarded: false,
         tx_seq: HashMap::new(),
+        key_memo: KeyMemo::default(),
         text_exact: true,
     };
     s.client_charset = s.charset.clone();
@@ -413,8 +428,7 @@ impl Session {
                 0x16 => self.com_stmt_prepare(&pkt[1..]).await,
                 0x17 => {
                     let id = pkt.get(1..5).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
-                    kind =
-                        Some(self.stmts.get(&id).map_or("other", |s| crate::sql::classify::classify(&s.sql).0.label()));
+                    kind = Some(self.stmts.get(&id).map_or("other", |s| s.kind.label()));
                     self.com_stmt_execute(&pkt).await
                 }
                 0x18 => {

@@ -27,10 +27,35 @@ impl Session {
     /// A connection the session holds for a node (transaction, state, cursor) serves every statement
     /// to that node; it is brought to the session's current state like any other.
     pub async fn acquire_for(&mut self, nodes: &[Arc<str>], read: bool) -> Result<Vec<Pooled>> {
+        self.acquire_with(nodes, read, false).await
+    }
+
+    /// Brings `nodes` into the open transaction now, each with a consistent snapshot taken at once
+    /// (the result cache answers a transaction's read from a node only once the node has joined it:
+    /// what it answers is then what that snapshot shows). False when the transaction's BEGIN has a
+    /// form the snapshot cannot be added to, or a node could not join (the statement then runs on
+    /// the server and reports what went wrong).
+    pub async fn join_snapshot(&mut self, nodes: &[Arc<str>]) -> bool {
+        if self.in_tx && snapshot_begin(&self.begin_sql).is_none() {
+            return false;
+        }
+        let nodes: Vec<Arc<str>> = nodes.to_vec();
+        let res = self.acquire_with(&nodes, false, true).await;
+        match res {
+            Ok(conns) => {
+                self.release(nodes, conns, &Ok::<(), Error>(())).await;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn acquire_with(&mut self, nodes: &[Arc<str>], read: bool, snapshot: bool) -> Result<Vec<Pooled>> {
         let detached = self.detached(read);
         // a read may carry a node's BEGIN in the same write (if BEGIN failed, only a read ran outside)
         let begin_ahead = read;
-        let read = read && (!self.tx_active() || detached);
+        // a miss the result cache will keep reads what the writeHost has: the binlog it follows
+        let read = read && (!self.tx_active() || detached) && !self.read_hint.writer;
         let mut out = Vec::with_capacity(nodes.len());
         let variant = self.backend_variant();
         for node in nodes {
@@ -102,7 +127,11 @@ impl Session {
                 if let Some(next) = &self.next_tx {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
-                if r.is_ok() && self.in_tx {
+                if r.is_ok() && snapshot {
+                    // autocommit=0 opened it implicitly: an explicit one ends at the same COMMIT
+                    let begin = if self.in_tx { snapshot_begin(&self.begin_sql) } else { None };
+                    r = c.exec_simple(begin.as_deref().unwrap_or("START TRANSACTION WITH CONSISTENT SNAPSHOT")).await;
+                } else if r.is_ok() && self.in_tx {
                     if begin_ahead {
                         c.queue_ahead(&self.begin_sql);
                     } else {
@@ -561,5 +590,56 @@ fn half_done(e: Error, verb: &str, done: &[String], failed: &[String]) -> Error 
             Error::BackendLost { addr, data_host, reason: format!("{reason} ({where_})") }
         }
         other => other,
+    }
+}
+
+/// The transaction's BEGIN with a consistent snapshot taken at once (`START TRANSACTION WITH
+/// CONSISTENT SNAPSHOT`, its READ ONLY / READ WRITE kept); `None` for a form not known here.
+pub fn snapshot_begin(begin: &str) -> Option<String> {
+    let spaced = begin.replace(',', " , ");
+    let words: Vec<String> = spaced.split_whitespace().map(|w| w.to_ascii_uppercase()).collect();
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let chars: &[&str] = match w.as_slice() {
+        ["BEGIN"] | ["BEGIN", "WORK"] => &[],
+        ["START", "TRANSACTION", rest @ ..] => rest,
+        _ => return None,
+    };
+    let mut out = String::from("START TRANSACTION WITH CONSISTENT SNAPSHOT");
+    for part in chars.split(|x| *x == ",") {
+        match part {
+            [] if chars.is_empty() => {}
+            ["WITH", "CONSISTENT", "SNAPSHOT"] => {}
+            ["READ", m @ ("ONLY" | "WRITE")] => {
+                out.push_str(", READ ");
+                out.push_str(m);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_begin;
+
+    #[test]
+    fn the_snapshot_begin_keeps_the_transactions_characteristics() {
+        let s = "START TRANSACTION WITH CONSISTENT SNAPSHOT";
+        assert_eq!(snapshot_begin("BEGIN").as_deref(), Some(s));
+        assert_eq!(snapshot_begin("begin work").as_deref(), Some(s));
+        assert_eq!(snapshot_begin("start transaction").as_deref(), Some(s));
+        assert_eq!(snapshot_begin("START TRANSACTION WITH CONSISTENT SNAPSHOT").as_deref(), Some(s));
+        assert_eq!(
+            snapshot_begin("start transaction read only").as_deref(),
+            Some("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        );
+        assert_eq!(
+            snapshot_begin("START TRANSACTION READ WRITE,WITH CONSISTENT SNAPSHOT").as_deref(),
+            Some("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ WRITE")
+        );
+        assert_eq!(snapshot_begin("/* x */ BEGIN"), None);
+        assert_eq!(snapshot_begin("START TRANSACTION READ"), None);
+        assert_eq!(snapshot_begin("START TRANSACTION ,"), None);
     }
 }
