@@ -2,6 +2,8 @@
 //! reads in a loop through shardcat; the primary is killed with SIGKILL; writes resume on the promoted replica
 //! within 5 s, no acknowledged write is missing there, dnindex.properties holds the new index (kept by
 //! a restarted proxy), and the old primary, restarted, is fenced (read_only) and not written to.
+//! The result cache is on: after the promotion its binlog reader follows the new primary, so a write
+//! made directly there (bypassing the proxy) is seen by the next reads through the proxy.
 
 mod common;
 
@@ -132,5 +134,48 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     assert_eq!(root_sql(PRIMARY, "SELECT COUNT(*) FROM fo.t WHERE id = 1000002").unwrap(), "0");
     assert_eq!(root_sql(REPLICA, "SELECT COUNT(*) FROM fo.t WHERE id = 1000002").unwrap(), "1");
     assert!(proxy.log_text().contains("re-attach"), "the log tells the operator to re-attach the old primary");
+
+    // the result cache on the promoted replica: a stored count, then a write made directly there
+    let mut c = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("fo"))).await.unwrap();
+    let count = "SELECT COUNT(*) FROM t WHERE id > 0";
+    let t0 = Instant::now();
+    let before = loop {
+        // until the reader streams from the new primary, reads are not stored (fail closed)
+        let h0 = cache_hits(&proxy).await;
+        let n: i64 = c.query_first(count).await.unwrap().unwrap();
+        let _: Option<i64> = c.query_first(count).await.unwrap();
+        if cache_hits(&proxy).await > h0 {
+            break n;
+        }
+        let log = proxy.log_text();
+        let binlog: Vec<&str> = log.lines().filter(|l| l.contains("binlog")).collect();
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no read was served from the cache after the failover: {binlog:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    root_sql(REPLICA, "INSERT INTO fo.t VALUES (3000001)").unwrap();
+    let t1 = Instant::now();
+    loop {
+        let n: i64 = c.query_first(count).await.unwrap().unwrap();
+        if n == before + 1 {
+            break;
+        }
+        assert_eq!(n, before, "a count between the two");
+        assert!(t1.elapsed() < Duration::from_secs(2), "a direct write on the new primary was not seen in 2 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("failover: a direct write on the new primary seen through the cache after {:?}", t1.elapsed());
     stack_cmd(&["down"]);
+}
+
+/// The result cache's hits so far, read off /metrics.
+async fn cache_hits(p: &Proxy) -> u64 {
+    let (_, body) = http_get(p.http_port, "/metrics").await;
+    body.lines()
+        .find(|l| l.starts_with("shardcat_cache_lookups_total{result=\"hit\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
