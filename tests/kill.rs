@@ -98,6 +98,8 @@ async fn sigterm_drains_sessions() {
 /// node's write is rolled back, not committed by the client's next COMMIT.
 #[tokio::test]
 async fn a_lost_node_under_autocommit_off_rolls_back_every_node() {
+    // its victim is the newest writing transaction on the second primary: not another test's
+    let _g = COMMIT_LOCK.lock().await;
     let mut setup = proxy_conn("demo").await;
     exec(&mut setup, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
     exec(&mut setup, "DELETE FROM customer WHERE id IN (7801, 7802)").await;
@@ -216,5 +218,6 @@ async fn sigterm_during_a_multi_node_commit_waits_for_it() {
     }
 }
 
-/// The two tests above change a global of the second primary: one at a time.
+/// The two tests above change a global of the second primary, and the autocommit=0 test kills the
+/// newest writing transaction there: one at a time.
 static COMMIT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
