@@ -18,6 +18,8 @@ use crate::sql::classify::Kind;
 /// A cacheable read: its key, the logical tables it reads and the dataHosts it reads from.
 pub struct Plan {
     key: Key,
+    /// The key was looked up before the route and missed (`cache_missed`): no second lookup.
+    looked: bool,
     tables: Vec<Logical>,
     data_hosts: Vec<Arc<str>>,
     nodes: Vec<Arc<str>>,
@@ -73,21 +75,26 @@ impl Session {
     /// Whether this routed SELECT may be answered from the cache (and its reply kept): the cache is on,
     /// no transaction, no state held, its text deterministic, its tables known and cacheable, every
     /// dataHost it reads has a binlog reader no further behind than `resultCacheMaxLag`.
-    /// `statement` is what identifies it: the text, or a prepared statement's text and parameters.
+    /// `statement` is what identifies it: the text, or a prepared statement's text and parameters;
+    /// `text_allowed`: `eligible::text_allows` said its text may be cached.
     pub fn cache_plan(
         &mut self,
         schema: &Schema,
         a: Option<&Analysis>,
-        sql: &str,
-        statement: Vec<u8>,
+        text_allowed: bool,
+        statement: &[u8],
         r: &Route,
         binary: bool,
     ) -> Option<Plan> {
         let a = a?;
-        if a.statements != 1 || a.locking_read || a.tables.is_empty() || !eligible::text_allows(sql) {
+        if a.statements != 1 || a.locking_read || a.tables.is_empty() || !text_allowed {
             return None;
         }
-        let key = self.cache_key(&schema.name, statement, binary)?;
+        // the key the lookup before the route missed, when it is this statement's
+        let (key, looked) = match self.cache_missed.take() {
+            Some(k) if k.binary == binary && *k.schema == *schema.name && k.statement == statement => (k, true),
+            _ => (self.cache_key(&schema.name, statement.to_vec(), binary)?, false),
+        };
         let tables = self.logical_tables(schema, a)?;
         // schema.xml's cache="false" on a table (or its schema) keeps its reads out
         for t in &tables {
@@ -112,7 +119,7 @@ impl Session {
             }
         }
         let tables = crate::cache::Cache::dependencies(&tables);
-        Some(Plan { key, tables, data_hosts, nodes: r.nodes.clone() })
+        Some(Plan { key, looked, tables, data_hosts, nodes: r.nodes.clone() })
     }
 
     /// The key of a statement when the session may use the cache at all (the checks that need no
@@ -172,6 +179,30 @@ impl Session {
     pub async fn cache_hit(&mut self, key: &Key) -> Result<Option<Reply>> {
         let cache = self.shared.cache.clone();
         let Some(e) = cache.store.get(key) else { return Ok(None) };
+        self.answer_from(&cache, key, e).await
+    }
+
+    /// `cache_hit` before the route: a key not stored is kept for the plan (`cache_missed`), which
+    /// then neither builds nor looks it up again.
+    pub async fn cache_hit_first(&mut self, key: Key) -> Result<Option<Reply>> {
+        let cache = self.shared.cache.clone();
+        let found = match cache.store.get(&key) {
+            Some(e) => self.answer_from(&cache, &key, e).await?,
+            None => None,
+        };
+        if found.is_none() {
+            self.cache_missed = Some(key);
+        }
+        Ok(found)
+    }
+
+    /// Sends stored entry `e` of `key` if it is still valid for this session now.
+    async fn answer_from(
+        &mut self,
+        cache: &Arc<crate::cache::Cache>,
+        key: &Key,
+        e: Arc<Entry>,
+    ) -> Result<Option<Reply>> {
         match cache.is_current(&e.tables, &e.epochs) {
             None => return Ok(None), // a write under way
             Some(false) => {
@@ -236,10 +267,14 @@ impl Session {
     pub async fn cache_lookup(&mut self, plan: &Plan) -> Result<Lookup> {
         let cache = self.shared.cache.clone();
         let mut waited = false;
+        let mut look = !plan.looked;
         loop {
-            if let Some(reply) = self.cache_hit(&plan.key).await? {
-                return Ok(Lookup::Hit(reply));
+            if look {
+                if let Some(reply) = self.cache_hit(&plan.key).await? {
+                    return Ok(Lookup::Hit(reply));
+                }
             }
+            look = true;
             let Some(epochs) = cache.current(&plan.tables) else {
                 cache.store.miss();
                 return Ok(Lookup::Bypass);

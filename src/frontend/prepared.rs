@@ -28,6 +28,8 @@ pub struct ClientStmt {
     pub long_data: BTreeMap<u16, Vec<u8>>,
     /// Long data for a parameter passed max_allowed_packet: the next EXECUTE fails, as on MariaDB.
     pub long_data_overflow: bool,
+    /// Its text may be cached (`cache::eligible::text_allows`, read once at prepare).
+    pub cacheable_text: bool,
     /// What its text says, read once at prepare: the text backends prepare when it is not rewritten,
     /// how it may use connections, whether it reads LAST_INSERT_ID().
     pub backend_sql: Arc<str>,
@@ -148,6 +150,7 @@ impl Session {
         self.out.flush().await?;
         if let Ok(bs) = res? {
             self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
+            let cacheable_text = kind == Kind::Select && crate::cache::eligible::text_allows(&sql);
             self.stmts.insert(
                 id,
                 ClientStmt {
@@ -160,6 +163,7 @@ impl Session {
                     param_types: None,
                     long_data: BTreeMap::new(),
                     long_data_overflow: false,
+                    cacheable_text,
                     backend_sql: real,
                     access,
                     reads_last_id,
@@ -188,6 +192,7 @@ impl Session {
                 param_types: None,
                 long_data: BTreeMap::new(),
                 long_data_overflow: false,
+                cacheable_text: false,
                 backend_sql: sql.clone(),
                 access: super::query::Access::of(kind, &sql),
                 reads_last_id: false,
@@ -349,7 +354,7 @@ impl Session {
                 "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes",
             ));
         }
-        let (st_access, backend_text) = (st.access, st.backend_sql.clone());
+        let (st_access, backend_text, cacheable_text) = (st.access, st.backend_sql.clone(), st.cacheable_text);
         if let Some((node, bid)) = self.cursors.remove(&id) {
             self.close_cursor(node, bid).await;
         }
@@ -357,7 +362,7 @@ impl Session {
         // a stored reply for this statement and these parameters: sent before any route
         let cache_on = self.shared.cache.store.on();
         let cache_key = (cache_on
-            && kind == Kind::Select
+            && cacheable_text
             && st_access == super::query::Access::Read
             && !cursor_requested
             && long_data.is_empty()
@@ -372,7 +377,7 @@ impl Session {
             key
         });
         if let Some(key) = cache_key.as_ref().and_then(|k| self.cache_key(&schema_name, k.clone(), true)) {
-            if let Some(reply) = self.cache_hit(&key).await? {
+            if let Some(reply) = self.cache_hit_first(key).await? {
                 self.after_reply(kind, &reply, &sql);
                 return Ok(());
             }
@@ -425,7 +430,11 @@ impl Session {
                 && !cursor_requested
                 && long_data.is_empty();
             let plan = cacheable
-                .then(|| cache_key.clone().and_then(|key| self.cache_plan(schema, Some(a), &sql, key, &route, true)))
+                .then(|| {
+                    cache_key
+                        .as_deref()
+                        .and_then(|key| self.cache_plan(schema, Some(a), cacheable_text, key, &route, true))
+                })
                 .flatten();
             if let Some(plan) = plan {
                 match self.cache_lookup(&plan).await? {

@@ -216,7 +216,7 @@ impl Session {
             // a stored reply for this text: sent before any parse or route
             let key = self.schema.clone().and_then(|s| self.cache_key(&s, sql.as_bytes().to_vec(), false));
             if let Some(key) = key {
-                if let Some(reply) = self.cache_hit(&key).await? {
+                if let Some(reply) = self.cache_hit_first(key).await? {
                     self.after_reply(kind, &reply, sql);
                     return Ok(());
                 }
@@ -662,7 +662,8 @@ impl Session {
             self.stmt_tables = analysis.as_deref().and_then(|a| self.logical_tables(schema, a));
         }
         let plan = if cache_on && access == Access::Read && kind == Kind::Select {
-            self.cache_plan(schema, analysis.as_deref(), sql, sql.as_bytes().to_vec(), &r, false)
+            let allowed = crate::cache::eligible::text_allows(sql);
+            self.cache_plan(schema, analysis.as_deref(), allowed, sql.as_bytes(), &r, false)
         } else {
             None
         };

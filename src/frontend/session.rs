@@ -106,6 +106,8 @@ pub struct Session {
     pub tx_seq: HashMap<Arc<str>, u64>,
     /// The parts of the result cache's keys last built for this session (`cached::key_parts`).
     pub key_memo: KeyMemo,
+    /// The result-cache key this statement's lookup before its route missed (`cached::cache_plan`).
+    pub cache_missed: Option<crate::cache::store::Key>,
 }
 
 /// A backend connection the session keeps between statements: for its open transaction (`joined`:
@@ -214,6 +216,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         write_guarded: false,
         tx_seq: HashMap::new(),
         key_memo: KeyMemo::default(),
+        cache_missed: None,
         text_exact: true,
     };
     s.client_charset = s.charset.clone();
@@ -462,8 +465,9 @@ impl Session {
                 }
             }
             crate::stats::command(crate::stats::Commands::name(cmd), kind, self.out.take_err(), started.elapsed());
-            // a miss that ended early leaves nothing being captured
+            // a miss that ended early leaves nothing being captured, nor a key for the next statement
             let _ = self.out.take_capture();
+            self.cache_missed = None;
             if !self.tx_active() {
                 // the transaction ended: its tables may be cached again (their epochs move once more)
                 if !self.write_guards.is_empty() {
