@@ -357,18 +357,39 @@ impl Session {
     /// Reads and answers commands until the client leaves. Returns why the loop ended.
     async fn command_loop(&mut self) -> String {
         let configured = std::time::Duration::from_millis(self.rt.config.system.idle_timeout_ms.max(1000));
+        // the idle timer is one per session, moved only when it fires (not registered anew per command)
+        let mut active = tokio::time::Instant::now();
+        let idle_timer = tokio::time::sleep(self.wait_timeout.unwrap_or(configured));
+        tokio::pin!(idle_timer);
+        // the loop comes round without a command in between (the timer fired early, a wake-up)
+        let mut still_idle = false;
         loop {
             // the session's own wait_timeout, when it set one, as MariaDB closes idle sessions by it
             let idle = self.wait_timeout.unwrap_or(configured);
             if self.ctl.stopping() {
                 return "killed, or the proxy shuts down".into();
             }
+            // idle from the end of the last command; a wait_timeout shorter than the timer's moves it
+            if !std::mem::take(&mut still_idle) {
+                active = tokio::time::Instant::now();
+            }
+            if active + idle < idle_timer.deadline() {
+                idle_timer.as_mut().reset(active + idle);
+            }
             let next = tokio::select! {
-                n = tokio::time::timeout(idle, self.reader.next()) => match n {
-                    Ok(n) => n,
-                    Err(_) => return format!("idle for more than {} s (idleTimeout)", idle.as_secs()),
-                },
-                _ = self.ctl.wake.notified() => continue,
+                n = self.reader.next() => n,
+                _ = &mut idle_timer => {
+                    if active.elapsed() >= idle {
+                        return format!("idle for more than {} s (idleTimeout)", idle.as_secs());
+                    }
+                    idle_timer.as_mut().reset(active + idle);
+                    still_idle = true;
+                    continue;
+                }
+                _ = self.ctl.wake.notified() => {
+                    still_idle = true;
+                    continue;
+                }
             };
             if !self.pinned.iter().any(|h| h.joined) {
                 self.rt = self.shared.rt();
