@@ -113,6 +113,15 @@ impl Shared {
         self.runtime.load_full()
     }
 
+    /// `rt`, unless `held` is it already: then nothing is cloned (a clone per command is two atomic
+    /// writes on a line every worker shares).
+    pub fn refresh_rt(&self, held: &mut Arc<Runtime>) {
+        let current = self.runtime.load();
+        if !Arc::ptr_eq(&current, held) {
+            *held = Arc::clone(&current);
+        }
+    }
+
     /// Makes `next` current; the one it replaces is kept for `rollback @@config`. Every cache that
     /// holds what the old generation decided is cleared.
     pub fn swap(&self, next: Arc<Runtime>) -> Arc<Runtime> {

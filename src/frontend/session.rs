@@ -392,7 +392,7 @@ impl Session {
                 }
             };
             if !self.pinned.iter().any(|h| h.joined) {
-                self.rt = self.shared.rt();
+                self.shared.refresh_rt(&mut self.rt);
             }
             let (seq, pkt) = match next {
                 Ok(Some(p)) => p,
