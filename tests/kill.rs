@@ -44,6 +44,8 @@ async fn kill_query_interrupts_the_running_statement() {
 /// KILL CONNECTION ends another session: its open transaction is rolled back on every node.
 #[tokio::test]
 async fn kill_connection_rolls_back_the_sessions_transaction() {
+    // it writes on the second primary inside a transaction, which the autocommit=0 test could take for its victim
+    let _g = COMMIT_LOCK.lock().await;
     let mut setup = proxy_conn("demo").await;
     exec(&mut setup, "CREATE TABLE IF NOT EXISTS customer (id INT PRIMARY KEY, name VARCHAR(40))").await;
     exec(&mut setup, "DELETE FROM customer WHERE id IN (7701, 7702)").await;
@@ -218,6 +220,6 @@ async fn sigterm_during_a_multi_node_commit_waits_for_it() {
     }
 }
 
-/// The two tests above change a global of the second primary, and the autocommit=0 test kills the
-/// newest writing transaction there: one at a time.
+/// The two-node commit tests change a global of the second primary, and the autocommit=0 test kills
+/// the newest writing transaction there: every test with a writing transaction there, one at a time.
 static COMMIT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
