@@ -205,9 +205,10 @@ pub fn command(command: &'static str, kind: Option<&'static str>, err: Option<u1
     // the handles of these labels, looked up in the recorder once per worker thread (a lookup hashes
     // the labels and clones the key: a tenth of a cache hit's user time)
     HANDLES.with_borrow_mut(|h| {
-        // by the labels' addresses: each is a &'static str (the same text at two addresses only
-        // means two entries holding the same handles)
-        let at = (command.as_ptr() as usize, kind.map_or(0, |k| k.as_ptr() as usize), result.as_ptr() as usize);
+        // by the labels' addresses and lengths: each is a &'static str (the same text at two
+        // addresses only means two entries holding the same handles)
+        let id = |s: &str| (s.as_ptr() as usize, s.len());
+        let at = [id(command), kind.map_or((0, 0), id), id(result)];
         let (commands, statements, seconds) = h.entry(at).or_insert_with(|| {
             (
                 metrics::counter!(names::COMMANDS, "command" => command),
@@ -241,7 +242,7 @@ pub(crate) use fixed_counter;
 type Handles = (metrics::Counter, Option<metrics::Counter>, Option<metrics::Histogram>);
 
 thread_local! {
-    static HANDLES: std::cell::RefCell<foldhash::HashMap<(usize, usize, usize), Handles>> =
+    static HANDLES: std::cell::RefCell<foldhash::HashMap<[(usize, usize); 3], Handles>> =
         std::cell::RefCell::new(foldhash::HashMap::default());
 }
 

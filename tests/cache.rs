@@ -85,13 +85,20 @@ type Rows = Vec<(i64, String)>;
 
 const RANGE: &str = "SELECT id, name FROM customer WHERE id BETWEEN 7000 AND 7999 ORDER BY id";
 
-#[tokio::test]
-async fn hits_answer_what_the_miss_answered_and_uncacheable_reads_are_never_hits() {
-    let _one = SERIAL.lock().await;
+/// One test at a time on the shared proxy, with an app connection, the rows set up and the readers
+/// past them.
+async fn ready() -> (tokio::sync::MutexGuard<'static, ()>, &'static Proxy, mysql_async::Conn) {
+    let one = SERIAL.lock().await;
     let p = proxy();
     let mut c = app(p).await;
     setup(&mut c).await;
     readers_caught_up(p).await;
+    (one, p, c)
+}
+
+#[tokio::test]
+async fn hits_answer_what_the_miss_answered_and_uncacheable_reads_are_never_hits() {
+    let (_one, p, mut c) = ready().await;
     // a merged read over both shards, text and prepared, a one-shard point read
     c.query_drop("CREATE TABLE IF NOT EXISTS region (id INT PRIMARY KEY, name VARCHAR(10))").await.unwrap();
     let (h0, _) = counts(p);
@@ -169,11 +176,7 @@ async fn direct_writes_are_seen_once_the_reader_passed_them() {
 
 #[tokio::test]
 async fn writes_through_the_proxy_are_seen_by_the_next_read_with_readers_filling_beside_it() {
-    let _one = SERIAL.lock().await;
-    let p = proxy();
-    let mut c = app(p).await;
-    setup(&mut c).await;
-    readers_caught_up(p).await;
+    let (_one, p, mut c) = ready().await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut fillers = Vec::new();
     for _ in 0..3 {
@@ -245,11 +248,7 @@ async fn concurrent_misses_of_one_statement_run_it_once() {
 
 #[tokio::test]
 async fn a_repeatable_read_transaction_is_served_only_what_its_snapshot_would_show() {
-    let _one = SERIAL.lock().await;
-    let p = proxy();
-    let mut c = app(p).await;
-    setup(&mut c).await;
-    readers_caught_up(p).await;
+    let (_one, p, mut c) = ready().await;
     let v0: Rows = c.query(RANGE).await.unwrap(); // stored
     let mut t = app(p).await;
     t.query_drop("BEGIN").await.unwrap();

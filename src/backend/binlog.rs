@@ -197,7 +197,10 @@ async fn check_promotable(set: Arc<DataHostSet>) {
             continue;
         };
         let row: Option<(String, String)> =
-            c.query_first("SELECT @@global.log_slave_updates, @@global.log_bin").await.ok().flatten();
+            within("the promotion check", c.query_first("SELECT @@global.log_slave_updates, @@global.log_bin"))
+                .await
+                .ok()
+                .flatten();
         if let Some((updates, log_bin)) = row {
             let on = |v: &str| v == "1" || v.eq_ignore_ascii_case("ON");
             if !on(&updates) || !on(&log_bin) {

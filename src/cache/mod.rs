@@ -147,26 +147,23 @@ impl Cache {
     /// The epochs of `deps` (from `dependencies`) now, or `None` while a write through the proxy is
     /// under way on one of them.
     pub fn current(&self, deps: &[Logical]) -> Option<Vec<u64>> {
-        let epochs = self.epochs.lock();
-        let mut out = Vec::with_capacity(deps.len());
-        for d in deps {
-            let m = epochs.get(d);
-            if m.is_some_and(|m| m.inflight > 0) {
-                return None;
-            }
-            out.push(m.map_or(0, |m| m.epoch));
-        }
-        Some(out)
+        self.current_since(deps, u64::MAX)
     }
 
     /// Whether `epochs` are the current epochs of `deps` (`current`, without building them); `None`
     /// while a write through the proxy is under way on one of them.
     pub fn is_current(&self, deps: &[Logical], epochs: &[u64]) -> Option<bool> {
+        self.is_current_since(deps, epochs, u64::MAX)
+    }
+
+    /// `is_current`, for a transaction whose snapshots were taken at move `since`: `None` also when a
+    /// dependency moved after it.
+    pub fn is_current_since(&self, deps: &[Logical], epochs: &[u64], since: u64) -> Option<bool> {
         let map = self.epochs.lock();
         let mut same = deps.len() == epochs.len();
         for (d, e) in deps.iter().zip(epochs) {
             let m = map.get(d);
-            if m.is_some_and(|m| m.inflight > 0) {
+            if m.is_some_and(|m| m.inflight > 0 || m.last > since) {
                 return None;
             }
             same &= m.map_or(0, |m| m.epoch) == *e;
@@ -236,7 +233,8 @@ impl Cache {
         crate::stats::invalidations(source.name(), tables.len() as u64);
     }
 
-    /// The epochs a result over `tables` depends on: for each table its schema's, then its own.
+    /// The epochs a result over `tables` depends on: for each table its schema's, then its own (tests).
+    #[cfg(test)]
     pub fn epochs(&self, tables: &[Logical]) -> Vec<u64> {
         let epochs = self.epochs.lock();
         let mut out = Vec::with_capacity(tables.len() * 2);

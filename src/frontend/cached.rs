@@ -72,8 +72,8 @@ impl Session {
         Some(out)
     }
 
-    /// Whether this routed SELECT may be answered from the cache (and its reply kept): the cache is on,
-    /// no transaction, no state held, its text deterministic, its tables known and cacheable, every
+    /// Whether this routed SELECT may be answered from the cache (and its reply kept): the session may
+    /// use the cache (`cache_key`), its text is deterministic, its tables known and cacheable, every
     /// dataHost it reads has a binlog reader no further behind than `resultCacheMaxLag`.
     /// `statement` is what identifies it: the text, or a prepared statement's text and parameters;
     /// `text_allowed`: `eligible::text_allows` said its text may be cached.
@@ -123,7 +123,8 @@ impl Session {
     }
 
     /// The key of a statement when the session may use the cache at all (the checks that need no
-    /// parse: cache on, no transaction, no state held, nothing pending, one statement).
+    /// parse: cache on, outside transactions or in a REPEATABLE READ one that has not written, no
+    /// state held, nothing pending).
     pub fn cache_key(&mut self, schema: &str, statement: Vec<u8>, binary: bool) -> Option<Key> {
         // inside a transaction: only a REPEATABLE READ one that has not written, on its own snapshots
         let in_tx = self.tx_active();
@@ -141,6 +142,15 @@ impl Session {
         }
         let (user, schema, session) = self.key_parts(schema);
         Some(Key { user, schema, statement, session, binary, deprecate_eof: self.deprecate_eof() })
+    }
+
+    /// `cache_key` in the session's current schema (none: no key).
+    pub fn cache_key_here(&mut self, statement: Vec<u8>, binary: bool) -> Option<Key> {
+        // taken and put back: the key is built from the name without copying it
+        let schema = self.schema.take()?;
+        let key = self.cache_key(&schema, statement, binary);
+        self.schema = Some(schema);
+        key
     }
 
     /// The user, schema and session parts of this session's keys: the same shared strings from one
@@ -228,7 +238,7 @@ impl Session {
                 }
             }
             let Some(since) = self.tx_since(&e.nodes) else { return Ok(None) };
-            if cache.current_since(&e.tables, since).as_deref() != Some(e.epochs.as_slice()) {
+            if cache.is_current_since(&e.tables, &e.epochs, since) != Some(true) {
                 return Ok(None);
             }
         }

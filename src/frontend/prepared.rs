@@ -420,22 +420,17 @@ impl Session {
             self.after_reply(kind, &reply, &sql);
             return Ok(());
         }
-        // the result cache, for a read without cursor or long data: the text and the parameters' bytes
+        // the result cache: a read without cursor or long data has a key (above); a write moves the
+        // epochs of its tables
         let mut fill = None;
-        let cfg = self.rt.config.clone();
-        if let (true, Some(a), Some(schema)) = (cache_on, &analysis, cfg.schema(&schema_name)) {
-            self.stmt_tables = self.logical_tables(schema, a);
-            let cacheable = kind == Kind::Select
-                && st_access == super::query::Access::Read
-                && !cursor_requested
-                && long_data.is_empty();
-            let plan = cacheable
-                .then(|| {
-                    cache_key
-                        .as_deref()
-                        .and_then(|key| self.cache_plan(schema, Some(a), cacheable_text, key, &route, true))
-                })
-                .flatten();
+        let cfg = cache_on.then(|| self.rt.config.clone());
+        if let (Some(a), Some(schema)) = (&analysis, cfg.as_ref().and_then(|c| c.schema(&schema_name))) {
+            if super::cached::changes_data(kind) {
+                self.stmt_tables = self.logical_tables(schema, a);
+            }
+            let plan = cache_key
+                .as_deref()
+                .and_then(|key| self.cache_plan(schema, Some(a), cacheable_text, key, &route, true));
             if let Some(plan) = plan {
                 match self.cache_lookup(&plan).await? {
                     super::cached::Lookup::Hit(reply) => {

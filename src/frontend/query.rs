@@ -214,8 +214,7 @@ impl Session {
         self.stmt_tables = None;
         if kind == Kind::Select && self.shared.cache.store.on() && crate::cache::eligible::text_allows(sql) {
             // a stored reply for this text: sent before any parse or route
-            let key = self.schema.clone().and_then(|s| self.cache_key(&s, sql.as_bytes().to_vec(), false));
-            if let Some(key) = key {
+            if let Some(key) = self.cache_key_here(sql.as_bytes().to_vec(), false) {
                 if let Some(reply) = self.cache_hit_first(key).await? {
                     self.after_reply(kind, &reply, sql);
                     return Ok(());
@@ -658,7 +657,7 @@ impl Session {
         };
         // the result cache's view of the statement: nothing to compute while it is off
         let cache_on = self.shared.cache.store.on();
-        if cache_on {
+        if cache_on && super::cached::changes_data(kind) {
             self.stmt_tables = analysis.as_deref().and_then(|a| self.logical_tables(schema, a));
         }
         let plan = if cache_on && access == Access::Read && kind == Kind::Select {

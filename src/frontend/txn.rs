@@ -27,7 +27,7 @@ impl Session {
     /// A connection the session holds for a node (transaction, state, cursor) serves every statement
     /// to that node; it is brought to the session's current state like any other.
     pub async fn acquire_for(&mut self, nodes: &[Arc<str>], read: bool) -> Result<Vec<Pooled>> {
-        self.acquire_with(nodes, read, false).await
+        self.acquire_with(nodes, read, None).await
     }
 
     /// Brings `nodes` into the open transaction now, each with a consistent snapshot taken at once
@@ -36,11 +36,17 @@ impl Session {
     /// form the snapshot cannot be added to, or a node could not join (the statement then runs on
     /// the server and reports what went wrong).
     pub async fn join_snapshot(&mut self, nodes: &[Arc<str>]) -> bool {
-        if self.in_tx && snapshot_begin(&self.begin_sql).is_none() {
-            return false;
-        }
+        // autocommit=0 opened it implicitly: an explicit one ends at the same COMMIT
+        let begin = if self.in_tx {
+            match snapshot_begin(&self.begin_sql) {
+                Some(b) => b,
+                None => return false,
+            }
+        } else {
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT".to_string()
+        };
         let nodes: Vec<Arc<str>> = nodes.to_vec();
-        let res = self.acquire_with(&nodes, false, true).await;
+        let res = self.acquire_with(&nodes, false, Some(&begin)).await;
         match res {
             Ok(conns) => {
                 self.release(nodes, conns, &Ok::<(), Error>(())).await;
@@ -50,7 +56,9 @@ impl Session {
         }
     }
 
-    async fn acquire_with(&mut self, nodes: &[Arc<str>], read: bool, snapshot: bool) -> Result<Vec<Pooled>> {
+    /// `acquire_for`; with `snapshot`, a node that joins the transaction opens it with that statement
+    /// (`join_snapshot`) instead of the session's BEGIN.
+    async fn acquire_with(&mut self, nodes: &[Arc<str>], read: bool, snapshot: Option<&str>) -> Result<Vec<Pooled>> {
         let detached = self.detached(read);
         // a read may carry a node's BEGIN in the same write (if BEGIN failed, only a read ran outside)
         let begin_ahead = read;
@@ -127,10 +135,8 @@ impl Session {
                 if let Some(next) = &self.next_tx {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
-                if r.is_ok() && snapshot {
-                    // autocommit=0 opened it implicitly: an explicit one ends at the same COMMIT
-                    let begin = if self.in_tx { snapshot_begin(&self.begin_sql) } else { None };
-                    r = c.exec_simple(begin.as_deref().unwrap_or("START TRANSACTION WITH CONSISTENT SNAPSHOT")).await;
+                if let (true, Some(begin)) = (r.is_ok(), snapshot) {
+                    r = c.exec_simple(begin).await;
                 } else if r.is_ok() && self.in_tx {
                     if begin_ahead {
                         c.queue_ahead(&self.begin_sql);
