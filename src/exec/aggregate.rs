@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::cell::{compare, Cell, ColumnInfo, Compare, Row};
 use crate::error::{Error, Result};
-use crate::route::merge::{AggKind, AggSpec, ColRef, GroupKey};
+use crate::route::merge::{AggKind, AggSpec, ColRef, DistinctFn, GroupKey};
 
 /// An exact decimal: value × 10^-scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,66 @@ enum Acc {
         sum_f: Option<f64>,
         count: i128,
     },
+    /// A DISTINCT aggregate: the last argument tuple seen (sorted input) or every one seen, and the
+    /// count and sum of the distinct values.
+    Distinct {
+        last: Option<Vec<u8>>,
+        seen: std::collections::HashSet<Vec<u8>, foldhash::quality::RandomState>,
+        count: i128,
+        sum_dec: Option<Dec>,
+        sum_f: Option<f64>,
+    },
+}
+
+/// Adds value text `v` to a running sum: exactly at scale `exact` (a DECIMAL result), else as a
+/// double; `what` names the aggregate in the error.
+fn add(sum_dec: &mut Option<Dec>, sum_f: &mut Option<f64>, v: &[u8], exact: Option<u32>, what: &str) -> Result<()> {
+    match exact {
+        Some(scale) => {
+            let d = Dec::parse(v, scale)
+                .ok_or_else(|| Error::unsupported(format!("{what} value shardcat cannot add exactly")))?;
+            *sum_dec = Some(match sum_dec {
+                Some(x) => Dec {
+                    v: x.v.checked_add(d.v).ok_or_else(|| Error::unsupported(format!("{what} sum overflows")))?,
+                    scale,
+                },
+                None => d,
+            });
+        }
+        None => {
+            let f: f64 = std::str::from_utf8(v).ok().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+            *sum_f = Some(sum_f.unwrap_or(0.0) + f);
+        }
+    }
+    Ok(())
+}
+
+/// The normalised values of `keys` in `row` (numbers by value, other values by their weight), one
+/// comparable byte string; `None` when one is NULL and `nulls` is false.
+fn normalised(cols: &[ColumnInfo], visible: usize, keys: &[GroupKey], row: &Row, nulls: bool) -> Option<Vec<u8>> {
+    let idx = |c: ColRef| match c {
+        ColRef::Visible(i) => i,
+        ColRef::Hidden(j) => visible + j,
+    };
+    let mut k = Vec::new();
+    for g in keys {
+        let i = idx(g.col);
+        let numeric = cols.get(i).is_some_and(ColumnInfo::is_numeric);
+        // a NULL value is NULL whatever its weight says
+        let value = row.get(i).cloned().flatten();
+        let cell = if numeric || value.is_none() { value } else { row.get(idx(g.weight)).cloned().flatten() };
+        match cell {
+            None if !nulls => return None,
+            None => k.push(0),
+            Some(v) => {
+                k.push(1);
+                let v = if numeric { normalise_number(&v) } else { v };
+                k.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                k.extend_from_slice(&v);
+            }
+        }
+    }
+    Some(k)
 }
 
 pub struct Aggregator<'a> {
@@ -120,28 +180,9 @@ impl<'a> Aggregator<'a> {
         }
     }
 
-    fn info(&self, i: usize) -> Option<&ColumnInfo> {
-        self.cols.get(i)
-    }
-
     /// The group a row belongs to: key values normalised (numbers by value, strings by weight).
     fn key(&self, row: &Row) -> Vec<u8> {
-        let mut k = Vec::new();
-        for g in self.keys {
-            let i = self.index(g.col);
-            let numeric = self.info(i).is_some_and(ColumnInfo::is_numeric);
-            let cell = if numeric { row.get(i) } else { row.get(self.index(g.weight)) };
-            match cell.cloned().flatten() {
-                None => k.push(0),
-                Some(v) => {
-                    k.push(1);
-                    let v = if numeric { normalise_number(&v) } else { v };
-                    k.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    k.extend_from_slice(&v);
-                }
-            }
-        }
-        k
+        normalised(self.cols, self.visible, self.keys, row, true).unwrap_or_default()
     }
 
     /// Fresh accumulators for a new group.
@@ -155,6 +196,9 @@ impl<'a> Aggregator<'a> {
                 AggKind::Sum => Acc::SumF(None),
                 AggKind::Min { .. } | AggKind::Max { .. } => Acc::Extreme(None, None),
                 AggKind::Avg { .. } => Acc::Avg { sum_dec: None, sum_f: None, count: 0 },
+                AggKind::Distinct { .. } => {
+                    Acc::Distinct { last: None, seen: Default::default(), count: 0, sum_dec: None, sum_f: None }
+                }
             });
         }
         out
@@ -238,22 +282,43 @@ impl<'a> Aggregator<'a> {
                         n.and_then(|v| std::str::from_utf8(&v).ok().and_then(|x| x.parse::<i128>().ok())).unwrap_or(0);
                     if let Some(v) = s {
                         let sum_info = self.cols.get(idx(*sum));
-                        if sum_info.is_some_and(ColumnInfo::is_decimal) {
-                            let scale = u32::from(sum_info.map_or(0, |c| c.decimals));
-                            let d = Dec::parse(&v, scale)
-                                .ok_or_else(|| Error::unsupported("an AVG sum shardcat cannot add exactly"))?;
-                            *sum_dec = Some(match sum_dec {
-                                Some(x) => Dec {
-                                    v: x.v.checked_add(d.v).ok_or_else(|| Error::unsupported("AVG overflow"))?,
-                                    scale,
-                                },
-                                None => d,
-                            });
-                        } else {
-                            let f: f64 = std::str::from_utf8(&v).ok().and_then(|x| x.parse().ok()).unwrap_or(0.0);
-                            *sum_f = Some(sum_f.unwrap_or(0.0) + f);
-                        }
+                        let exact = sum_info.filter(|c| c.is_decimal()).map(|c| u32::from(c.decimals));
+                        add(sum_dec, sum_f, &v, exact, "AVG")?;
                     }
+                }
+                (Acc::Distinct { last, seen, count, sum_dec, sum_f }, AggKind::Distinct { func, args, sorted }) => {
+                    let Some(k) = normalised(self.cols, visible, args, &row, false) else { continue };
+                    if *sorted {
+                        if last.as_ref() == Some(&k) {
+                            continue;
+                        }
+                        *last = Some(k);
+                    } else {
+                        if seen.contains(&k) {
+                            continue;
+                        }
+                        self.bytes += k.len() + 32;
+                        if self.bytes > self.limit_bytes {
+                            return Err(Error::unsupported(format!(
+                                "the cross-shard DISTINCT aggregate needs more than {} bytes of values (mergeMemoryLimit)",
+                                self.limit_bytes
+                            )));
+                        }
+                        seen.insert(k);
+                    }
+                    *count += 1;
+                    if *func == DistinctFn::Count {
+                        continue;
+                    }
+                    let Some(arg) = args.first() else { continue };
+                    let Some(v) = row.get(idx(arg.col)).cloned().flatten() else { continue };
+                    let v = as_number(&v, self.cols.get(idx(arg.col)).map_or(0xFD, |c| c.ty));
+                    // SUM adds at its own scale; AVG adds at the argument's and divides at its own
+                    let exact = col.filter(|c| c.is_decimal()).map(|c| match func {
+                        DistinctFn::Sum => u32::from(c.decimals),
+                        _ => u32::from(self.cols.get(idx(arg.col)).map_or(0, |a| a.decimals)),
+                    });
+                    add(sum_dec, sum_f, &v, exact, "a DISTINCT")?;
                 }
                 _ => {}
             }
@@ -284,6 +349,26 @@ impl<'a> Aggregator<'a> {
                         }
                         best
                     }
+                    Acc::Distinct { count, sum_dec, sum_f, .. } => {
+                        let func = match &a.kind {
+                            AggKind::Distinct { func, .. } => *func,
+                            _ => DistinctFn::Count,
+                        };
+                        let scale = u32::from(col.map_or(4, |c| c.decimals));
+                        match func {
+                            DistinctFn::Count => Some(count.to_string().into_bytes()),
+                            _ if count == 0 => None,
+                            DistinctFn::Sum => match (sum_dec, sum_f) {
+                                (Some(d), _) => Some(d.to_text().into_bytes()),
+                                (None, f) => f.map(|f| number_text(f).into_bytes()),
+                            },
+                            DistinctFn::Avg => match (sum_dec, sum_f) {
+                                (Some(d), _) => d.div(count, scale).map(|x| x.to_text().into_bytes()),
+                                (None, Some(f)) => Some(number_text(f / count as f64).into_bytes()),
+                                (None, None) => None,
+                            },
+                        }
+                    }
                     Acc::Avg { sum_dec, sum_f, count } => {
                         let scale = u32::from(col.map_or(4, |c| c.decimals));
                         match (sum_dec, sum_f) {
@@ -302,6 +387,22 @@ impl<'a> Aggregator<'a> {
         }
         out
     }
+}
+
+/// A value's text as the number MariaDB adds for it: a temporal value as its digits
+/// (`2024-01-02` → `20240102`, `10:20:30` → `102030`), any other value as it is.
+fn as_number(v: &[u8], ty: u8) -> Vec<u8> {
+    // DATE, DATETIME, TIMESTAMP, TIME and their older forms
+    if matches!(ty, 0x07 | 0x0A | 0x0B | 0x0C | 0x0E | 0x11 | 0x12 | 0x13) {
+        let mut out = Vec::with_capacity(v.len());
+        for (i, &b) in v.iter().enumerate() {
+            if b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-') {
+                out.push(b);
+            }
+        }
+        return out;
+    }
+    v.to_vec()
 }
 
 /// A number's text without insignificant zeros (`1.50` and `1.5` group together).
@@ -347,6 +448,10 @@ mod tests {
         assert!(Dec::parse(b"1.234", 2).is_none());
         assert_eq!(normalise_number(b"001.500"), b"1.5");
         assert_eq!(normalise_number(b"-0.0"), b"0");
+        assert_eq!(as_number(b"2024-01-02", 0x0A), b"20240102");
+        assert_eq!(as_number(b"2024-01-02 03:04:05.5", 0x0C), b"20240102030405.5");
+        assert_eq!(as_number(b"-01:02:03", 0x0B), b"-010203");
+        assert_eq!(as_number(b"-1.5", 0xF6), b"-1.5");
     }
 
     fn col(ty: u8, decimals: u8) -> ColumnInfo {

@@ -40,6 +40,17 @@ async fn next_row(c: &mut Pooled, n: usize, warnings: &mut u16) -> Result<Option
     decode_row(&p, n).map(Some).ok_or_else(|| c.malformed("bad row"))
 }
 
+/// Every shard's first row (the heads of a k-way merge); `live` says which have more.
+async fn first_rows(conns: &mut [Pooled], n: usize, warnings: &mut u16, live: &mut [bool]) -> Result<Vec<Option<Row>>> {
+    let mut heads = Vec::with_capacity(conns.len());
+    for (i, c) in conns.iter_mut().enumerate() {
+        let r = next_row(c, n, warnings).await?;
+        live[i] = r.is_some();
+        heads.push(r);
+    }
+    Ok(heads)
+}
+
 async fn drain_all(conns: &mut [Pooled], live: &[bool], n: usize) {
     let mut w = 0u16;
     for (c, l) in conns.iter_mut().zip(live) {
@@ -131,12 +142,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
         match &plan.group {
             None => {
                 // k-way merge: one head row per shard
-                let mut heads: Vec<Option<Row>> = Vec::with_capacity(conns.len());
-                for (i, c) in conns.iter_mut().enumerate() {
-                    let r = next_row(c, total, &mut warnings).await?;
-                    live[i] = r.is_some();
-                    heads.push(r);
-                }
+                let mut heads = first_rows(conns, total, &mut warnings, &mut live).await?;
                 while let Some(i) = keys.next(&heads) {
                     let Some(row) = heads[i].take() else { break };
                     if !emit(&row, out, &mut reply) {
@@ -149,11 +155,28 @@ pub async fn run<W: AsyncWrite + Unpin>(
             }
             Some(group_keys) => {
                 let mut agg = Aggregator::new(&plan.aggs, group_keys, &cols, visible, limit_bytes);
-                for (i, c) in conns.iter_mut().enumerate() {
-                    while let Some(r) = next_row(c, total, &mut warnings).await? {
-                        agg.push(r)?;
+                if plan.feed.is_empty() {
+                    for (i, c) in conns.iter_mut().enumerate() {
+                        while let Some(r) = next_row(c, total, &mut warnings).await? {
+                            agg.push(r)?;
+                        }
+                        live[i] = false;
                     }
-                    live[i] = false;
+                } else {
+                    // DISTINCT aggregates: the shards' sorted groups merged into one sorted stream
+                    let feed = Keys { keys: &plan.feed, cols: &cols, visible };
+                    let mut heads = first_rows(conns, total, &mut warnings, &mut live).await?;
+                    while let Some(i) = feed.next(&heads) {
+                        let Some(row) = heads[i].take() else { break };
+                        agg.push(row)?;
+                        heads[i] = next_row(&mut conns[i], total, &mut warnings).await?;
+                        live[i] = heads[i].is_some();
+                    }
+                    if group_keys.is_empty() {
+                        // aggregates over no rows are still one row (COUNT 0, SUM NULL): the shards,
+                        // grouping by the arguments, sent none; a row of NULLs adds nothing to any
+                        agg.push(vec![None; total])?;
+                    }
                 }
                 let mut rows = agg.finish();
                 if group_keys.is_empty() && rows.is_empty() {

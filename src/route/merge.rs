@@ -43,6 +43,22 @@ pub enum AggKind {
         sum: ColRef,
         count: ColRef,
     },
+    /// COUNT/SUM/AVG(DISTINCT …): the shards group by the arguments too and send each distinct value
+    /// (hidden columns, with their weights); the proxy counts or adds each value once per group.
+    /// `sorted`: the rows reach the proxy ordered by the group and these arguments (the plan's
+    /// `feed`), so a value is new when it differs from the last one; otherwise the group keeps a set.
+    Distinct {
+        func: DistinctFn,
+        args: Vec<GroupKey>,
+        sorted: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistinctFn {
+    Count,
+    Sum,
+    Avg,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +67,7 @@ pub struct AggSpec {
     pub kind: AggKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupKey {
     pub col: ColRef,
     pub weight: ColRef,
@@ -71,6 +87,9 @@ pub struct MergePlan {
     pub limit: Option<(u64, u64)>,
     /// HAVING, evaluated by the proxy on the merged groups.
     pub having: Option<Having>,
+    /// The order the shards' rows are merged in before they are grouped (DISTINCT aggregates: the
+    /// group keys, then the first one's arguments); empty: read shard after shard.
+    pub feed: Vec<SortKey>,
 }
 
 /// A HAVING condition and the result columns its aggregates and columns are read from.
@@ -144,6 +163,28 @@ fn agg_arg<'a>(sql: &'a str, e: &Expr) -> Option<(Option<&'a str>, bool)> {
     }
 }
 
+/// The argument texts of an aggregate called with DISTINCT; `None` without DISTINCT.
+fn distinct_args(sql: &str, e: &Expr) -> Result<Option<Vec<String>>> {
+    let Expr::Function(f) = e else { return Ok(None) };
+    let FunctionArguments::List(l) = &f.args else { return Ok(None) };
+    if !matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct)) {
+        return Ok(None);
+    }
+    if !l.clauses.is_empty() {
+        return Err(refuse("a DISTINCT aggregate with ORDER BY or SEPARATOR"));
+    }
+    let mut out = Vec::with_capacity(l.args.len());
+    for a in &l.args {
+        let sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(x)) = a else {
+            return Err(refuse("a DISTINCT aggregate of *"));
+        };
+        let (s, t) =
+            expr_byte_span(sql, x).ok_or_else(|| refuse("an expression shardcat cannot locate in the text"))?;
+        out.push(sql[s..t].to_string());
+    }
+    Ok(Some(out))
+}
+
 fn literal_u64(binder: &Binder, e: &Expr) -> Option<u64> {
     if matches!(e, Expr::Value(v) if matches!(v.value, Value::Placeholder(_))) {
         return None;
@@ -157,10 +198,34 @@ fn literal_u64(binder: &Binder, e: &Expr) -> Option<u64> {
 /// How aggregate `e` (function `name`, statement text `text`) is merged, adding the hidden columns it
 /// needs; `context` ends the refusals' wording (" in HAVING").
 fn agg_kind(b: &mut Builder<'_>, e: &Expr, name: &str, text: &str, context: &str) -> Result<AggKind> {
-    let (arg, distinct) = agg_arg(b.sql, e).ok_or_else(|| refuse(&format!("{name} with several arguments")))?;
-    if distinct {
-        return Err(refuse(&format!("{name}(DISTINCT …){context}")));
+    // MIN/MAX(DISTINCT x) are MIN/MAX(x)
+    let distinct = if matches!(name, "MIN" | "MAX") { None } else { distinct_args(b.sql, e)? };
+    if let Some(texts) = distinct {
+        let func = match name {
+            "COUNT" => DistinctFn::Count,
+            "SUM" if texts.len() == 1 => DistinctFn::Sum,
+            "AVG" if texts.len() == 1 => DistinctFn::Avg,
+            _ => return Err(refuse(&format!("{name}(DISTINCT …){context}"))),
+        };
+        let mut args = Vec::with_capacity(texts.len());
+        for t in &texts {
+            args.push(GroupKey { col: b.add(t.clone()), weight: b.add(format!("WEIGHT_STRING({t})")) });
+            if !b.distinct_args.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+                b.distinct_args.push(t.clone());
+            }
+        }
+        let same =
+            |p: &[String]| p.len() == texts.len() && p.iter().zip(&texts).all(|(a, b)| a.eq_ignore_ascii_case(b));
+        let sorted = match &b.primary {
+            None => {
+                b.primary = Some((texts.clone(), args.clone()));
+                true
+            }
+            Some((p, _)) => same(p),
+        };
+        return Ok(AggKind::Distinct { func, args, sorted });
     }
+    let (arg, _) = agg_arg(b.sql, e).ok_or_else(|| refuse(&format!("{name} with several arguments")))?;
     Ok(match name {
         "COUNT" => AggKind::Count,
         "SUM" => AggKind::Sum,
@@ -205,6 +270,10 @@ fn select_list_end(sql: &str, from: usize) -> Option<usize> {
 struct Builder<'a> {
     sql: &'a str,
     hidden: Vec<String>,
+    /// DISTINCT aggregates' argument texts: the shards group by them too.
+    distinct_args: Vec<String>,
+    /// The first DISTINCT aggregate's arguments (texts, columns): the rows are merged ordered by them.
+    primary: Option<(Vec<String>, Vec<GroupKey>)>,
 }
 
 impl Builder<'_> {
@@ -232,7 +301,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     if !q.locks.is_empty() {
         return Err(refuse("FOR UPDATE"));
     }
-    let mut b = Builder { sql, hidden: Vec::new() };
+    let mut b = Builder { sql, hidden: Vec::new(), distinct_args: Vec::new(), primary: None };
     // the client's columns: expressions (with their text) or a wildcard
     let mut items: Vec<Option<(&Expr, Option<String>)>> = Vec::new();
     for it in &s.projection {
@@ -321,7 +390,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         Some(keys)
     } else if !group_exprs.is_empty() {
         let mut keys = Vec::new();
-        for e in group_exprs {
+        for e in &group_exprs {
             let (col, text) = resolve(e, &mut b)?;
             keys.push(GroupKey { col, weight: b.add(format!("WEIGHT_STRING({text})")) });
         }
@@ -434,7 +503,34 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     // merge, no LIMIT when groups are merged (a group may span shards)
     let mut shard_sql = sql.to_string();
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
-    if let Some((m, n)) = limit {
+    let mut feed = Vec::new();
+    if let (Some(keys), Some((primary, primary_keys))) = (&group, &b.primary) {
+        // DISTINCT aggregates: the shards group by the arguments too and send their groups ordered
+        // by the group keys, then the first one's arguments; HAVING, ORDER BY and LIMIT are the
+        // proxy's (everything after GROUP BY is replaced)
+        let group_texts: Vec<String> = group_exprs.iter().map(|e| b.text(e)).collect::<Result<_>>()?;
+        let cut = match group_exprs.last() {
+            Some(e) => expr_byte_span(sql, *e).ok_or_else(|| refuse("a GROUP BY shardcat cannot locate"))?.1,
+            None => {
+                let at = tail_start(sql, q, s).ok_or_else(|| refuse("a clause shardcat cannot locate"))?;
+                sql[..at].trim_end().len()
+            }
+        };
+        let end = sql.trim_end().trim_end_matches(';').trim_end().len().max(cut);
+        let order_texts: Vec<&str> = group_texts.iter().chain(primary.iter()).map(String::as_str).collect();
+        let tail = format!(
+            "{} {} ORDER BY {}",
+            if group_exprs.is_empty() { " GROUP BY" } else { "," },
+            b.distinct_args.join(", "),
+            order_texts.join(", ")
+        );
+        edits.push((cut, end, tail));
+        feed = keys
+            .iter()
+            .chain(primary_keys.iter())
+            .map(|k| SortKey { col: k.col, weight: k.weight, desc: false })
+            .collect();
+    } else if let Some((m, n)) = limit {
         let (start, end) = limit_region(sql, q).ok_or_else(|| refuse("a LIMIT shardcat cannot locate"))?;
         let replacement = if group.is_some() {
             String::new()
@@ -452,7 +548,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         let cols: Vec<String> = b.hidden.iter().enumerate().map(|(i, h)| format!("{h} AS `__sc_{i}`")).collect();
         edits.push((end, end, format!(", {}", cols.join(", "))));
     }
-    if let Some(h) = &s.having {
+    if let Some(h) = s.having.as_ref().filter(|_| feed.is_empty()) {
         // from the HAVING keyword to the next clause (ORDER BY, LIMIT) or the end
         let (start, _) = expr_byte_span(sql, h).ok_or_else(|| refuse("a HAVING shardcat cannot locate"))?;
         let kw = sql[..start]
@@ -481,7 +577,25 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     for (a, z, text) in edits {
         shard_sql.replace_range(a..z, &text);
     }
-    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having })
+    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having, feed })
+}
+
+/// Where the clauses after GROUP BY begin (HAVING, ORDER BY, LIMIT), or the statement's end.
+fn tail_start(sql: &str, q: &Query, s: &sqlparser::ast::Select) -> Option<usize> {
+    let mut starts = Vec::new();
+    if let Some(h) = &s.having {
+        let (a, _) = expr_byte_span(sql, h)?;
+        starts.push(sql[..a].to_ascii_uppercase().rfind("HAVING")?);
+    }
+    if let Some(ob) = &q.order_by {
+        let OrderByKind::Expressions(list) = &ob.kind else { return None };
+        let (a, _) = expr_byte_span(sql, &list.first()?.expr)?;
+        starts.push(sql[..a].to_ascii_uppercase().rfind("ORDER")?);
+    }
+    if q.limit_clause.is_some() {
+        starts.push(limit_region(sql, q)?.0);
+    }
+    Some(starts.into_iter().min().unwrap_or_else(|| sql.trim_end().trim_end_matches(';').trim_end().len()))
 }
 
 /// The SELECT branches of a chain of UNIONs, and whether every UNION is `ALL`. `None` for other set
@@ -516,7 +630,7 @@ fn union_branches(e: &SetExpr) -> Option<(Vec<&sqlparser::ast::Select>, bool)> {
 pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     let (branches, all) =
         union_branches(&q.body).ok_or_else(|| refuse("INTERSECT, EXCEPT or a mix of UNION and UNION ALL"))?;
-    let mut b = Builder { sql, hidden: Vec::new() };
+    let mut b = Builder { sql, hidden: Vec::new(), distinct_args: Vec::new(), primary: None };
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut width = None;
     let mut first_items: Vec<(String, Option<String>)> = Vec::new();
@@ -618,7 +732,7 @@ pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     for (a, z, text) in edits {
         shard_sql.replace_range(a..z, &text);
     }
-    Ok(MergePlan { shard_sql, hidden: width, order, group, aggs: Vec::new(), limit, having: None })
+    Ok(MergePlan { shard_sql, hidden: width, order, group, aggs: Vec::new(), limit, having: None, feed: Vec::new() })
 }
 
 /// A visible column whose text equals `e` (ORDER BY COUNT(*) with COUNT(*) selected).
@@ -718,9 +832,33 @@ mod tests {
     }
 
     #[test]
+    fn distinct_aggregates_group_the_shards_by_their_arguments() {
+        let m = p("SELECT COUNT(DISTINCT city), COUNT(*) FROM t WHERE id > 3 LIMIT 1").unwrap();
+        assert_eq!(
+            m.shard_sql,
+            "SELECT COUNT(DISTINCT city), COUNT(*), city AS `__sc_0`, WEIGHT_STRING(city) AS `__sc_1` FROM t WHERE id > 3 GROUP BY city ORDER BY city"
+        );
+        let arg = GroupKey { col: ColRef::Hidden(0), weight: ColRef::Hidden(1) };
+        assert_eq!(m.aggs[0].kind, AggKind::Distinct { func: DistinctFn::Count, args: vec![arg], sorted: true });
+        assert_eq!(m.feed, vec![SortKey { col: ColRef::Hidden(0), weight: ColRef::Hidden(1), desc: false }]);
+        assert_eq!(m.group, Some(vec![]));
+        let m = p("SELECT g, SUM(DISTINCT x), COUNT(DISTINCT y, z) FROM t GROUP BY g HAVING SUM(DISTINCT x) > 2 ORDER BY 2 DESC LIMIT 3")
+            .unwrap();
+        assert_eq!(
+            m.shard_sql,
+            "SELECT g, SUM(DISTINCT x), COUNT(DISTINCT y, z), x AS `__sc_0`, WEIGHT_STRING(x) AS `__sc_1`, y AS `__sc_2`, WEIGHT_STRING(y) AS `__sc_3`, z AS `__sc_4`, WEIGHT_STRING(z) AS `__sc_5`, WEIGHT_STRING(g) AS `__sc_6`, WEIGHT_STRING(SUM(DISTINCT x)) AS `__sc_7` FROM t GROUP BY g, x, y, z ORDER BY g, x"
+        );
+        assert!(matches!(m.aggs[1].kind, AggKind::Distinct { sorted: false, .. }));
+        assert_eq!(m.feed.len(), 2);
+        assert_eq!(m.limit, Some((0, 3)));
+        assert!(m.having.is_some());
+    }
+
+    #[test]
     fn refusals() {
         for sql in [
-            "SELECT COUNT(DISTINCT a) FROM t",
+            "SELECT SUM(DISTINCT a, b) FROM t",
+            "SELECT COUNT(DISTINCT a) + 1 FROM t",
             "SELECT GROUP_CONCAT(a) FROM t",
             "SELECT SUM(a) + 1 FROM t",
             "SELECT a FROM t UNION SELECT a FROM u",
