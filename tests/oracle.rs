@@ -129,7 +129,7 @@ async fn run_with_params(c: &mut mysql_async::Conn, sql: &str) -> Option<(String
         return None;
     }
     let (text, lits) = shardcat::sql::shape::shape(sql)?;
-    if text.to_ascii_uppercase().contains("BY ?") {
+    if text.to_ascii_uppercase().contains("BY ?") || text.to_ascii_uppercase().contains("SEPARATOR ?") {
         return None; // ORDER BY 1 is a position; ORDER BY ? a constant
     }
     let params: Vec<Value> = lits
@@ -263,6 +263,25 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT customer_id, COUNT(DISTINCT status) AS n FROM orders GROUP BY customer_id ORDER BY n DESC, customer_id LIMIT 5"),
     ("", "SELECT status, AVG(DISTINCT total), COUNT(DISTINCT customer_id % 3) FROM orders GROUP BY status"),
     ("o", "SELECT COUNT(DISTINCT c.city), COUNT(DISTINCT o.status) FROM customer c JOIN orders o ON o.customer_id = c.id"),
+    // GROUP_CONCAT: the shards group by its arguments and ORDER BY too; the proxy joins each group's
+    // values in that order (without ORDER BY MariaDB's order is the scan's: only DISTINCT, sorted, or
+    // single values are compared)
+    ("o", "SELECT GROUP_CONCAT(id ORDER BY id) FROM customer"),
+    ("o", "SELECT GROUP_CONCAT(id ORDER BY id DESC SEPARATOR '|') FROM customer WHERE id < 30"),
+    ("oc", "SELECT GROUP_CONCAT(DISTINCT name ORDER BY name) FROM customer"),
+    ("oc", "SELECT GROUP_CONCAT(DISTINCT city) FROM customer"),
+    ("oc", "SELECT GROUP_CONCAT(DISTINCT name ORDER BY name DESC SEPARATOR '') FROM customer WHERE id > 20"),
+    ("oc", "SELECT city, GROUP_CONCAT(id ORDER BY id) FROM customer GROUP BY city ORDER BY city"),
+    ("oc", "SELECT status, GROUP_CONCAT(id ORDER BY total DESC, id), COUNT(*) FROM orders GROUP BY status ORDER BY status"),
+    ("o", "SELECT customer_id, GROUP_CONCAT(status, ':', id ORDER BY id SEPARATOR ' ') FROM orders GROUP BY customer_id ORDER BY customer_id"),
+    ("o", "SELECT GROUP_CONCAT(name ORDER BY id LIMIT 3) FROM customer"),
+    ("o", "SELECT GROUP_CONCAT(amt ORDER BY amt, id) FROM customer"),
+    ("o", "SELECT GROUP_CONCAT(born ORDER BY born DESC, id), COUNT(DISTINCT born) FROM customer"),
+    ("o", "SELECT GROUP_CONCAT(id ORDER BY id), SUM(amt), COUNT(*) FROM customer WHERE id < 0"),
+    ("oc", "SELECT customer_id % 4 AS m, GROUP_CONCAT(DISTINCT status ORDER BY status), COUNT(DISTINCT status) FROM orders GROUP BY m ORDER BY m"),
+    ("o", "SELECT GROUP_CONCAT(id ORDER BY id), GROUP_CONCAT(name ORDER BY id), MAX(score) FROM customer WHERE id < 20"),
+    ("oc", "SELECT city, GROUP_CONCAT(id ORDER BY id) AS ids FROM customer GROUP BY city HAVING COUNT(*) > 8 ORDER BY city"),
+    ("o", "SELECT score, GROUP_CONCAT(id ORDER BY id) FROM customer WHERE score > 20 GROUP BY score ORDER BY score"),
     // concatenation (no merge needed)
     ("", "SELECT id, name FROM customer"),
     ("", "SELECT id, name FROM customer WHERE born IS NULL"),
@@ -298,7 +317,8 @@ const CORPUS: &[(&str, &str)] = &[
 
 /// Shapes refused for now (each must error, never answer differently).
 const REFUSED: &[&str] = &[
-    "SELECT GROUP_CONCAT(name) FROM customer",
+    "SELECT city, GROUP_CONCAT(name) AS g FROM customer GROUP BY city ORDER BY g",
+    "SELECT GROUP_CONCAT(id ORDER BY id), GROUP_CONCAT(name ORDER BY name) FROM customer",
     "SELECT id FROM customer UNION SELECT id FROM region",
     "SELECT id FROM customer INTERSECT SELECT customer_id FROM orders",
     "SELECT COUNT(*) FROM (SELECT city, COUNT(*) FROM customer GROUP BY city) d",
@@ -485,6 +505,32 @@ async fn corpus_matches_one_server() {
         corpus.len(),
         failures.join("\n")
     );
+}
+
+/// A GROUP_CONCAT longer than the session's `group_concat_max_len` is cut there, with MariaDB's
+/// warning 1260 once per cut value — what one server answers, SHOW WARNINGS included.
+#[tokio::test]
+async fn group_concat_is_cut_at_the_sessions_max_len() {
+    load().await;
+    let mut p = mysql_async::Conn::new(opts(proxy().port, "app", "app", Some("shard"))).await.unwrap();
+    let mut o = direct_conn(PRIMARY1, ORACLE_DB).await;
+    let sql = "SELECT city, GROUP_CONCAT(name, id ORDER BY id SEPARATOR '·') FROM customer GROUP BY city ORDER BY city";
+    let mut answers = Vec::new();
+    for c in [&mut o, &mut p] {
+        exec(c, "SET SESSION group_concat_max_len = 25").await;
+        let a = normalise(run(c, sql, false).await.unwrap(), "oc");
+        let warnings = c.get_warnings();
+        let shown: Vec<(String, u16, String)> = c.query("SHOW WARNINGS").await.unwrap();
+        let codes: Vec<(String, u16)> = shown.into_iter().map(|(l, n, _)| (l, n)).collect();
+        let prepared = normalise(run(c, sql, true).await.unwrap(), "oc");
+        answers.push((a, warnings, codes, prepared));
+    }
+    let (want, got) = (&answers[0], &answers[1]);
+    assert_eq!(got.0, want.0, "cut where the server cuts (a two-byte separator is never split)");
+    assert!(want.1 > 0, "the data set is long enough to be cut");
+    assert_eq!(got.1, want.1, "one warning per cut value");
+    assert_eq!(got.2, want.2, "SHOW WARNINGS: Warning 1260 per cut value");
+    assert_eq!(got.3, want.3, "prepared");
 }
 
 /// A merge that would hold more than `mergeMemoryLimit` ends with a clear error; an ordered scan holds

@@ -97,6 +97,33 @@ enum Acc {
         sum_dec: Option<Dec>,
         sum_f: Option<f64>,
     },
+    /// GROUP_CONCAT: the joined values so far (`None` before the first), the values seen (DISTINCT),
+    /// how many were joined (its LIMIT), whether it was cut at `group_concat_max_len`.
+    Concat {
+        out: Option<Vec<u8>>,
+        seen: std::collections::HashSet<Vec<u8>, foldhash::quality::RandomState>,
+        joined: u64,
+        cut: bool,
+    },
+}
+
+/// MariaDB's default `group_concat_max_len`, when a shard's row does not say.
+const GROUP_CONCAT_MAX_LEN: usize = 1 << 20;
+
+/// The longest prefix of `v` of at most `max` bytes that does not split a UTF-8 character (any
+/// prefix of bytes that are not UTF-8).
+fn cut_at(v: &[u8], max: usize) -> usize {
+    if v.len() <= max {
+        return v.len();
+    }
+    if std::str::from_utf8(v).is_err() {
+        return max;
+    }
+    let mut n = max;
+    while n > 0 && (v[n] & 0xC0) == 0x80 {
+        n -= 1;
+    }
+    n
 }
 
 /// Adds value text `v` to a running sum: exactly at scale `exact` (a DECIMAL result), else as a
@@ -160,6 +187,10 @@ pub struct Aggregator<'a> {
     order: Vec<Vec<u8>>,
     bytes: usize,
     limit_bytes: usize,
+    /// Rows pushed so far (what a cut GROUP_CONCAT's warning counts by).
+    rows: u64,
+    /// The row numbers at which a GROUP_CONCAT was cut (MariaDB's warning 1260 for each).
+    pub cuts: Vec<u64>,
 }
 
 impl<'a> Aggregator<'a> {
@@ -170,7 +201,18 @@ impl<'a> Aggregator<'a> {
         visible: usize,
         limit_bytes: usize,
     ) -> Self {
-        Aggregator { aggs, keys, cols, visible, groups: HashMap::default(), order: Vec::new(), bytes: 0, limit_bytes }
+        Aggregator {
+            aggs,
+            keys,
+            cols,
+            visible,
+            groups: HashMap::default(),
+            order: Vec::new(),
+            bytes: 0,
+            limit_bytes,
+            rows: 0,
+            cuts: Vec::new(),
+        }
     }
 
     pub fn index(&self, c: ColRef) -> usize {
@@ -196,6 +238,7 @@ impl<'a> Aggregator<'a> {
                 AggKind::Sum => Acc::SumF(None),
                 AggKind::Min { .. } | AggKind::Max { .. } => Acc::Extreme(None, None),
                 AggKind::Avg { .. } => Acc::Avg { sum_dec: None, sum_f: None, count: 0 },
+                AggKind::Concat { .. } => Acc::Concat { out: None, seen: Default::default(), joined: 0, cut: false },
                 AggKind::Distinct { .. } => {
                     Acc::Distinct { last: None, seen: Default::default(), count: 0, sum_dec: None, sum_f: None }
                 }
@@ -320,9 +363,84 @@ impl<'a> Aggregator<'a> {
                     });
                     add(sum_dec, sum_f, &v, exact, "a DISTINCT")?;
                 }
+                (
+                    Acc::Concat { out, seen, joined, cut },
+                    AggKind::Concat { distinct, args, times, sep, max_len, limit },
+                ) => {
+                    if *cut || limit.is_some_and(|l| *joined >= l) {
+                        continue;
+                    }
+                    // the arguments' values one after the other; a NULL one leaves the row out
+                    let mut value = Vec::new();
+                    let mut null = false;
+                    for a in args {
+                        match row.get(idx(a.col)).and_then(|c| c.as_deref()) {
+                            Some(v) => value.extend_from_slice(v),
+                            None => null = true,
+                        }
+                    }
+                    if null {
+                        continue;
+                    }
+                    if *distinct {
+                        let Some(k) = normalised(self.cols, visible, args, &row, false) else { continue };
+                        if seen.contains(&k) {
+                            continue;
+                        }
+                        self.bytes += k.len() + 32;
+                        seen.insert(k);
+                    }
+                    let n: u64 = match times {
+                        Some(t) => row
+                            .get(idx(*t))
+                            .and_then(|c| c.as_deref())
+                            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                            .unwrap_or(1),
+                        None => 1,
+                    };
+                    let max: usize = row
+                        .get(idx(*max_len))
+                        .and_then(|c| c.as_deref())
+                        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                        .unwrap_or(GROUP_CONCAT_MAX_LEN);
+                    let sep: &[u8] = match sep {
+                        Some(c) => row.get(idx(*c)).and_then(|c| c.as_deref()).unwrap_or_default(),
+                        None => b",",
+                    };
+                    let o = out.get_or_insert_with(Vec::new);
+                    let before = o.len();
+                    for i in 0..n {
+                        if limit.is_some_and(|l| *joined >= l) {
+                            break;
+                        }
+                        if *joined > 0 {
+                            o.extend_from_slice(sep);
+                        }
+                        o.extend_from_slice(&value);
+                        *joined += 1;
+                        if o.len() > max {
+                            let keep = cut_at(o, max);
+                            o.truncate(keep);
+                            *cut = true;
+                            self.cuts.push(self.rows + i + 1);
+                            break;
+                        }
+                        if value.is_empty() && sep.is_empty() {
+                            break; // nothing more to add, however often it repeats
+                        }
+                    }
+                    self.bytes += o.len() - before;
+                    if self.bytes > self.limit_bytes {
+                        return Err(Error::unsupported(format!(
+                            "the cross-shard GROUP_CONCAT needs more than {} bytes (mergeMemoryLimit)",
+                            self.limit_bytes
+                        )));
+                    }
+                }
                 _ => {}
             }
         }
+        self.rows += 1;
         Ok(())
     }
 
@@ -349,6 +467,7 @@ impl<'a> Aggregator<'a> {
                         }
                         best
                     }
+                    Acc::Concat { out, .. } => out,
                     Acc::Distinct { count, sum_dec, sum_f, .. } => {
                         let func = match &a.kind {
                             AggKind::Distinct { func, .. } => *func,

@@ -178,7 +178,9 @@ pub async fn run<W: AsyncWrite + Unpin>(
                         agg.push(vec![None; total])?;
                     }
                 }
+                let cuts = std::mem::take(&mut agg.cuts);
                 let mut rows = agg.finish();
+                reply.notes = cuts.iter().map(|n| (1260, format!("Row {n} was cut by GROUP_CONCAT()"))).collect();
                 if group_keys.is_empty() && rows.is_empty() {
                     return Ok(());
                 }
@@ -211,10 +213,10 @@ pub async fn run<W: AsyncWrite + Unpin>(
     drain_all(conns, &live, total).await;
     match result {
         Ok(()) => {
-            reply.warnings = warnings;
+            reply.warnings = warnings.saturating_add(u16::try_from(reply.notes.len()).unwrap_or(u16::MAX));
             let status = conns.iter().map(|c| c.status).fold(0, |a, s| a | s);
             let more = crate::proto::StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
-            write_terminator(out, fmt, warnings, fmt.patch(status & !more));
+            write_terminator(out, fmt, reply.warnings, fmt.patch(status & !more));
             Ok(reply)
         }
         Err(e) if e.breaks_backend() => Err(e),

@@ -96,4 +96,7 @@ pub struct Reply {
     pub failed_at: Option<(std::sync::Arc<str>, String)>,
     /// FOUND_ROWS() after the statement, when the server counted it (SQL_CALC_FOUND_ROWS).
     pub found_rows: Option<u64>,
+    /// Warnings the proxy itself raised (code, message), counted in `warnings` too: what SHOW
+    /// WARNINGS answers after a merge that cut a GROUP_CONCAT.
+    pub notes: Vec<(u16, String)>,
 }

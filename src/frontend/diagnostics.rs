@@ -20,6 +20,8 @@ pub enum Diagnostics {
     Node(Arc<str>),
     /// The proxy answered it with this error (code, SQLSTATE, message).
     Local(u16, String, String),
+    /// The proxy's own warnings (code, message) on a reply it merged.
+    Warnings(Vec<(u16, String)>),
 }
 
 /// `GET [CURRENT] DIAGNOSTICS …`: reads the diagnostics into user variables without clearing them.
@@ -77,6 +79,15 @@ impl Session {
         }
     }
 
+    /// `note_diagnostics` for a reply: the proxy's own warnings on it, when it raised any, are the
+    /// session's diagnostics.
+    pub fn note_reply(&mut self, nodes: &[Arc<str>], rep: &crate::exec::Reply) {
+        self.note_diagnostics(nodes, rep.warnings > 0, rep.failed.is_some());
+        if !rep.notes.is_empty() && !self.reading_diagnostics {
+            self.diag = Diagnostics::Warnings(rep.notes.clone());
+        }
+    }
+
     pub async fn show_diagnostics(&mut self, sql: &str) -> Result<()> {
         match self.diag.clone() {
             Diagnostics::Node(node) => {
@@ -85,8 +96,12 @@ impl Session {
                 self.reading_diagnostics = false;
                 r
             }
-            Diagnostics::Local(code, _, msg) => self.local_diagnostics(sql, Some((code, msg))).await,
-            Diagnostics::Clean => self.local_diagnostics(sql, None).await,
+            Diagnostics::Local(code, _, msg) => self.local_diagnostics(sql, &[("Error", code, msg)]).await,
+            Diagnostics::Warnings(list) => {
+                let list: Vec<(&str, u16, String)> = list.into_iter().map(|(c, m)| ("Warning", c, m)).collect();
+                self.local_diagnostics(sql, &list).await
+            }
+            Diagnostics::Clean => self.local_diagnostics(sql, &[]).await,
         }
     }
 
@@ -137,7 +152,10 @@ impl Session {
             }
             let item = item.trim().to_ascii_uppercase();
             let value = match (condition, item.as_str(), &err) {
-                (false, "NUMBER", e) => u8::from(e.is_some()).to_string(),
+                (false, "NUMBER", e) => match &diag {
+                    Diagnostics::Warnings(list) => list.len().to_string(),
+                    _ => u8::from(e.is_some()).to_string(),
+                },
                 (false, "ROW_COUNT", _) => self.row_count.to_string(),
                 (true, "MYSQL_ERRNO", Some((c, _, _))) => c.to_string(),
                 (true, "RETURNED_SQLSTATE", Some((_, st, _))) => format!("'{st}'"),
@@ -166,15 +184,19 @@ impl Session {
         self.send_ok(0, 0, b"").await
     }
 
-    async fn local_diagnostics(&mut self, sql: &str, err: Option<(u16, String)>) -> Result<()> {
+    /// SHOW WARNINGS / ERRORS / COUNT(*) over the proxy's own conditions (level, code, message).
+    async fn local_diagnostics(&mut self, sql: &str, conditions: &[(&str, u16, String)]) -> Result<()> {
         let up = sql.to_ascii_uppercase();
+        let errors_only = up.contains("ERRORS");
+        let shown = conditions.iter().filter(|(level, _, _)| !errors_only || *level == "Error");
         if up.contains("COUNT") {
-            let name = if up.contains("ERRORS") { "@@session.error_count" } else { "@@session.warning_count" };
-            let n = u8::from(err.is_some()).to_string();
+            let name = if errors_only { "@@session.error_count" } else { "@@session.warning_count" };
+            let n = shown.count().to_string();
             return self.send_result("", &[Col { name, numeric: true }], &[vec![Some(n)]]).await;
         }
-        let rows: Vec<Vec<Option<String>>> =
-            err.into_iter().map(|(code, msg)| vec![Some("Error".into()), Some(code.to_string()), Some(msg)]).collect();
+        let rows: Vec<Vec<Option<String>>> = shown
+            .map(|(level, code, msg)| vec![Some(level.to_string()), Some(code.to_string()), Some(msg.clone())])
+            .collect();
         let cols = [
             Col { name: "Level", numeric: false },
             Col { name: "Code", numeric: true },

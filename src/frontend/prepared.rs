@@ -515,7 +515,7 @@ impl Session {
             self.remember_writes(&route.nodes, &mut conns).await;
         }
         if let Ok(rep) = &res {
-            self.note_diagnostics(&route.nodes, rep.warnings > 0, rep.failed.is_some());
+            self.note_reply(&route.nodes, rep);
         }
         // an open cursor keeps its connection with the session (and with its transaction)
         let cursor_open = cursor_requested

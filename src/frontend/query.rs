@@ -818,7 +818,7 @@ impl Session {
             self.remember_writes(&r.nodes, &mut conns).await;
         }
         if let Ok(rep) = &res {
-            self.note_diagnostics(&r.nodes, rep.warnings > 0, rep.failed.is_some());
+            self.note_reply(&r.nodes, rep);
         }
         // SQL_CALC_FOUND_ROWS: the total is the servers', asked on the connections that counted it
         // (over several shards without grouping, each shard's total of its own rows: their sum)

@@ -19,7 +19,7 @@ pub enum ColRef {
     Hidden(usize),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SortKey {
     pub col: ColRef,
     /// `WEIGHT_STRING(key)`: compared instead of the value when the key is a string.
@@ -51,6 +51,21 @@ pub enum AggKind {
         func: DistinctFn,
         args: Vec<GroupKey>,
         sorted: bool,
+    },
+    /// GROUP_CONCAT: the shards group by its arguments and ORDER BY expressions too; the rows reach the
+    /// proxy ordered by the group keys and the first GROUP_CONCAT's ORDER BY (the plan's `feed`), and
+    /// each group's values are joined in that order, cut at the shards' `@@group_concat_max_len`.
+    Concat {
+        distinct: bool,
+        args: Vec<GroupKey>,
+        /// `COUNT(*)` of the shard's finer group: how many rows had this value (not with DISTINCT).
+        times: Option<ColRef>,
+        /// The SEPARATOR literal as the shards send it back (`,` without one).
+        sep: Option<ColRef>,
+        /// `@@group_concat_max_len` as the shard's session has it.
+        max_len: ColRef,
+        /// GROUP_CONCAT's own `LIMIT n`.
+        limit: Option<u64>,
     },
 }
 
@@ -163,6 +178,86 @@ fn agg_arg<'a>(sql: &'a str, e: &Expr) -> Option<(Option<&'a str>, bool)> {
     }
 }
 
+fn same_texts(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// How GROUP_CONCAT `e` is merged: its arguments, ORDER BY expressions, a `COUNT(*)` (without
+/// DISTINCT) and `@@group_concat_max_len` become hidden columns and the shards group by the first two.
+fn concat_kind(b: &mut Builder<'_>, e: &Expr, context: &str) -> Result<AggKind> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArgumentClause};
+    let Expr::Function(f) = e else { return Err(refuse(&format!("GROUP_CONCAT{context}"))) };
+    let FunctionArguments::List(l) = &f.args else { return Err(refuse(&format!("GROUP_CONCAT(){context}"))) };
+    let distinct = matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+    let mut args = Vec::with_capacity(l.args.len());
+    let mut arg_texts = Vec::with_capacity(l.args.len());
+    for a in &l.args {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a else {
+            return Err(refuse(&format!("GROUP_CONCAT(*){context}")));
+        };
+        let t = b.text(x)?;
+        args.push(GroupKey { col: b.add(t.clone()), weight: b.add(format!("WEIGHT_STRING({t})")) });
+        b.group_by_too(&t);
+        arg_texts.push(t);
+    }
+    let mut sep = None;
+    let mut limit = None;
+    let mut order: Vec<(String, SortKey)> = Vec::new();
+    for c in &l.clauses {
+        match c {
+            FunctionArgumentClause::OrderBy(list) => {
+                for o in list {
+                    let numeric = matches!(&o.expr, Expr::Value(v) if matches!(v.value, Value::Number(..)));
+                    if numeric || o.options.nulls_first.is_some() {
+                        return Err(refuse(&format!(
+                            "GROUP_CONCAT(… ORDER BY a position or NULLS FIRST/LAST){context}"
+                        )));
+                    }
+                    let t = b.text(&o.expr)?;
+                    let desc = matches!(o.options.sort, Some(OrderBySort::Desc));
+                    let key = SortKey { col: b.add(t.clone()), weight: b.add(format!("WEIGHT_STRING({t})")), desc };
+                    b.group_by_too(&t);
+                    order.push((if desc { format!("{t} DESC") } else { t }, key));
+                }
+            }
+            FunctionArgumentClause::Separator(v) => {
+                // the shards send the separator back in the result's character set
+                let (a, z) = crate::sql::analyze::byte_span(b.sql, v.span)
+                    .filter(|_| matches!(v.value, Value::SingleQuotedString(_) | Value::DoubleQuotedString(_)))
+                    .ok_or_else(|| refuse(&format!("GROUP_CONCAT(… SEPARATOR that is not a string){context}")))?;
+                sep = Some(b.add(b.sql[a..z].to_string()));
+            }
+            FunctionArgumentClause::Limit(Expr::Value(v)) if matches!(v.value, Value::Number(..)) => {
+                let Value::Number(n, _) = &v.value else { continue };
+                limit = Some(n.parse().map_err(|_| refuse("a GROUP_CONCAT LIMIT that is not a count"))?);
+            }
+            _ => return Err(refuse(&format!("GROUP_CONCAT with this clause{context}"))),
+        }
+    }
+    let order_texts: Vec<String> = order.iter().map(|(t, _)| t.clone()).collect();
+    match &b.primary {
+        None => {
+            let mut keys: Vec<SortKey> = order.iter().map(|(_, k)| *k).collect();
+            keys.extend(args.iter().map(|k| SortKey { col: k.col, weight: k.weight, desc: false }));
+            b.primary = Some(Primary {
+                texts: order_texts.iter().cloned().chain(arg_texts).collect(),
+                keys,
+                distinct: None,
+                concat_order: Some(order_texts),
+            });
+        }
+        // rows merged in another GROUP_CONCAT's order serve one without ORDER BY or with the same
+        Some(p) if p.concat_order.as_deref().is_some_and(|o| order_texts.is_empty() || same_texts(o, &order_texts)) => {
+        }
+        Some(_) => {
+            return Err(refuse(&format!("GROUP_CONCAT ordered unlike the statement's first one{context}")));
+        }
+    }
+    let times = if distinct { None } else { Some(b.add("COUNT(*)".to_string())) };
+    let max_len = b.add("@@group_concat_max_len".to_string());
+    Ok(AggKind::Concat { distinct, args, times, sep, max_len, limit })
+}
+
 /// The argument texts of an aggregate called with DISTINCT; `None` without DISTINCT.
 fn distinct_args(sql: &str, e: &Expr) -> Result<Option<Vec<String>>> {
     let Expr::Function(f) = e else { return Ok(None) };
@@ -198,6 +293,9 @@ fn literal_u64(binder: &Binder, e: &Expr) -> Option<u64> {
 /// How aggregate `e` (function `name`, statement text `text`) is merged, adding the hidden columns it
 /// needs; `context` ends the refusals' wording (" in HAVING").
 fn agg_kind(b: &mut Builder<'_>, e: &Expr, name: &str, text: &str, context: &str) -> Result<AggKind> {
+    if name == "GROUP_CONCAT" {
+        return concat_kind(b, e, context);
+    }
     // MIN/MAX(DISTINCT x) are MIN/MAX(x)
     let distinct = if matches!(name, "MIN" | "MAX") { None } else { distinct_args(b.sql, e)? };
     if let Some(texts) = distinct {
@@ -210,18 +308,19 @@ fn agg_kind(b: &mut Builder<'_>, e: &Expr, name: &str, text: &str, context: &str
         let mut args = Vec::with_capacity(texts.len());
         for t in &texts {
             args.push(GroupKey { col: b.add(t.clone()), weight: b.add(format!("WEIGHT_STRING({t})")) });
-            if !b.distinct_args.iter().any(|x| x.eq_ignore_ascii_case(t)) {
-                b.distinct_args.push(t.clone());
-            }
+            b.group_by_too(t);
         }
-        let same =
-            |p: &[String]| p.len() == texts.len() && p.iter().zip(&texts).all(|(a, b)| a.eq_ignore_ascii_case(b));
         let sorted = match &b.primary {
             None => {
-                b.primary = Some((texts.clone(), args.clone()));
+                b.primary = Some(Primary {
+                    texts: texts.clone(),
+                    keys: args.iter().map(|k| SortKey { col: k.col, weight: k.weight, desc: false }).collect(),
+                    distinct: Some(texts.clone()),
+                    concat_order: None,
+                });
                 true
             }
-            Some((p, _)) => same(p),
+            Some(p) => p.distinct.as_deref().is_some_and(|p| same_texts(p, &texts)),
         };
         return Ok(AggKind::Distinct { func, args, sorted });
     }
@@ -270,13 +369,33 @@ fn select_list_end(sql: &str, from: usize) -> Option<usize> {
 struct Builder<'a> {
     sql: &'a str,
     hidden: Vec<String>,
-    /// DISTINCT aggregates' argument texts: the shards group by them too.
+    /// DISTINCT aggregates' and GROUP_CONCAT's argument (and ORDER BY) texts: the shards group by
+    /// them too.
     distinct_args: Vec<String>,
-    /// The first DISTINCT aggregate's arguments (texts, columns): the rows are merged ordered by them.
-    primary: Option<(Vec<String>, Vec<GroupKey>)>,
+    /// The aggregate whose order the rows are merged in (after the group keys).
+    primary: Option<Primary>,
+}
+
+/// The first GROUP_CONCAT, or else the first DISTINCT aggregate: the shards order their rows by its
+/// ORDER BY and arguments after the group keys, and the proxy merges them in that order.
+struct Primary {
+    /// The shards' ORDER BY texts (`x DESC` included).
+    texts: Vec<String>,
+    keys: Vec<SortKey>,
+    /// A DISTINCT aggregate's arguments (it is the primary of the others with the same ones).
+    distinct: Option<Vec<String>>,
+    /// A GROUP_CONCAT's ORDER BY (others may share it).
+    concat_order: Option<Vec<String>>,
 }
 
 impl Builder<'_> {
+    /// Another text the shards group by.
+    fn group_by_too(&mut self, t: &str) {
+        if !self.distinct_args.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+            self.distinct_args.push(t.to_string());
+        }
+    }
+
     fn add(&mut self, expr: String) -> ColRef {
         if let Some(i) = self.hidden.iter().position(|h| *h == expr) {
             return ColRef::Hidden(i);
@@ -349,18 +468,21 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         Ok((b.add(text.clone()), text))
     };
 
-    // aggregates among the client's columns
+    // aggregates among the client's columns (GROUP_CONCATs first: the first one orders the merge)
     let mut aggs = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        let Some((e, _)) = it else { continue };
-        match func_name(e).filter(|n| AGGREGATES.contains(&n.as_str())) {
-            Some(name) => {
-                let text = b.text(e)?;
-                let kind = agg_kind(&mut b, e, &name, &text, "")?;
-                aggs.push(AggSpec { col: i, kind });
+    for concats in [true, false] {
+        for (i, it) in items.iter().enumerate() {
+            let Some((e, _)) = it else { continue };
+            match func_name(e).filter(|n| AGGREGATES.contains(&n.as_str())) {
+                Some(name) if (name == "GROUP_CONCAT") == concats => {
+                    let text = b.text(e)?;
+                    let kind = agg_kind(&mut b, e, &name, &text, "")?;
+                    aggs.push(AggSpec { col: i, kind });
+                }
+                Some(_) => {}
+                None if concats && contains_aggregate(e) => return Err(refuse("an aggregate inside an expression")),
+                None => {}
             }
-            None if contains_aggregate(e) => return Err(refuse("an aggregate inside an expression")),
-            None => {}
         }
     }
     if !aggs.is_empty() && wildcard {
@@ -481,6 +603,13 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         }
     }
 
+    // a joined GROUP_CONCAT has no weight from the shards to sort by
+    for o in &order {
+        if aggs.iter().any(|a| ColRef::Visible(a.col) == o.col && matches!(a.kind, AggKind::Concat { .. })) {
+            return Err(refuse("ORDER BY a GROUP_CONCAT"));
+        }
+    }
+
     // LIMIT: literal numbers; the proxy applies it after merging
     let limit = match &q.limit_clause {
         None => None,
@@ -504,7 +633,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     let mut shard_sql = sql.to_string();
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut feed = Vec::new();
-    if let (Some(keys), Some((primary, primary_keys))) = (&group, &b.primary) {
+    if let (Some(keys), Some(primary)) = (&group, &b.primary) {
         // DISTINCT aggregates: the shards group by the arguments too and send their groups ordered
         // by the group keys, then the first one's arguments; HAVING, ORDER BY and LIMIT are the
         // proxy's (everything after GROUP BY is replaced)
@@ -517,7 +646,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
             }
         };
         let end = sql.trim_end().trim_end_matches(';').trim_end().len().max(cut);
-        let order_texts: Vec<&str> = group_texts.iter().chain(primary.iter()).map(String::as_str).collect();
+        let order_texts: Vec<&str> = group_texts.iter().chain(primary.texts.iter()).map(String::as_str).collect();
         let tail = format!(
             "{} {} ORDER BY {}",
             if group_exprs.is_empty() { " GROUP BY" } else { "," },
@@ -525,11 +654,8 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
             order_texts.join(", ")
         );
         edits.push((cut, end, tail));
-        feed = keys
-            .iter()
-            .chain(primary_keys.iter())
-            .map(|k| SortKey { col: k.col, weight: k.weight, desc: false })
-            .collect();
+        feed = keys.iter().map(|k| SortKey { col: k.col, weight: k.weight, desc: false }).collect();
+        feed.extend(primary.keys.iter().copied());
     } else if let Some((m, n)) = limit {
         let (start, end) = limit_region(sql, q).ok_or_else(|| refuse("a LIMIT shardcat cannot locate"))?;
         let replacement = if group.is_some() {
@@ -855,11 +981,31 @@ mod tests {
     }
 
     #[test]
+    fn group_concat_orders_the_merge() {
+        let m = p(
+            "SELECT g, GROUP_CONCAT(DISTINCT a, b ORDER BY c DESC SEPARATOR '|'), COUNT(DISTINCT d) FROM t GROUP BY g",
+        )
+        .unwrap();
+        assert_eq!(
+            m.shard_sql,
+            "SELECT g, GROUP_CONCAT(DISTINCT a, b ORDER BY c DESC SEPARATOR '|'), COUNT(DISTINCT d), a AS `__sc_0`, WEIGHT_STRING(a) AS `__sc_1`, b AS `__sc_2`, WEIGHT_STRING(b) AS `__sc_3`, c AS `__sc_4`, WEIGHT_STRING(c) AS `__sc_5`, '|' AS `__sc_6`, @@group_concat_max_len AS `__sc_7`, d AS `__sc_8`, WEIGHT_STRING(d) AS `__sc_9`, WEIGHT_STRING(g) AS `__sc_10` FROM t GROUP BY g, a, b, c, d ORDER BY g, c DESC, a, b"
+        );
+        let AggKind::Concat { distinct, sep, times, .. } = &m.aggs[0].kind else { panic!("{:?}", m.aggs) };
+        assert!(*distinct && sep.is_some() && times.is_none());
+        assert!(matches!(m.aggs[1].kind, AggKind::Distinct { sorted: false, .. }), "the concat orders the merge");
+        assert_eq!(m.feed.iter().map(|k| k.desc).collect::<Vec<_>>(), [false, true, false, false]);
+        let m = p("SELECT GROUP_CONCAT(a ORDER BY a LIMIT 2) FROM t").unwrap();
+        assert!(matches!(m.aggs[0].kind, AggKind::Concat { limit: Some(2), times: Some(_), .. }));
+    }
+
+    #[test]
     fn refusals() {
         for sql in [
             "SELECT SUM(DISTINCT a, b) FROM t",
             "SELECT COUNT(DISTINCT a) + 1 FROM t",
-            "SELECT GROUP_CONCAT(a) FROM t",
+            "SELECT GROUP_CONCAT(a ORDER BY 1) FROM t",
+            "SELECT GROUP_CONCAT(a ORDER BY a), GROUP_CONCAT(b ORDER BY b) FROM t",
+            "SELECT g, GROUP_CONCAT(a) AS x FROM t GROUP BY g ORDER BY x",
             "SELECT SUM(a) + 1 FROM t",
             "SELECT a FROM t UNION SELECT a FROM u",
             "SELECT * FROM t ORDER BY 1",
