@@ -13,6 +13,7 @@ pub mod prepared;
 pub mod query;
 pub mod session;
 pub mod show;
+pub mod subquery;
 pub mod tracking;
 pub mod txn;
 

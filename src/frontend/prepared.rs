@@ -393,7 +393,20 @@ impl Session {
                 let schema = cfg
                     .schema(&schema_name)
                     .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
-                self.route_with_lookups(&cfg, schema, kind, a, &sql, &bound).await?
+                match self.route_with_lookups(&cfg, schema, kind, a, &sql, &bound).await {
+                    Ok(r) => r,
+                    // a SELECT its shards cannot run for a subquery in it: with the parameters
+                    // written in, the subqueries run first and the rest is merged as any read
+                    Err(e) if kind == Kind::Select && e.code_and_state().0 == 1105 => {
+                        let Ok((text, inlined)) = self.inline_text(&sql, Some(a.as_ref()), &bound) else {
+                            return Err(e);
+                        };
+                        let Some(folded) = self.fold_subqueries(&text, &inlined).await? else { return Err(e) };
+                        let r = self.route_folded(&schema_name, kind, &folded).await?;
+                        return self.execute_merged(&sql, kind, r, &folded).await;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             (None, None) => return Err(Error::unsupported("prepared statement without a route")),
         };
@@ -536,16 +549,13 @@ impl Session {
         Ok(())
     }
 
-    /// A prepared statement whose result is merged across shards, routed again from its text with the
-    /// parameters written in.
-    async fn route_inlined(
-        &mut self,
+    /// A prepared statement's text with its parameters written in, and its parse.
+    fn inline_text(
+        &self,
         sql: &str,
-        kind: Kind,
-        schema_name: &str,
         analysis: Option<&crate::sql::analyze::Analysis>,
         bound: &[route::Param],
-    ) -> Result<(Route, String)> {
+    ) -> Result<(String, Arc<crate::sql::analyze::Analysis>)> {
         let stmt = analysis
             .and_then(|a| a.stmts.first())
             .ok_or_else(|| Error::unsupported("prepared statement without a parse"))?;
@@ -556,6 +566,40 @@ impl Session {
             .parse_cache
             .parse_once(&text)
             .map_err(|m| Error::unsupported(format!("cannot re-read the statement with its parameters: {m}")))?;
+        Ok((text, a))
+    }
+
+    /// The route of a prepared SELECT whose subqueries ran first (`folded`, parameters written in):
+    /// always a merge, so that the proxy sends its rows in the binary protocol (a plain concatenation
+    /// of the shards' text rows when nothing else is to be merged).
+    async fn route_folded(&mut self, schema_name: &str, kind: Kind, folded: &str) -> Result<Route> {
+        let a = self.shared.parse_cache.parse_once(folded).map_err(|m| {
+            Error::unsupported(format!("cannot re-read the statement with its subqueries' values: {m}"))
+        })?;
+        let cfg = self.rt.config.clone();
+        let schema = cfg
+            .schema(schema_name)
+            .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
+        let mut r = self.route_with_lookups(&cfg, schema, kind, &a, folded, &[]).await?;
+        if !matches!(r.mode, Mode::Merge(_)) {
+            let mut plan = route::merge::MergePlan::concatenation(folded);
+            plan.limit = r.limit.take();
+            r.mode = Mode::Merge(Box::new(plan));
+        }
+        Ok(r)
+    }
+
+    /// A prepared statement whose result is merged across shards, routed again from its text with the
+    /// parameters written in.
+    async fn route_inlined(
+        &mut self,
+        sql: &str,
+        kind: Kind,
+        schema_name: &str,
+        analysis: Option<&crate::sql::analyze::Analysis>,
+        bound: &[route::Param],
+    ) -> Result<(Route, String)> {
+        let (text, a) = self.inline_text(sql, analysis, bound)?;
         let cfg = self.rt.config.clone();
         let schema = cfg
             .schema(schema_name)

@@ -576,7 +576,13 @@ impl Session {
         Ok(())
     }
 
-    async fn routed_in(&mut self, sql: &str, kind: Kind, schema_override: Option<&str>, payload: Bytes) -> Result<()> {
+    pub(super) async fn routed_in(
+        &mut self,
+        sql: &str,
+        kind: Kind,
+        schema_override: Option<&str>,
+        payload: Bytes,
+    ) -> Result<()> {
         let cfg = self.rt.config.clone();
         let schema = match schema_override.or(self.schema.as_deref()) {
             Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,
@@ -637,7 +643,21 @@ impl Session {
         }
         let r = match (shaped_route, &analysis) {
             (Some(r), _) => r,
-            (None, Some(a)) if !passthrough => self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await?,
+            (None, Some(a)) if !passthrough => match self.route_with_lookups(&cfg, schema, kind, a, sql, &[]).await {
+                Ok(r) => r,
+                // a SELECT its shards cannot run for a subquery in it: the subqueries run first
+                Err(e) if kind == Kind::Select && e.code_and_state().0 == 1105 => {
+                    let a = a.clone();
+                    return match self.fold_subqueries(sql, &a).await? {
+                        Some(folded) => {
+                            let payload = crate::proto::packets::com_query(&self.client_text(&folded));
+                            Box::pin(self.routed_in(&folded, kind, schema_override, payload)).await
+                        }
+                        None => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            },
             _ => {
                 let mut r = Route::single(route::any_node(schema, &|n| self.rt.backends.node_alive(n))?);
                 // checkSQLschema on a schema without tables: `schema.t` names the node's database

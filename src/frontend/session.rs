@@ -83,6 +83,8 @@ pub struct Session {
     pub diag: super::diagnostics::Diagnostics,
     /// A SHOW WARNINGS is being answered (it leaves the diagnostics as they are).
     pub reading_diagnostics: bool,
+    /// How many subqueries are being run first, one inside the other (`frontend::subquery`).
+    pub fold_depth: u8,
     /// `SET wait_timeout = n` of this session: idle that long, it is closed.
     pub wait_timeout: Option<std::time::Duration>,
     /// The character set the client's statements are written in (character_set_client).
@@ -206,6 +208,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         calc_found_rows: false,
         diag: Default::default(),
         reading_diagnostics: false,
+        fold_depth: 0,
         wait_timeout: None,
         client_charset: String::new(),
         client_tracking: Default::default(),

@@ -231,6 +231,10 @@ pub struct PacketWriter<W> {
     last_err: Option<u16>,
     /// The result cache's miss being captured (every packet pushed, up to its limit).
     capture: Option<Capture>,
+    /// A reply the proxy reads itself (a subquery run first): packets pushed go here, not to the
+    /// client, and take no sequence ids.
+    /// (A stack: a subquery's own subqueries run first.)
+    divert: Vec<Capture>,
 }
 
 /// Packets being captured off a writer (a result cache miss), each as a 4-byte length and the
@@ -287,6 +291,7 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             bytes_out: 0,
             last_err: None,
             capture: None,
+            divert: Vec::new(),
         }
     }
 
@@ -336,6 +341,18 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         (!c.overflow).then_some(c.data)
     }
 
+    /// From now on packets pushed are kept (up to `limit` bytes) instead of sent.
+    pub fn start_divert(&mut self, limit: usize) {
+        self.divert.push(Capture::new(limit));
+    }
+
+    /// What was pushed since `start_divert` (4-byte length, payload, …), sending resumed; `None`
+    /// when it passed its limit.
+    pub fn take_divert(&mut self) -> Option<Vec<u8>> {
+        let c = self.divert.pop()?;
+        (!c.overflow).then_some(c.data)
+    }
+
     /// The code of the last ERR packet pushed since the last call.
     pub fn take_err(&mut self) -> Option<u16> {
         self.last_err.take()
@@ -345,6 +362,10 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     pub fn push(&mut self, payload: &[u8]) {
         if let [0xFF, lo, hi, ..] = payload {
             self.last_err = Some(u16::from_le_bytes([*lo, *hi]));
+        }
+        if let Some(d) = self.divert.last_mut() {
+            d.add(payload);
+            return;
         }
         if let Some(c) = &mut self.capture {
             c.add(payload);

@@ -107,6 +107,23 @@ pub struct MergePlan {
     pub feed: Vec<SortKey>,
 }
 
+impl MergePlan {
+    /// Rows from every node one after the other, nothing added or merged: what lets the proxy send a
+    /// plain read's text rows in the binary protocol.
+    pub fn concatenation(sql: &str) -> MergePlan {
+        MergePlan {
+            shard_sql: sql.to_string(),
+            hidden: 0,
+            order: Vec::new(),
+            group: None,
+            aggs: Vec::new(),
+            limit: None,
+            having: None,
+            feed: Vec::new(),
+        }
+    }
+}
+
 /// A HAVING condition and the result columns its aggregates and columns are read from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Having {

@@ -351,7 +351,11 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
         };
         partitioned_name(inner) && !outer.is_some_and(|(t, _)| partitioned_name(&t.name))
     });
-    if subs.other || outer_unsharded_in || (subs.plain_derived > 0 && partitioned_count > 1) {
+    // IN (SELECT …) over a sharded table runs on the shards only on co-located keys — the same table
+    // included (`name IN (SELECT name FROM t …)` on t's shards would see one shard's names each)
+    let in_colocated = subs.in_links.is_empty()
+        || matches!(q.body.as_ref(), SetExpr::Select(sel) if colocated(ctx, schema, sel, &top, &subs.in_links));
+    if subs.other || outer_unsharded_in || !in_colocated || (subs.plain_derived > 0 && partitioned_count > 1) {
         // a subquery over sharded rows could see only one shard's part: run it only on one node
         let spans_nodes = sets.iter().any(|(_, set, part)| *part && matches!(set, NodeSet::Exact(n) if n.len() > 1));
         if spans_nodes {

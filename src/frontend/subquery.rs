@@ -1,0 +1,323 @@
+//! Subqueries a SELECT over several shards cannot leave to its shards: the uncorrelated scalar,
+//! `IN`/`NOT IN` and `[NOT] EXISTS` subqueries of its WHERE, HAVING and JOIN conditions, run first by
+//! the session as reads of their own and written back into the statement as literals.
+
+use sqlparser::ast::{Expr, InTarget, JoinConstraint, JoinOperator, SetExpr, Spanned, Statement};
+
+use super::session::Session;
+use crate::error::{Error, Result};
+use crate::exec::cell::{decode_row, ColumnInfo, Row};
+use crate::proto::packets;
+use crate::sql::analyze::{byte_span, Analysis};
+use crate::sql::classify::Kind;
+
+/// How deep subqueries of subqueries are run first.
+const MAX_DEPTH: u8 = 8;
+
+impl Session {
+    /// `sql` with its uncorrelated subqueries run first and written in as literals; `None` when it
+    /// has none to run. A subquery that names a column of the outer query is refused by name.
+    pub async fn fold_subqueries(&mut self, sql: &str, a: &Analysis) -> Result<Option<String>> {
+        let folds = match a.stmts.as_slice() {
+            [stmt] => find(sql, stmt),
+            _ => return Ok(None),
+        };
+        if folds.is_empty() {
+            return Ok(None);
+        }
+        if self.fold_depth >= MAX_DEPTH {
+            return Err(Error::unsupported(format!(
+                "subqueries nested more than {MAX_DEPTH} deep over several shards"
+            )));
+        }
+        let mut replacements = Vec::with_capacity(folds.len());
+        for f in &folds {
+            let (cols, rows) = self.subquery_rows(&f.query).await.map_err(|e| match e.code_and_state().0 {
+                1054 => Error::unsupported(format!(
+                    "the subquery ({}) cannot run on its own — a correlated subquery over several shards is not supported by shardcat yet: {e}",
+                    f.query
+                )),
+                _ => e,
+            })?;
+            replacements.push(replacement(f, &cols, &rows)?);
+        }
+        Ok(Some(apply(sql, &folds, &replacements)))
+    }
+
+    /// Runs `q` as a read of its own (routed, merged, from the cache…) and keeps its reply instead of
+    /// sending it: its columns and text rows, or the error it ended with.
+    async fn subquery_rows(&mut self, q: &str) -> Result<(Vec<ColumnInfo>, Vec<Row>)> {
+        let limit = self.rt.config.system.merge_memory_limit;
+        let payload = packets::com_query(&self.client_text(q));
+        self.out.start_divert(limit);
+        self.fold_depth += 1;
+        let r = Box::pin(self.routed_in(q, Kind::Select, None, payload)).await;
+        self.fold_depth -= 1;
+        let data = self.out.take_divert();
+        r?;
+        let data = data.ok_or_else(|| {
+            Error::unsupported(format!("the subquery ({q}) returns more than {limit} bytes (mergeMemoryLimit)"))
+        })?;
+        parse_result(&data, self.deprecate_eof(), self.backend_variant().extended_metadata)
+    }
+}
+
+/// A text result set as captured (4-byte length, payload, …): its columns and rows; an ERR packet
+/// anywhere is the error.
+fn parse_result(data: &[u8], deprecate_eof: bool, extended: bool) -> Result<(Vec<ColumnInfo>, Vec<Row>)> {
+    let mut packets = Vec::new();
+    let mut at = 0;
+    while let Some(len) = data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) {
+        let p = data.get(at + 4..at + 4 + len).ok_or_else(|| Error::unsupported("a subquery's reply was cut"))?;
+        packets.push(p);
+        at += 4 + len;
+    }
+    if let Some(e) = packets.iter().find(|p| p.first() == Some(&packets::ERR_HEADER)) {
+        let e = packets::parse_err(e);
+        return Err(Error::Sql { code: e.code, state: crate::error::static_state(&e.state), message: e.message });
+    }
+    let mut it = packets.into_iter();
+    let first = it.next().ok_or_else(|| Error::unsupported("a subquery sent no reply"))?;
+    let mut pos = 0;
+    let n = packets::read_lenenc_int(first, &mut pos)
+        .filter(|n| *n > 0 && first.first() != Some(&0x00))
+        .ok_or_else(|| Error::unsupported("a subquery that is not a SELECT"))? as usize;
+    let mut cols = Vec::with_capacity(n);
+    for _ in 0..n {
+        let d = it.next().ok_or_else(|| Error::unsupported("a subquery's reply was cut"))?;
+        cols.push(
+            ColumnInfo::parse(d, extended).ok_or_else(|| Error::unsupported("a subquery's column is unreadable"))?,
+        );
+    }
+    if !deprecate_eof {
+        it.next();
+    }
+    let mut rows = Vec::new();
+    for p in it {
+        if packets::is_eof_packet(p) {
+            break;
+        }
+        rows.push(decode_row(p, n).ok_or_else(|| Error::unsupported("a subquery's row is unreadable"))?);
+    }
+    Ok((cols, rows))
+}
+
+/// How a subquery's rows replace it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoldKind {
+    /// `(SELECT …)`: its one value (NULL without a row).
+    Scalar,
+    /// `lhs [NOT] IN (SELECT …)`: `lhs [NOT] IN (v1, v2, …)`, or FALSE (TRUE) for no rows.
+    In { lhs: String, negated: bool },
+    /// `[NOT] EXISTS (SELECT …)`: TRUE or FALSE.
+    Exists { negated: bool },
+}
+
+/// One subquery to run first: where its whole expression is in the statement's text and the text of
+/// the query itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fold {
+    pub span: (usize, usize),
+    pub kind: FoldKind,
+    pub query: String,
+}
+
+/// The subqueries of a SELECT's WHERE, HAVING and JOIN … ON conditions (outermost ones only: those
+/// nested in them run when they do), in text order; empty when it has none or one cannot be located
+/// in the text (then nothing is folded).
+pub fn find(sql: &str, stmt: &Statement) -> Vec<Fold> {
+    let Statement::Query(q) = stmt else { return Vec::new() };
+    let SetExpr::Select(s) = q.body.as_ref() else { return Vec::new() };
+    let mut conditions: Vec<&Expr> = s.selection.iter().chain(s.having.iter()).collect();
+    for t in &s.from {
+        for j in &t.joins {
+            let c = match &j.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c) => c,
+                _ => continue,
+            };
+            if let JoinConstraint::On(e) = c {
+                conditions.push(e);
+            }
+        }
+    }
+    let mut out: Vec<Fold> = Vec::new();
+    for c in conditions {
+        let mut located = true;
+        let _ = sqlparser::ast::visit_expressions(c, |e: &Expr| {
+            let found = match e {
+                Expr::Subquery(q) => query_span(sql, q).and_then(|(a, z)| {
+                    let (open, close) = parens_around(sql, a, z)?;
+                    Some(Fold { span: (open, close), kind: FoldKind::Scalar, query: sql[a..z].to_string() })
+                }),
+                Expr::In { expr, target: InTarget::Subquery(subquery), negated, .. } => (|| {
+                    let (a, z) = query_span(sql, subquery)?;
+                    let (_, close) = parens_around(sql, a, z)?;
+                    let (la, lz) = crate::sql::analyze::expr_byte_span(sql, expr.as_ref())?;
+                    let kind = FoldKind::In { lhs: sql[la..lz].to_string(), negated: *negated };
+                    Some(Fold { span: (la, close), kind, query: sql[a..z].to_string() })
+                })(),
+                Expr::Exists { subquery, negated } => (|| {
+                    let (a, z) = query_span(sql, subquery)?;
+                    let (open, close) = parens_around(sql, a, z)?;
+                    let before = sql[..open].trim_end();
+                    let mut start = before.len().checked_sub(6)?;
+                    if !before.get(start..)?.eq_ignore_ascii_case("EXISTS") {
+                        return None;
+                    }
+                    if *negated {
+                        let b = sql[..start].trim_end();
+                        start = b.len().checked_sub(3)?;
+                        if !b.get(start..)?.eq_ignore_ascii_case("NOT") {
+                            return None;
+                        }
+                    }
+                    let kind = FoldKind::Exists { negated: *negated };
+                    Some(Fold { span: (start, close), kind, query: sql[a..z].to_string() })
+                })(),
+                _ => return std::ops::ControlFlow::<()>::Continue(()),
+            };
+            match found {
+                // nested in one found already (visited parent first): it runs with that one
+                Some(f) if out.iter().any(|o| o.span.0 <= f.span.0 && f.span.1 <= o.span.1) => {}
+                Some(f) => out.push(f),
+                None => located = false,
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        if !located {
+            return Vec::new();
+        }
+    }
+    out.sort_by_key(|f| f.span.0);
+    out
+}
+
+fn query_span(sql: &str, q: &sqlparser::ast::Query) -> Option<(usize, usize)> {
+    let (a, z) = byte_span(sql, q.span())?;
+    // a span may stop inside its last call's argument list: take the whole text up to the `)` that
+    // closes the subquery's own parenthesis
+    let mut quotes = crate::sql::analyze::Quotes::default();
+    let mut depth = 0i32;
+    for (i, c) in sql[a..].char_indices() {
+        if !quotes.outside(c) {
+            continue;
+        }
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return (a + i >= z).then(|| (a, sql[..a + i].trim_end().len())),
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The `(` before byte `a` and the end of the `)` after byte `z` (blanks between allowed).
+fn parens_around(sql: &str, a: usize, z: usize) -> Option<(usize, usize)> {
+    let before = sql[..a].trim_end();
+    let after = &sql[z..];
+    let skipped = after.len() - after.trim_start().len();
+    (before.ends_with('(') && after.trim_start().starts_with(')')).then(|| (before.len() - 1, z + skipped + 1))
+}
+
+/// A value of a subquery's result written as a literal of the same value: numbers as they are, NULL,
+/// other values as hex strings in their character set (`_utf8mb4 X'…'`: coercible, so the column
+/// compared with keeps its collation), binary ones as `X'…'`.
+pub fn literal(cell: &Option<Vec<u8>>, col: &ColumnInfo) -> String {
+    let Some(v) = cell else { return "NULL".into() };
+    if col.is_numeric() && !v.is_empty() && v.iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)) {
+        return String::from_utf8_lossy(v).into_owned();
+    }
+    let hex: String = v.iter().map(|x| format!("{x:02X}")).collect();
+    if col.charset == 63 {
+        return format!("X'{hex}'");
+    }
+    let c = mysql_common::collations::Collation::from(mysql_common::collations::CollationId::from(col.charset));
+    match c.charset() {
+        "" => format!("_utf8mb4 X'{hex}'"),
+        cs => format!("_{cs} X'{hex}'"),
+    }
+}
+
+/// What replaces subquery `f` given its result (columns, rows).
+pub fn replacement(f: &Fold, cols: &[ColumnInfo], rows: &[Row]) -> Result<String> {
+    if !matches!(f.kind, FoldKind::Exists { .. }) && cols.len() != 1 {
+        return Err(Error::sql(1241, "21000", "Operand should contain 1 column(s)"));
+    }
+    Ok(match &f.kind {
+        FoldKind::Scalar => match rows {
+            [] => "NULL".into(),
+            [row] => literal(&row.first().cloned().flatten(), &cols[0]),
+            _ => return Err(Error::sql(1242, "21000", "Subquery returns more than 1 row")),
+        },
+        FoldKind::In { negated, .. } if rows.is_empty() => if *negated { "TRUE" } else { "FALSE" }.into(),
+        FoldKind::In { lhs, negated } => {
+            let list: Vec<String> = rows.iter().map(|r| literal(&r.first().cloned().flatten(), &cols[0])).collect();
+            format!("{lhs} {}IN ({})", if *negated { "NOT " } else { "" }, list.join(", "))
+        }
+        FoldKind::Exists { negated } => if rows.is_empty() == *negated { "TRUE" } else { "FALSE" }.into(),
+    })
+}
+
+/// `sql` with every fold's text replaced by its replacement (`folds` in text order, not overlapping).
+pub fn apply(sql: &str, folds: &[Fold], replacements: &[String]) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for (f, r) in folds.iter().zip(replacements) {
+        out.push_str(&sql[at..f.span.0]);
+        out.push_str(r);
+        at = f.span.1;
+    }
+    out.push_str(&sql[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::dialect::MySqlDialect;
+    use sqlparser::parser::Parser;
+
+    fn folds(sql: &str) -> Vec<Fold> {
+        let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
+        find(sql, &stmt)
+    }
+
+    #[test]
+    fn finds_the_outermost_subqueries_of_the_conditions() {
+        let sql = "SELECT * FROM p WHERE sku = (SELECT 'S-1') AND id NOT IN ( SELECT pid FROM o WHERE x IN (SELECT y FROM z) ) OR NOT EXISTS (SELECT 1 FROM q WHERE f(a) > 1)";
+        let f = folds(sql);
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert_eq!(f[0].query, "SELECT 'S-1'");
+        assert_eq!(&sql[f[0].span.0..f[0].span.1], "(SELECT 'S-1')");
+        assert_eq!(f[1].query, "SELECT pid FROM o WHERE x IN (SELECT y FROM z)");
+        assert_eq!(f[1].kind, FoldKind::In { lhs: "id".into(), negated: true });
+        assert_eq!(&sql[f[1].span.0..f[1].span.1], "id NOT IN ( SELECT pid FROM o WHERE x IN (SELECT y FROM z) )");
+        assert_eq!(f[2].query, "SELECT 1 FROM q WHERE f(a) > 1");
+        assert_eq!(&sql[f[2].span.0..f[2].span.1], "NOT EXISTS (SELECT 1 FROM q WHERE f(a) > 1)");
+        assert!(folds("SELECT (SELECT 1), a FROM t").is_empty(), "select-list subqueries are not folded");
+        let g = folds("SELECT a FROM t JOIN u ON u.id = t.id AND u.k IN (SELECT k FROM v) GROUP BY a HAVING COUNT(*) > (SELECT 2)");
+        assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn results_become_literals() {
+        let num = ColumnInfo { name: String::new(), ty: 0x08, flags: 0, decimals: 0, charset: 63 };
+        let text = ColumnInfo { name: String::new(), ty: 0xFD, flags: 0, decimals: 0, charset: 45 };
+        let sql = "SELECT * FROM t WHERE a IN (SELECT b FROM u) AND c = (SELECT d FROM v)";
+        let f = folds(sql);
+        let r1 = replacement(&f[0], std::slice::from_ref(&num), &[vec![Some(b"1".to_vec())], vec![None]]).unwrap();
+        let r2 = replacement(&f[1], std::slice::from_ref(&text), &[vec![Some(b"it's".to_vec())]]).unwrap();
+        assert_eq!(apply(sql, &f, &[r1, r2]), "SELECT * FROM t WHERE a IN (1, NULL) AND c = _utf8mb4 X'69742773'");
+        assert_eq!(replacement(&f[0], std::slice::from_ref(&num), &[]).unwrap(), "FALSE");
+        let two = [vec![Some(b"1".to_vec())], vec![Some(b"2".to_vec())]];
+        assert_eq!(replacement(&f[1], std::slice::from_ref(&num), &two).unwrap_err().code_and_state().0, 1242);
+        assert_eq!(replacement(&f[1], &[num.clone(), num.clone()], &[]).unwrap_err().code_and_state().0, 1241);
+        assert_eq!(replacement(&f[1], std::slice::from_ref(&num), &[]).unwrap(), "NULL");
+    }
+}
