@@ -39,6 +39,15 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let manager_port = opts.manager_port.unwrap_or(cfg.system.manager_port);
     let http_port = opts.http_port.unwrap_or(cfg.system.http_port);
     let bind = opts.bind.clone().unwrap_or_else(|| cfg.system.bind_ip.clone());
+    // the manager and HTTP ports listen before the service port: once a client can connect to the
+    // service, health checks and the manager can too (they are served once the runtime is up)
+    let manager_addr = format!("{bind}:{manager_port}");
+    let manager = TcpListener::bind(&manager_addr)
+        .await
+        .map_err(|source| StartError::Listen { addr: manager_addr.clone(), source })?;
+    let http_addr = format!("{bind}:{http_port}");
+    let http =
+        TcpListener::bind(&http_addr).await.map_err(|source| StartError::Listen { addr: http_addr.clone(), source })?;
     let addr = format!("{bind}:{port}");
     let listener =
         TcpListener::bind(&addr).await.map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
@@ -58,10 +67,6 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let backend_version = backends.first_server_version(std::time::Duration::from_secs(2)).await;
     let shared = Shared::new(runtime, backend_version.as_deref());
     shared.cache.follow(&shared.rt());
-    let manager_addr = format!("{bind}:{manager_port}");
-    let manager = TcpListener::bind(&manager_addr)
-        .await
-        .map_err(|source| StartError::Listen { addr: manager_addr.clone(), source })?;
     crate::admin::announce(&shared);
     let msh = shared.clone();
     tokio::spawn(async move {
@@ -69,9 +74,6 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
             tracing::error!(error = %e, "manager port: accept failed");
         }
     });
-    let http_addr = format!("{bind}:{http_port}");
-    let http =
-        TcpListener::bind(&http_addr).await.map_err(|source| StartError::Listen { addr: http_addr.clone(), source })?;
     let hsh = shared.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::admin::http::serve(http, hsh, prom).await {
