@@ -13,6 +13,7 @@ pub mod registry;
 pub mod route;
 pub mod rule;
 pub mod runtime;
+pub mod sequence;
 pub mod server;
 pub mod sql;
 pub mod stats;

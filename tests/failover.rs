@@ -45,11 +45,7 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     stack_cmd(&["down"]);
     let _ = std::fs::remove_dir_all(DIR);
     stack_cmd(&["up"]);
-    let conf = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(root().join("tests/fixtures/failover")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), conf.path().join(e.file_name())).unwrap();
-    }
+    let conf = fixture_copy("failover");
     let proxy = Proxy::start(conf.path(), None);
     let mut c = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("fo"))).await.unwrap();
     exec(&mut c, "CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)").await;

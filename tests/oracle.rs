@@ -560,18 +560,14 @@ async fn group_concat_is_cut_at_the_sessions_max_len() {
 #[tokio::test]
 async fn the_merge_memory_cap_turns_into_an_error() {
     load().await;
-    let dir = std::env::temp_dir().join(format!("shardcat-memcap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(root().join("tests/fixtures/sharding")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-    }
+    let conf = fixture_copy("sharding");
+    let dir = conf.path();
     let server = std::fs::read_to_string(dir.join("server.xml")).unwrap().replace(
         "<property name=\"charset\">",
         "<property name=\"mergeMemoryLimit\">2048</property>\n\t\t<property name=\"charset\">",
     );
     std::fs::write(dir.join("server.xml"), server).unwrap();
-    let p = Proxy::start(&dir, None);
+    let p = Proxy::start(dir, None);
     let mut c = mysql_async::Conn::new(opts(p.port, "app", "app", Some("shard"))).await.unwrap();
     let e = c.query_drop("SELECT id, COUNT(*) FROM customer GROUP BY id").await.unwrap_err();
     let (code, _, msg) = server_error(&e).unwrap_or_else(|| panic!("{e}"));

@@ -224,6 +224,9 @@ pub struct System {
     pub handle_distributed_transactions: u8,
     /// Bytes a cross-shard merge may hold in memory (`mergeMemoryLimit`, shardcat's; 256 MiB).
     pub merge_memory_limit: usize,
+    /// Mycat's global sequences (`sequenceHandlerType`, or 1.6's `sequnceHandlerType`): 0 local file,
+    /// 1 a MYCAT_SEQUENCE table, 2 local snowflake.
+    pub sequence_handler_type: u8,
     /// Largest client packet accepted (`maxPacketSize`; shardcat's default 64 MiB).
     pub max_packet_size: usize,
     /// After a session writes, its reads wait for replicas that applied the write (`readYourWrites`,
@@ -277,6 +280,7 @@ impl Default for System {
             result_cache_max_lag_ms: 1000,
             binlog_server_id: None,
             merge_memory_limit: 256 << 20,
+            sequence_handler_type: 0,
             read_your_writes: true,
             processors: None,
             properties: BTreeMap::new(),

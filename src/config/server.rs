@@ -211,6 +211,9 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
             }
             "nonePasswordLogin" => sys.non_password_login = v == "1",
             "mergeMemoryLimit" => sys.merge_memory_limit = num(d).unwrap_or(256 << 20).max(1024) as usize,
+            "sequenceHandlerType" | "sequnceHandlerType" => {
+                sys.sequence_handler_type = num(d).unwrap_or(0).min(u64::from(u8::MAX)) as u8
+            }
             "maxPacketSize" => sys.max_packet_size = num(d).unwrap_or(64 << 20).clamp(1024, 1 << 30) as usize,
             "readYourWrites" => sys.read_your_writes = flag(v),
             "deadlockCheckPeriod" => sys.deadlock_check_period_ms = num(d).unwrap_or(100),

@@ -61,6 +61,8 @@ pub struct ClientFmt {
     /// The client negotiated CLIENT_SESSION_TRACK: relayed OKs keep the system variables the
     /// server reports changed (what MariaDB tracks for a client by default).
     pub session_track: bool,
+    /// The first id a global sequence gave the statement: the insert id its OK reports.
+    pub insert_id: Option<u64>,
 }
 
 /// The bits the proxy owns: the session's transaction state, and SERVER_SESSION_STATE_CHANGED, which

@@ -144,7 +144,15 @@ pub async fn relay_from<W: AsyncWrite + Unpin>(
         };
         match first.first() {
             Some(&OK_HEADER) => {
-                let ok = packets::parse_ok(&first).ok_or_else(|| conn.malformed("bad OK packet"))?;
+                let mut ok = packets::parse_ok(&first).ok_or_else(|| conn.malformed("bad OK packet"))?;
+                // ids a global sequence gave: the OK reports the first, as an AUTO_INCREMENT's would
+                let first = match fmt.insert_id {
+                    Some(id) if ok.last_insert_id == 0 => {
+                        ok.last_insert_id = id;
+                        packets::with_insert_id(&first, id)
+                    }
+                    _ => first,
+                };
                 reply.affected_rows = ok.affected_rows;
                 if ok.last_insert_id != 0 {
                     reply.last_insert_id = ok.last_insert_id;

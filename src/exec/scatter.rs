@@ -219,14 +219,17 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
         Counting::Sum => oks.iter().map(|(_, o)| o.warnings).fold(0, u16::saturating_add),
     };
     reply.affected_rows = affected;
-    reply.last_insert_id = first.last_insert_id;
+    // ids a global sequence gave: the first of them, as one server's AUTO_INCREMENT would report
+    let last_insert_id =
+        fmt.insert_id.filter(|_| oks.iter().all(|(_, o)| o.last_insert_id == 0)).unwrap_or(first.last_insert_id);
+    reply.last_insert_id = last_insert_id;
     reply.warnings = warnings;
     let mut b = BytesMut::new();
     packets::ok(
         &mut b,
         OK_HEADER,
         affected,
-        first.last_insert_id,
+        last_insert_id,
         fmt.patch(first.status),
         warnings,
         info.as_deref().unwrap_or("").as_bytes(),

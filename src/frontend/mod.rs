@@ -11,6 +11,7 @@ pub mod local;
 pub mod params;
 pub mod prepared;
 pub mod query;
+pub mod sequence;
 pub mod session;
 pub mod show;
 pub mod subquery;
@@ -71,6 +72,8 @@ pub struct Shared {
     pub cache: Arc<crate::cache::Cache>,
     /// Reloads and rollbacks so far (the manager port's `show @@server`, metrics).
     pub history: Mutex<crate::runtime::History>,
+    /// Mycat's global sequences (their state outlives reloads).
+    pub sequences: Arc<crate::sequence::Sequences>,
     next_conn_id: AtomicU32,
     next_session_uid: AtomicU64,
     sessions: Mutex<HashMap<u32, SessionEntry>>,
@@ -87,6 +90,10 @@ impl Shared {
             runtime.config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
         let stats = crate::stats::Stats::new(runtime.config.system.sql_slow_time_ms);
         let cache = crate::cache::Cache::new(runtime.config.clone());
+        let sequences = Arc::new(crate::sequence::Sequences::new(
+            runtime.config.config_dir.clone(),
+            runtime.config.system.sequence_handler_type,
+        ));
         Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             previous: Mutex::new(None),
@@ -103,6 +110,7 @@ impl Shared {
             stats,
             cache,
             history: Mutex::new(Default::default()),
+            sequences,
             next_conn_id: AtomicU32::new(1),
             next_session_uid: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),

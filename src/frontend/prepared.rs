@@ -76,6 +76,12 @@ impl Session {
         if kind == Kind::Empty {
             return Err(Error::sql(1065, "42000", "Query was empty"));
         }
+        if super::query::contains_ci(&sql, "MYCATSEQ_") || self.needs_auto_increment_key(&sql, kind) {
+            // the ids would have to be taken at each execution, in a text the backends prepared once
+            return Err(Error::unsupported(
+                "global sequences (next value for MYCATSEQ_…, an autoIncrement table's missing or NULL key) in a prepared statement are not supported by shardcat yet; send the statement as text",
+            ));
+        }
         if self.stmts.len() >= self.rt.config.system.max_prepared_stmt_count as usize {
             return Err(Error::sql(1461, "42000", "Can't create more than max_prepared_stmt_count statements"));
         }

@@ -588,6 +588,19 @@ impl Session {
             Some(s) => cfg.schema(s).ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{s}'")))?,
             None => self.current_or_first_schema(&cfg)?,
         };
+        // global sequences: `next value for MYCATSEQ_…` (and an autoIncrement table's missing key)
+        // become ids before anything else reads the statement
+        if contains_ci(sql, "MYCATSEQ_")
+            || (matches!(kind, Kind::Insert | Kind::Replace) && schema.tables.iter().any(|t| t.auto_increment))
+        {
+            if let Some((text, first)) = self.with_sequences(sql, kind, schema).await? {
+                let payload = crate::proto::packets::com_query(&self.client_text(&text));
+                self.seq_insert_id = matches!(kind, Kind::Insert | Kind::Replace).then_some(first);
+                let r = Box::pin(self.routed_in(&text, kind, schema_override, payload)).await;
+                self.seq_insert_id = None;
+                return r;
+            }
+        }
         let passthrough = schema.tables.is_empty();
         // pass-through schemas only parse SELECTs without FROM (those may be answered locally), and
         // with the result cache on every SELECT (what it reads says what invalidates it)

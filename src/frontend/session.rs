@@ -85,6 +85,8 @@ pub struct Session {
     pub reading_diagnostics: bool,
     /// How many subqueries are being run first, one inside the other (`frontend::subquery`).
     pub fold_depth: u8,
+    /// The first id a global sequence gave the statement running (`frontend::sequence`).
+    pub seq_insert_id: Option<u64>,
     /// `SET wait_timeout = n` of this session: idle that long, it is closed.
     pub wait_timeout: Option<std::time::Duration>,
     /// The character set the client's statements are written in (character_set_client).
@@ -209,6 +211,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         diag: Default::default(),
         reading_diagnostics: false,
         fold_depth: 0,
+        seq_insert_id: None,
         wait_timeout: None,
         client_charset: String::new(),
         client_tracking: Default::default(),
@@ -322,6 +325,7 @@ impl Session {
             backend_in_trans: false,
             binary_rows: false,
             session_track: self.caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK),
+            insert_id: self.seq_insert_id,
         }
     }
 

@@ -72,6 +72,21 @@ pub struct OkInfo {
     pub warnings: u16,
 }
 
+/// OK packet `p` with `id` as its last insert id (the rest as it was).
+pub fn with_insert_id(p: &[u8], id: u64) -> bytes::Bytes {
+    let mut pos = 1;
+    let (Some(affected), Some(_)) = (read_lenenc_int(p, &mut pos).map(|a| (a, pos)), read_lenenc_int(p, &mut pos))
+    else {
+        return bytes::Bytes::copy_from_slice(p);
+    };
+    let mut b = BytesMut::with_capacity(p.len() + 8);
+    b.put_u8(OK_HEADER);
+    put_lenenc_int(&mut b, affected.0);
+    put_lenenc_int(&mut b, id);
+    b.extend_from_slice(&p[pos..]);
+    b.freeze()
+}
+
 pub fn parse_ok(p: &[u8]) -> Option<OkInfo> {
     let mut pos = 1;
     let affected_rows = read_lenenc_int(p, &mut pos)?;

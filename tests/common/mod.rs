@@ -203,6 +203,18 @@ pub fn root_sql(port: u16, sql: &str) -> Result<String, String> {
     }
 }
 
+/// A temporary copy of conf dir `tests/fixtures/<fixture>` (removed when dropped), for a test that
+/// changes its files.
+#[allow(dead_code)]
+pub fn fixture_copy(fixture: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary dir");
+    for e in std::fs::read_dir(root().join("tests/fixtures").join(fixture)).expect("fixture dir") {
+        let e = e.expect("fixture file");
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy a fixture file");
+    }
+    dir
+}
+
 /// GET `path` on the proxy's HTTP port: (status, body).
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to the HTTP port");
