@@ -6,6 +6,7 @@ pub mod control;
 pub mod diagnostics;
 pub mod explain;
 pub mod handshake;
+pub mod insert_select;
 pub mod load;
 pub mod local;
 pub mod params;

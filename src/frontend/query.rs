@@ -669,6 +669,21 @@ impl Session {
                         None => Err(e),
                     };
                 }
+                // INSERT … SELECT its shards cannot run: the SELECT first, its rows as VALUES
+                Err(e) if matches!(kind, Kind::Insert | Kind::Replace) && e.code_and_state().0 == 1105 => {
+                    let a = a.clone();
+                    return match self.insert_select_values(sql, &a).await? {
+                        Some(Some(text)) => {
+                            let payload = crate::proto::packets::com_query(&self.client_text(&text));
+                            Box::pin(self.routed_in(&text, kind, schema_override, payload)).await
+                        }
+                        Some(None) => {
+                            self.row_count = 0;
+                            self.send_ok(0, 0, b"Records: 0  Duplicates: 0  Warnings: 0").await
+                        }
+                        None => Err(e),
+                    };
+                }
                 Err(e) => return Err(e),
             },
             _ => {

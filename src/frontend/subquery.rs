@@ -46,7 +46,7 @@ impl Session {
 
     /// Runs `q` as a read of its own (routed, merged, from the cache…) and keeps its reply instead of
     /// sending it: its columns and text rows, or the error it ended with.
-    async fn subquery_rows(&mut self, q: &str) -> Result<(Vec<ColumnInfo>, Vec<Row>)> {
+    pub(super) async fn subquery_rows(&mut self, q: &str) -> Result<(Vec<ColumnInfo>, Vec<Row>)> {
         let limit = self.rt.config.system.merge_memory_limit;
         let payload = packets::com_query(&self.client_text(q));
         self.out.start_divert(limit);
