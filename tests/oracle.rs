@@ -445,6 +445,31 @@ fn generated(seed: u64, count: usize) -> Vec<(String, String)> {
             let a = a[rng.random_range(0..a.len())];
             let flags = if g == "name" || g == "city" { "oc" } else { "o" };
             out.push((flags.to_string(), format!("SELECT {g}, {a} FROM customer{w} GROUP BY {g} ORDER BY {g}{limit}")));
+        } else if rng.random_bool(0.25) {
+            // subqueries the proxy runs first, and co-located joins
+            let join = rng.random_bool(0.3);
+            let q = if join { "c." } else { "" };
+            let sub = match rng.random_range(0..5) {
+                0 => {
+                    let c = ["name", "city", "score", "amt"][rng.random_range(0..4)];
+                    format!("{q}{c} IN (SELECT {c} FROM customer WHERE {})", pred(&mut rng))
+                }
+                1 => {
+                    format!("{q}id NOT IN (SELECT customer_id FROM orders WHERE total > {})", rng.random_range(0..1000))
+                }
+                2 => format!("{q}score > (SELECT AVG(score) FROM customer WHERE {})", pred(&mut rng)),
+                3 => format!("EXISTS (SELECT 1 FROM orders WHERE total > {})", rng.random_range(900..1100)),
+                _ => format!(
+                    "{q}id IN (SELECT customer_id FROM orders WHERE status = 'paid' AND total > {})",
+                    rng.random_range(0..1000)
+                ),
+            };
+            let sql = if join {
+                format!("SELECT c.id, o.id, o.total FROM customer c JOIN orders o ON o.customer_id = c.id WHERE {sub} ORDER BY o.id{limit}")
+            } else {
+                format!("SELECT id, name FROM customer WHERE {sub} ORDER BY id{limit}")
+            };
+            out.push(("o".to_string(), sql));
         } else if rng.random_bool(0.2) {
             // DISTINCT aggregates over the whole table
             let d = cols[rng.random_range(0..cols.len())];
