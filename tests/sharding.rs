@@ -118,9 +118,39 @@ async fn insert_select_across_shards_routes_every_row_atomically() {
 
 /// The dataNodes EXPLAIN names for a statement.
 async fn explain(c: &mut mysql_async::Conn, sql: &str) -> BTreeMap<String, String> {
-    let rows: Vec<(String, String)> =
+    let rows: Vec<(String, String, String)> =
         c.query(format!("EXPLAIN {sql}")).await.unwrap_or_else(|e| panic!("EXPLAIN {sql}: {e}"));
-    rows.into_iter().collect()
+    rows.into_iter().filter(|(n, _, _)| !n.is_empty()).map(|(n, s, _)| (n, s)).collect()
+}
+
+/// EXPLAIN's PLAN column: the proxy's operators over the Route, outermost first.
+#[tokio::test]
+async fn explain_prints_the_operator_tree_beside_the_nodes() {
+    let _g = LOCK.lock().await;
+    let mut c = conn("shard").await;
+    let rows: Vec<(String, String, String)> =
+        c.query("EXPLAIN SELECT v, COUNT(DISTINCT id) FROM t_mod GROUP BY v ORDER BY v LIMIT 3").await.unwrap();
+    let plan: Vec<&str> = rows.iter().map(|r| r.2.as_str()).filter(|p| !p.is_empty()).collect();
+    assert_eq!(
+        plan,
+        [
+            "Limit offset=0 count=3",
+            "└─ Sort by v",
+            "   └─ Aggregate by v: COUNT(DISTINCT id): distinct values counted (arriving sorted, one held)",
+            "      └─ MergeSort by v, id",
+            "         └─ Route to 4 dataNodes (sdn1, sdn2, sdn3, sdn4)",
+        ]
+    );
+    assert_eq!(rows.iter().filter(|r| !r.0.is_empty()).count(), 4, "one row per dataNode beside it");
+    let rows: Vec<(String, String, String)> = c.query("EXPLAIN SELECT * FROM t_mod WHERE id = 6").await.unwrap();
+    assert_eq!(
+        rows,
+        vec![(
+            "sdn3".to_string(),
+            "SELECT * FROM t_mod WHERE id = 6".to_string(),
+            "Route to dataNode sdn3".to_string()
+        )]
+    );
 }
 
 fn nodes(names: &[&str]) -> BTreeSet<String> {

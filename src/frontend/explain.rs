@@ -1,5 +1,6 @@
 //! `EXPLAIN <statement>` on the service port, as Mycat answers it: without executing anything, one row
-//! per target dataNode with the statement that node would receive (columns DATA_NODE, SQL).
+//! per target dataNode with the statement that node would receive (columns DATA_NODE, SQL), and beside
+//! them (column PLAN) the proxy's operator tree, one operator per row (`route::describe`).
 
 use super::local::Col;
 use super::session::Session;
@@ -18,9 +19,10 @@ impl Session {
         }
         let cfg = self.rt.config.clone();
         let schema = self.current_or_first_schema(&cfg)?;
-        let rows: Vec<Vec<Option<String>>> = if schema.tables.is_empty() {
+        let (targets, plan): (Vec<(String, String)>, Vec<String>) = if schema.tables.is_empty() {
             let node = crate::route::any_node(schema, &|n| self.rt.backends.node_alive(n))?;
-            vec![vec![Some(node.to_string()), Some(inner.to_string())]]
+            let plan = vec![format!("Route to dataNode {node}")];
+            (vec![(node.to_string(), inner.to_string())], plan)
         } else {
             let a = self.shared.parse_cache.get(inner).map_err(|m| {
                 Error::sql(
@@ -30,13 +32,22 @@ impl Session {
                 )
             })?;
             let r = self.route_with_lookups(&cfg, schema, kind, &a, inner, &[]).await?;
-            r.nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| vec![Some(n.to_string()), Some(r.sql_for(i, inner).to_string())])
-                .collect()
+            let targets =
+                r.nodes.iter().enumerate().map(|(i, n)| (n.to_string(), r.sql_for(i, inner).to_string())).collect();
+            (targets, r.describe())
         };
-        self.send_result("", &[Col { name: "DATA_NODE", numeric: false }, Col { name: "SQL", numeric: false }], &rows)
-            .await
+        // the longer of the two lists sets the rows; the other's cells are empty there
+        let rows: Vec<Vec<Option<String>>> = (0..targets.len().max(plan.len()))
+            .map(|i| {
+                let (node, sql) = targets.get(i).cloned().unwrap_or_default();
+                vec![Some(node), Some(sql), Some(plan.get(i).cloned().unwrap_or_default())]
+            })
+            .collect();
+        let cols = [
+            Col { name: "DATA_NODE", numeric: false },
+            Col { name: "SQL", numeric: false },
+            Col { name: "PLAN", numeric: false },
+        ];
+        self.send_result("", &cols, &rows).await
     }
 }

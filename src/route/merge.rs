@@ -105,6 +105,9 @@ pub struct MergePlan {
     /// The order the shards' rows are merged in before they are grouped (DISTINCT aggregates: the
     /// group keys, then the first one's arguments); empty: read shard after shard.
     pub feed: Vec<SortKey>,
+    /// The text of every column of the shards' result, client's then hidden (what EXPLAIN names
+    /// them by).
+    pub labels: Vec<String>,
 }
 
 impl MergePlan {
@@ -120,7 +123,20 @@ impl MergePlan {
             limit: None,
             having: None,
             feed: Vec::new(),
+            labels: Vec::new(),
         }
+    }
+
+    /// The text of column `c` (its position when unknown).
+    pub fn label(&self, c: ColRef) -> String {
+        let i = match c {
+            ColRef::Visible(i) => i,
+            ColRef::Hidden(j) => self.labels.len().saturating_sub(self.hidden) + j,
+        };
+        self.labels.get(i).cloned().unwrap_or_else(|| match c {
+            ColRef::Visible(i) => format!("column {}", i + 1),
+            ColRef::Hidden(j) => format!("helper {}", j + 1),
+        })
     }
 }
 
@@ -720,7 +736,15 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     for (a, z, text) in edits {
         shard_sql.replace_range(a..z, &text);
     }
-    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having, feed })
+    let mut labels: Vec<String> = Vec::with_capacity(items.len() + b.hidden.len());
+    for it in &items {
+        labels.push(match it {
+            Some((e, _)) => b.text(e)?,
+            None => "*".to_string(),
+        });
+    }
+    labels.extend(b.hidden.iter().cloned());
+    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having, feed, labels })
 }
 
 /// Where the clauses after GROUP BY begin (HAVING, ORDER BY, LIMIT), or the statement's end.
@@ -875,7 +899,20 @@ pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     for (a, z, text) in edits {
         shard_sql.replace_range(a..z, &text);
     }
-    Ok(MergePlan { shard_sql, hidden: width, order, group, aggs: Vec::new(), limit, having: None, feed: Vec::new() })
+    let mut labels: Vec<String> = first_items.iter().map(|(t, _)| t.clone()).collect();
+    labels
+        .extend((0..width).map(|i| format!("WEIGHT_STRING({})", first_items.get(i).map_or("?", |(t, _)| t.as_str()))));
+    Ok(MergePlan {
+        shard_sql,
+        hidden: width,
+        order,
+        group,
+        aggs: Vec::new(),
+        limit,
+        having: None,
+        feed: Vec::new(),
+        labels,
+    })
 }
 
 /// A visible column whose text equals `e` (ORDER BY COUNT(*) with COUNT(*) selected).

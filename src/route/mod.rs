@@ -3,6 +3,7 @@
 //! rewrite); decisions are pure functions of (statement, bound parameters, config, node liveness).
 
 pub mod condition;
+pub mod describe;
 pub mod dml;
 pub mod insert;
 pub mod limit;
