@@ -94,6 +94,32 @@ impl Session {
                 "The used command is not allowed because the MariaDB server or client has disabled the local infile capability",
             ));
         }
+        // a sharded table: the proxy reads the client's file and sends each line to its shard
+        let cfg = self.rt.config.clone();
+        let sharded = qualified
+            .as_deref()
+            .or(self.schema.as_deref())
+            .and_then(|s| cfg.schema(s))
+            .and_then(|s| s.table(&table).map(|t| (s, t)))
+            .filter(|(_, t)| {
+                t.data_nodes.len() > 1 && matches!(t.kind, TableKind::Sharded { .. } | TableKind::Child { .. })
+            });
+        if let Some((schema, t)) = sharded {
+            if !self.user.may_use(&schema.name) {
+                return Err(Error::sql(
+                    1044,
+                    "42000",
+                    format!("Access denied for user '{}' to database '{}'", self.user.name, schema.name),
+                ));
+            }
+            if !local {
+                return Err(Error::unsupported(format!(
+                    "LOAD DATA INFILE (a file on the server) into sharded table '{}': the file is on one MariaDB server; use LOAD DATA LOCAL INFILE",
+                    t.name
+                )));
+            }
+            return self.load_sharded(sql, schema, t).await;
+        }
         let node = self.load_node(&table, qualified.as_deref())?;
         let nodes = vec![node];
         let mut conns = self.acquire(&nodes).await?;

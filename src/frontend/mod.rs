@@ -8,6 +8,7 @@ pub mod explain;
 pub mod handshake;
 pub mod insert_select;
 pub mod load;
+pub mod load_sharded;
 pub mod local;
 pub mod params;
 pub mod prepared;

@@ -562,7 +562,7 @@ impl Session {
 
 /// Runs `verb` (COMMIT, ROLLBACK) on every connection, sent to all before any reply is awaited: one
 /// round trip, not one per node. A connection left mid-reply gets no verb and an error.
-async fn on_every<'a>(conns: impl Iterator<Item = &'a mut Pooled>, verb: &str) -> Vec<Result<()>> {
+pub(super) async fn on_every<'a>(conns: impl Iterator<Item = &'a mut Pooled>, verb: &str) -> Vec<Result<()>> {
     let mut conns: Vec<&mut Pooled> = conns.collect();
     let mut sent = Vec::with_capacity(conns.len());
     for c in conns.iter_mut() {

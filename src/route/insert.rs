@@ -93,6 +93,28 @@ fn sharding<'a>(ctx: &Ctx<'a>, schema: &'a Schema, t: &'a Table) -> Option<Shard
     }
 }
 
+/// Where the rows of a sharded table go by the value of its sharding column (LOAD DATA's rows): the
+/// column, and the dataNode index of a value.
+pub struct ValuePlacer<'a>(Sharding<'a>);
+
+impl ValuePlacer<'_> {
+    pub fn column(&self) -> &str {
+        &self.0.column
+    }
+
+    /// The index in the table's dataNodes of row `row` whose sharding column is `v` (`None`: NULL).
+    pub fn place(&self, v: Option<&str>, row: usize) -> Result<usize> {
+        place_row(&self.0, Some(v.map_or(Lit::Null, |s| Lit::Text(s.to_string()))), row)
+    }
+}
+
+/// The placer of `t`'s rows by their own values: sharded tables, and ER children whose parent is
+/// sharded by the join key (`None` for other tables, and for children placed by their parent rows).
+pub fn value_placer<'a>(ctx: &Ctx<'a>, schema: &'a Schema, t: &'a Table) -> Option<ValuePlacer<'a>> {
+    let s = sharding(ctx, schema, t)?;
+    matches!(s.placer, Placer::Func(_)).then_some(ValuePlacer(s))
+}
+
 /// The parent lookups an INSERT into an ER child needs before it can be routed, if any.
 pub fn parent_lookups(
     ctx: &Ctx<'_>,

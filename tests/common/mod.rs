@@ -88,6 +88,20 @@ impl Proxy {
         Proxy { port, manager_port, http_port, child: Mutex::new(child), log }
     }
 
+    /// The proxy's peak resident memory so far (VmHWM), in KiB.
+    #[allow(dead_code)]
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.lock().map(|c| c.id()).unwrap_or(0);
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
     /// Sends a signal to the proxy process (`TERM`, `HUP`, …).
     pub fn signal(&self, sig: &str) {
         let pid = self.child.lock().map(|c| c.id()).expect("proxy child");
