@@ -304,6 +304,15 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT id FROM customer WHERE name IN (SELECT name FROM customer WHERE id < 3) ORDER BY id"),
     ("o", "SELECT id FROM customer WHERE id IN (SELECT customer_id FROM orders WHERE total > 2000) ORDER BY id"),
     ("o", "SELECT COUNT(*), SUM(amt) FROM customer WHERE id IN (SELECT customer_id FROM orders WHERE status = 'paid')"),
+    // derived tables the shards cannot compute: merged first, their rows a derived table of literals
+    ("o", "SELECT COUNT(*) FROM (SELECT city, COUNT(*) FROM customer GROUP BY city) d"),
+    ("oc", "SELECT d.city, d.n FROM (SELECT city, COUNT(*) AS n FROM customer GROUP BY city) d WHERE d.n > 5 ORDER BY d.city"),
+    ("o", "SELECT MAX(n), MIN(n), SUM(n) FROM (SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id) d"),
+    ("o", "SELECT d.id FROM (SELECT id FROM customer ORDER BY id DESC LIMIT 5) d ORDER BY d.id"),
+    ("o", "SELECT c.id, d.n FROM customer c JOIN (SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id) d ON d.customer_id = c.id ORDER BY c.id"),
+    ("o", "SELECT COUNT(*) FROM (SELECT DISTINCT city FROM customer) d"),
+    ("", "SELECT * FROM (SELECT status, AVG(total) AS a, MAX(created) AS m FROM orders GROUP BY status) d"),
+    ("o", "SELECT COUNT(*) FROM (SELECT id FROM customer WHERE id < 0 GROUP BY id) d"),
     // concatenation (no merge needed)
     ("", "SELECT id, name FROM customer"),
     ("", "SELECT id, name FROM customer WHERE born IS NULL"),
@@ -343,7 +352,6 @@ const REFUSED: &[&str] = &[
     "SELECT GROUP_CONCAT(id ORDER BY id), GROUP_CONCAT(name ORDER BY name) FROM customer",
     "SELECT id FROM customer UNION SELECT id FROM region",
     "SELECT id FROM customer INTERSECT SELECT customer_id FROM orders",
-    "SELECT COUNT(*) FROM (SELECT city, COUNT(*) FROM customer GROUP BY city) d",
     "SELECT id, (SELECT COUNT(*) FROM orders) FROM customer",
     "SELECT id FROM customer c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)",
     "SELECT id FROM customer c WHERE c.score > (SELECT AVG(o.total) FROM orders o WHERE o.customer_id = c.id)",

@@ -664,7 +664,11 @@ impl Session {
                     return match self.fold_subqueries(sql, &a).await? {
                         Some(folded) => {
                             let payload = crate::proto::packets::com_query(&self.client_text(&folded));
-                            Box::pin(self.routed_in(&folded, kind, schema_override, payload)).await
+                            // the folded statement counts as a level too: it never folds without end
+                            self.fold_depth += 1;
+                            let r = Box::pin(self.routed_in(&folded, kind, schema_override, payload)).await;
+                            self.fold_depth -= 1;
+                            r
                         }
                         None => Err(e),
                     };

@@ -111,6 +111,9 @@ pub enum FoldKind {
     In { lhs: String, negated: bool },
     /// `[NOT] EXISTS (SELECT …)`: TRUE or FALSE.
     Exists { negated: bool },
+    /// `FROM (SELECT …) d` that the shards cannot compute (it aggregates, limits, de-duplicates over
+    /// several of them): its rows as a derived table of literals, `(SELECT v AS c, … UNION ALL …)`.
+    Derived,
 }
 
 /// One subquery to run first: where its whole expression is in the statement's text and the text of
@@ -146,6 +149,22 @@ pub fn find(sql: &str, stmt: &Statement) -> Vec<Fold> {
         }
     }
     let mut out: Vec<Fold> = Vec::new();
+    // derived tables of the FROM list (their own subqueries run with them)
+    for t in &s.from {
+        for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+            // (one of literals only — a derived table this module wrote — reads nothing to run first)
+            if let sqlparser::ast::TableFactor::Derived { lateral: false, subquery, .. } = f {
+                if !reads_tables(subquery) {
+                    continue;
+                }
+                let Some((a, z)) = query_span(sql, subquery) else { return Vec::new() };
+                if parens_around(sql, a, z).is_none() {
+                    return Vec::new();
+                }
+                out.push(Fold { span: (a, z), kind: FoldKind::Derived, query: sql[a..z].to_string() });
+            }
+        }
+    }
     for c in conditions {
         let mut located = true;
         let _ = sqlparser::ast::visit_expressions(c, |e: &Expr| {
@@ -197,6 +216,11 @@ pub fn find(sql: &str, stmt: &Statement) -> Vec<Fold> {
     out
 }
 
+/// Whether a query reads any table (anywhere in it).
+fn reads_tables(q: &sqlparser::ast::Query) -> bool {
+    sqlparser::ast::visit_relations(q, |_| std::ops::ControlFlow::Break(())).is_break()
+}
+
 fn query_span(sql: &str, q: &sqlparser::ast::Query) -> Option<(usize, usize)> {
     let (a, z) = byte_span(sql, q.span())?;
     // a span may stop inside its last call's argument list: take the whole text up to the `)` that
@@ -244,8 +268,33 @@ pub fn literal(cell: &Option<Vec<u8>>, col: &ColumnInfo) -> String {
     }
 }
 
+/// `literal`, cast to the column's own type where a bare literal would have another (a derived
+/// table's columns keep the types the client would see from one server).
+fn typed_literal(cell: &Option<Vec<u8>>, col: &ColumnInfo) -> String {
+    let v = literal(cell, col);
+    if cell.is_none() {
+        return v;
+    }
+    let unsigned = col.flags & 32 != 0;
+    let d = col.decimals.min(30);
+    match col.ty {
+        // a cast to SIGNED is INT or BIGINT by the value's length; beside the largest BIGINT it is BIGINT
+        0x08 if unsigned => format!("COALESCE({v}, 18446744073709551615)"),
+        0x08 => format!("COALESCE({v}, 9223372036854775807)"),
+        0x00 | 0xF6 => format!("CAST({v} AS DECIMAL(65, {d}))"),
+        0x04 | 0x05 => format!("CAST({v} AS DOUBLE)"),
+        0x0A | 0x0E => format!("CAST({v} AS DATE)"),
+        0x07 | 0x0C | 0x11 | 0x12 => format!("CAST({v} AS DATETIME({}))", d.min(6)),
+        0x0B | 0x13 => format!("CAST({v} AS TIME({}))", d.min(6)),
+        _ => v,
+    }
+}
+
 /// What replaces subquery `f` given its result (columns, rows).
 pub fn replacement(f: &Fold, cols: &[ColumnInfo], rows: &[Row]) -> Result<String> {
+    if matches!(f.kind, FoldKind::Derived) {
+        return Ok(derived_rows(cols, rows));
+    }
     if !matches!(f.kind, FoldKind::Exists { .. }) && cols.len() != 1 {
         return Err(Error::sql(1241, "21000", "Operand should contain 1 column(s)"));
     }
@@ -261,7 +310,36 @@ pub fn replacement(f: &Fold, cols: &[ColumnInfo], rows: &[Row]) -> Result<String
             format!("{lhs} {}IN ({})", if *negated { "NOT " } else { "" }, list.join(", "))
         }
         FoldKind::Exists { negated } => if rows.is_empty() == *negated { "TRUE" } else { "FALSE" }.into(),
+        FoldKind::Derived => derived_rows(cols, rows),
     })
+}
+
+/// A derived table's rows as a query of literals with its column names: `SELECT v1 AS c1, … UNION
+/// ALL SELECT …`, or a row of NULLs cut by `LIMIT 0` when there is none.
+fn derived_rows(cols: &[ColumnInfo], rows: &[Row]) -> String {
+    let name = |i: usize| format!("`{}`", cols[i].name.replace('`', "``"));
+    if rows.is_empty() {
+        let nulls: Vec<String> = (0..cols.len()).map(|i| format!("NULL AS {}", name(i))).collect();
+        return format!("SELECT {} LIMIT 0", nulls.join(", "));
+    }
+    let selects: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(r, row)| {
+            let vals: Vec<String> = (0..cols.len())
+                .map(|i| {
+                    let v = typed_literal(&row.get(i).cloned().flatten(), &cols[i]);
+                    if r == 0 {
+                        format!("{v} AS {}", name(i))
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            format!("SELECT {}", vals.join(", "))
+        })
+        .collect();
+    selects.join(" UNION ALL ")
 }
 
 /// `sql` with every fold's text replaced by its replacement (`folds` in text order, not overlapping).
@@ -301,6 +379,13 @@ mod tests {
         assert_eq!(f[2].query, "SELECT 1 FROM q WHERE f(a) > 1");
         assert_eq!(&sql[f[2].span.0..f[2].span.1], "NOT EXISTS (SELECT 1 FROM q WHERE f(a) > 1)");
         assert!(folds("SELECT (SELECT 1), a FROM t").is_empty(), "select-list subqueries are not folded");
+        let d = "SELECT COUNT(*) FROM (SELECT city, COUNT(*) AS n FROM c GROUP BY city) d WHERE d.n > (SELECT 1)";
+        let f = folds(d);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            (f[0].kind.clone(), f[0].query.as_str()),
+            (FoldKind::Derived, "SELECT city, COUNT(*) AS n FROM c GROUP BY city")
+        );
         let g = folds("SELECT a FROM t JOIN u ON u.id = t.id AND u.k IN (SELECT k FROM v) GROUP BY a HAVING COUNT(*) > (SELECT 2)");
         assert_eq!(g.len(), 2);
     }

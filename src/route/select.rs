@@ -227,6 +227,12 @@ fn subqueries(q: &Query, total: usize) -> Subqueries {
     for twj in &sel.from {
         for f in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
             if let TableFactor::Derived { subquery, .. } = f {
+                // one that reads no table (literals: a derived table the proxy computed first) is the
+                // same on every shard
+                if !sqlparser::ast::visit_relations(subquery.as_ref(), |_| std::ops::ControlFlow::Break(())).is_break()
+                {
+                    continue;
+                }
                 let nested = contains_subquery_expr(subquery);
                 if crate::sql::analyze::merge_need(subquery).is_none() && !nested && subquery.with.is_none() {
                     s.plain_derived += 1;
