@@ -313,6 +313,14 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT COUNT(*) FROM (SELECT DISTINCT city FROM customer) d"),
     ("", "SELECT * FROM (SELECT status, AVG(total) AS a, MAX(created) AS m FROM orders GROUP BY status) d"),
     ("o", "SELECT COUNT(*) FROM (SELECT id FROM customer WHERE id < 0 GROUP BY id) d"),
+    // joins of tables sharded otherwise: the joined tables read first, joined on the first one's shards
+    ("o", "SELECT c.id, t.v FROM customer c JOIN t_range t ON t.id = c.id ORDER BY c.id"),
+    ("o", "SELECT o.id, c.name FROM orders o JOIN customer c ON c.score = o.customer_id ORDER BY o.id"),
+    ("o", "SELECT c.id, t.id FROM customer c LEFT JOIN t_range t ON t.id = c.id * 1237 ORDER BY c.id"),
+    ("o", "SELECT c.id, t.id FROM customer c JOIN t_range t ON t.id > c.id * 1000 AND t.id < c.id * 1100 ORDER BY c.id, t.id"),
+    ("o", "SELECT t.v, COUNT(*), SUM(c.amt) FROM customer c JOIN t_range t ON t.id % 60 = c.id GROUP BY t.v ORDER BY t.v"),
+    ("o", "SELECT COUNT(*) FROM customer c JOIN orders o ON o.customer_id = c.id JOIN t_range t ON t.id % 60 = o.customer_id"),
+    ("o", "SELECT c.id, t.v FROM customer c JOIN t_range t ON t.id = c.id WHERE t.v = 'r1' OR c.city = 'paris' ORDER BY c.id"),
     // concatenation (no merge needed)
     ("", "SELECT id, name FROM customer"),
     ("", "SELECT id, name FROM customer WHERE born IS NULL"),
@@ -357,8 +365,7 @@ const REFUSED: &[&str] = &[
     "SELECT id FROM customer c WHERE c.score > (SELECT AVG(o.total) FROM orders o WHERE o.customer_id = c.id)",
     "SELECT id FROM customer WHERE amt = (SELECT amt FROM customer)",
     "SELECT SUM(amt) + 1 FROM customer",
-    "SELECT c.id, t.v FROM customer c JOIN t_range t ON t.id = c.id",
-    "SELECT o.id FROM orders o JOIN customer c ON c.score = o.customer_id",
+    "SELECT c.id FROM t_range t RIGHT JOIN customer c ON t.id = c.id",
 ];
 
 /// Template-generated corpus entries: every column ordered both ways with and without limits,

@@ -18,6 +18,15 @@ impl Session {
     /// `sql` with its uncorrelated subqueries run first and written in as literals; `None` when it
     /// has none to run. A subquery that names a column of the outer query is refused by name.
     pub async fn fold_subqueries(&mut self, sql: &str, a: &Analysis) -> Result<Option<String>> {
+        // sharded tables joined without a co-locating condition: every one but the first is read
+        // whole first (a derived table, below) and joined on the first one's shards
+        if let Some(text) = self.broadcast_joins(sql, a) {
+            let b =
+                self.shared.parse_cache.parse_once(&text).map_err(|m| {
+                    Error::unsupported(format!("cannot re-read the join with its tables read first: {m}"))
+                })?;
+            return Box::pin(self.fold_subqueries(&text, &b)).await.map(|f| f.or(Some(text)));
+        }
         let folds = match a.stmts.as_slice() {
             [stmt] => find(sql, stmt),
             _ => return Ok(None),
@@ -42,6 +51,59 @@ impl Session {
             replacements.push(replacement(f, &cols, &rows)?);
         }
         Ok(Some(apply(sql, &folds, &replacements)))
+    }
+
+    /// `sql` with the sharded tables joined to its first table written as derived tables
+    /// `(SELECT * FROM t) AS t`: those of INNER joins and the right side of LEFT joins (a preserved
+    /// side read whole would repeat its unmatched rows on every shard). `None` when there are none.
+    fn broadcast_joins(&self, sql: &str, a: &Analysis) -> Option<String> {
+        use sqlparser::ast::TableFactor;
+        let [Statement::Query(q)] = a.stmts.as_slice() else { return None };
+        let SetExpr::Select(s) = q.body.as_ref() else { return None };
+        let cfg = self.rt.config.clone();
+        let schema = self.schema.as_deref().and_then(|n| cfg.schema(n))?;
+        let partitioned = |f: &TableFactor| match f {
+            TableFactor::Table { name, .. } if name.0.len() == 1 => name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .and_then(|i| schema.table(&i.value))
+                .is_some_and(|t| t.data_nodes.len() > 1 && t.kind != crate::config::model::TableKind::Global),
+            _ => false,
+        };
+        if s.from.len() != 1 || !partitioned(&s.from[0].relation) {
+            return None;
+        }
+        let mut edits: Vec<(usize, usize, String)> = Vec::new();
+        for j in &s.from[0].joins {
+            let inner_or_right = matches!(
+                j.join_operator,
+                JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::Left(_) | JoinOperator::LeftOuter(_)
+            );
+            if !partitioned(&j.relation) {
+                continue;
+            }
+            if !inner_or_right {
+                return None; // RIGHT/FULL/CROSS…: left as refused
+            }
+            let TableFactor::Table { name, alias, .. } = &j.relation else { return None };
+            let (a0, a1) = byte_span(sql, name.span())?;
+            let end = match alias {
+                Some(al) => byte_span(sql, al.name.span)?.1,
+                None => a1,
+            };
+            let table = &sql[a0..a1];
+            let alias = alias.as_ref().map_or_else(|| table.to_string(), |al| al.name.to_string());
+            edits.push((a0, end, format!("(SELECT * FROM {table}) AS {alias}")));
+        }
+        if edits.is_empty() {
+            return None;
+        }
+        let mut out = sql.to_string();
+        for (a0, a1, t) in edits.into_iter().rev() {
+            out.replace_range(a0..a1, &t);
+        }
+        Some(out)
     }
 
     /// Runs `q` as a read of its own (routed, merged, from the cache…) and keeps its reply instead of
