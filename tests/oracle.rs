@@ -304,6 +304,11 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT id FROM customer WHERE name IN (SELECT name FROM customer WHERE id < 3) ORDER BY id"),
     ("o", "SELECT id FROM customer WHERE id IN (SELECT customer_id FROM orders WHERE total > 2000) ORDER BY id"),
     ("o", "SELECT COUNT(*), SUM(amt) FROM customer WHERE id IN (SELECT customer_id FROM orders WHERE status = 'paid')"),
+    // select-list subqueries: their values typed as their columns, the columns named as the server names them
+    ("", "SELECT id, (SELECT COUNT(*) FROM orders) FROM customer"),
+    ("o", "SELECT id, (SELECT MAX(total) FROM orders) AS m, (SELECT MIN(born) FROM customer) FROM customer ORDER BY id LIMIT 5"),
+    ("o", "SELECT (SELECT COUNT(*) FROM customer) + (SELECT COUNT(*) FROM orders)"),
+    ("o", "SELECT name, (SELECT AVG(score) FROM customer) AS a FROM customer WHERE id < 4 ORDER BY id"),
     // derived tables the shards cannot compute: merged first, their rows a derived table of literals
     ("o", "SELECT COUNT(*) FROM (SELECT city, COUNT(*) FROM customer GROUP BY city) d"),
     ("oc", "SELECT d.city, d.n FROM (SELECT city, COUNT(*) AS n FROM customer GROUP BY city) d WHERE d.n > 5 ORDER BY d.city"),
@@ -360,7 +365,7 @@ const REFUSED: &[&str] = &[
     "SELECT GROUP_CONCAT(id ORDER BY id), GROUP_CONCAT(name ORDER BY name) FROM customer",
     "SELECT id FROM customer UNION SELECT id FROM region",
     "SELECT id FROM customer INTERSECT SELECT customer_id FROM orders",
-    "SELECT id, (SELECT COUNT(*) FROM orders) FROM customer",
+    "SELECT id, (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id) FROM customer c",
     "SELECT id FROM customer c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)",
     "SELECT id FROM customer c WHERE c.score > (SELECT AVG(o.total) FROM orders o WHERE o.customer_id = c.id)",
     "SELECT id FROM customer WHERE amt = (SELECT amt FROM customer)",

@@ -41,6 +41,10 @@ impl Session {
         }
         let mut replacements = Vec::with_capacity(folds.len());
         for f in &folds {
+            if matches!(f.kind, FoldKind::Name(_)) {
+                replacements.push(replacement(f, &[], &[])?);
+                continue;
+            }
             let (cols, rows) = self.subquery_rows(&f.query).await.map_err(|e| match e.code_and_state().0 {
                 1054 => Error::unsupported(format!(
                     "the subquery ({}) cannot run on its own — a correlated subquery over several shards is not supported by shardcat yet: {e}",
@@ -167,8 +171,12 @@ fn parse_result(data: &[u8], deprecate_eof: bool, extended: bool) -> Result<(Vec
 /// How a subquery's rows replace it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FoldKind {
-    /// `(SELECT …)`: its one value (NULL without a row).
-    Scalar,
+    /// `(SELECT …)`: its one value (NULL without a row); `typed`: cast to its column's type (in the
+    /// select list, where the client sees the type).
+    Scalar { typed: bool },
+    /// No subquery: ` AS `text`` after a select item whose subqueries are written in, so that its
+    /// column keeps the name the server gives it (its text as written).
+    Name(String),
     /// `lhs [NOT] IN (SELECT …)`: `lhs [NOT] IN (v1, v2, …)`, or FALSE (TRUE) for no rows.
     In { lhs: String, negated: bool },
     /// `[NOT] EXISTS (SELECT …)`: TRUE or FALSE.
@@ -227,13 +235,26 @@ pub fn find(sql: &str, stmt: &Statement) -> Vec<Fold> {
             }
         }
     }
-    for c in conditions {
+    // the select list's subqueries (typed as their columns); conditions' (plain values)
+    let mut exprs: Vec<(&Expr, Option<(usize, usize)>)> = Vec::new();
+    for it in &s.projection {
+        match it {
+            sqlparser::ast::SelectItem::UnnamedExpr(e) => exprs.push((e, crate::sql::analyze::expr_byte_span(sql, e))),
+            sqlparser::ast::SelectItem::ExprWithAlias { expr, .. } => exprs.push((expr, None)),
+            _ => {}
+        }
+    }
+    let items = exprs.len();
+    exprs.extend(conditions.into_iter().map(|c| (c, None)));
+    for (n, (c, unnamed)) in exprs.into_iter().enumerate() {
+        let typed = n < items;
+        let before = out.len();
         let mut located = true;
         let _ = sqlparser::ast::visit_expressions(c, |e: &Expr| {
             let found = match e {
                 Expr::Subquery(q) => query_span(sql, q).and_then(|(a, z)| {
                     let (open, close) = parens_around(sql, a, z)?;
-                    Some(Fold { span: (open, close), kind: FoldKind::Scalar, query: sql[a..z].to_string() })
+                    Some(Fold { span: (open, close), kind: FoldKind::Scalar { typed }, query: sql[a..z].to_string() })
                 }),
                 Expr::In { expr, target: InTarget::Subquery(subquery), negated, .. } => (|| {
                     let (a, z) = query_span(sql, subquery)?;
@@ -273,8 +294,17 @@ pub fn find(sql: &str, stmt: &Statement) -> Vec<Fold> {
         if !located {
             return Vec::new();
         }
+        // an unnamed item with subqueries written in keeps its own text as its name (the server's)
+        if let (Some((a, z)), true) = (unnamed, out.len() > before) {
+            let z = out[before..].iter().map(|f| f.span.1).max().unwrap_or(z).max(z);
+            let a = out[before..].iter().map(|f| f.span.0).min().unwrap_or(a).min(a);
+            let name = &sql[a..z];
+            if name.chars().count() <= 255 {
+                out.push(Fold { span: (z, z), kind: FoldKind::Name(name.to_string()), query: String::new() });
+            }
+        }
     }
-    out.sort_by_key(|f| f.span.0);
+    out.sort_by_key(|f| (f.span.0, f.span.1));
     out
 }
 
@@ -357,12 +387,13 @@ pub fn replacement(f: &Fold, cols: &[ColumnInfo], rows: &[Row]) -> Result<String
     if matches!(f.kind, FoldKind::Derived) {
         return Ok(derived_rows(cols, rows));
     }
-    if !matches!(f.kind, FoldKind::Exists { .. }) && cols.len() != 1 {
+    if !matches!(f.kind, FoldKind::Exists { .. } | FoldKind::Name(_)) && cols.len() != 1 {
         return Err(Error::sql(1241, "21000", "Operand should contain 1 column(s)"));
     }
     Ok(match &f.kind {
-        FoldKind::Scalar => match rows {
+        FoldKind::Scalar { typed } => match rows {
             [] => "NULL".into(),
+            [row] if *typed => typed_literal(&row.first().cloned().flatten(), &cols[0]),
             [row] => literal(&row.first().cloned().flatten(), &cols[0]),
             _ => return Err(Error::sql(1242, "21000", "Subquery returns more than 1 row")),
         },
@@ -373,6 +404,7 @@ pub fn replacement(f: &Fold, cols: &[ColumnInfo], rows: &[Row]) -> Result<String
         }
         FoldKind::Exists { negated } => if rows.is_empty() == *negated { "TRUE" } else { "FALSE" }.into(),
         FoldKind::Derived => derived_rows(cols, rows),
+        FoldKind::Name(name) => format!(" AS `{}`", name.replace('`', "``")),
     })
 }
 
@@ -440,7 +472,13 @@ mod tests {
         assert_eq!(&sql[f[1].span.0..f[1].span.1], "id NOT IN ( SELECT pid FROM o WHERE x IN (SELECT y FROM z) )");
         assert_eq!(f[2].query, "SELECT 1 FROM q WHERE f(a) > 1");
         assert_eq!(&sql[f[2].span.0..f[2].span.1], "NOT EXISTS (SELECT 1 FROM q WHERE f(a) > 1)");
-        assert!(folds("SELECT (SELECT 1), a FROM t").is_empty(), "select-list subqueries are not folded");
+        let sel = "SELECT (SELECT 1), a, (SELECT MAX(x) FROM u) + 1 AS b FROM t";
+        let f = folds(sel);
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert_eq!(f[0].kind, FoldKind::Scalar { typed: true });
+        assert_eq!(f[1].kind, FoldKind::Name("(SELECT 1)".into()), "an unnamed item keeps its text as its name");
+        assert_eq!((f[1].span.0, f[1].span.1), (f[0].span.1, f[0].span.1));
+        assert_eq!(&sel[f[2].span.0..f[2].span.1], "(SELECT MAX(x) FROM u)");
         let d = "SELECT COUNT(*) FROM (SELECT city, COUNT(*) AS n FROM c GROUP BY city) d WHERE d.n > (SELECT 1)";
         let f = folds(d);
         assert_eq!(f.len(), 2);
