@@ -47,7 +47,10 @@ pub fn find(sql: &str) -> Vec<NextValue> {
     while let Some(off) = upper[i..].find("NEXT") {
         let start = i + off;
         i = start + 4;
-        if !outside[start] || (start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_')) {
+        // a word char before it (letters beyond ASCII included) makes it part of another word
+        let word_before = start > 0
+            && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_' || bytes[start - 1] >= 0x80);
+        if !outside[start] || word_before {
             continue;
         }
         let mut p = blanks(start + 4);
@@ -393,6 +396,17 @@ mod tests {
         assert_eq!(&sql[f[0].span.0..f[0].span.1], "next value for MYCATSEQ_T");
         assert_eq!(f[1].name, "GLOBAL");
         assert!(find("SELECT nextvalue FOR MYCATSEQ_A, next value for MYCATSEQ_").is_empty());
+        // text that is not ASCII, quotes left open, a keyword at the very end: no panic
+        for t in [
+            "é NEXT VALUE FOR MYCATSEQ_é",
+            "'next value for MYCATSEQ_X",
+            "x next",
+            "NEXT VALUE",
+            "ÉNEXT VALUE FOR MYCATSEQ_A",
+        ] {
+            let _ = find(t);
+        }
+        assert_eq!(find("ÉNEXT VALUE FOR MYCATSEQ_A").len(), 0, "a word that only ends in NEXT");
     }
 
     #[tokio::test]

@@ -663,6 +663,32 @@ mod tests {
     }
 
     #[test]
+    fn any_bytes_and_any_statement_are_read_without_a_panic() {
+        let o = options("LOAD DATA LOCAL INFILE 'f' INTO TABLE t FIELDS TERMINATED BY ';;' ENCLOSED BY '\"' LINES TERMINATED BY '\r\n'")
+            .unwrap();
+        let alphabet = b";\"\\\r\nNa1";
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for len in 0..200 {
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let mut at = 0;
+            while let Some((n, _)) = next_line(&o, &buf[at..], 1, true) {
+                assert!(n > 0 && at + n <= buf.len());
+                at += n;
+            }
+            let _ = next_line(&o, &buf, 0, false);
+            let text = String::from_utf8_lossy(&buf);
+            let _ = options(&format!("LOAD DATA LOCAL INFILE {text} INTO TABLE t {text}"));
+        }
+    }
+
+    #[test]
     fn cuts_lines_where_the_server_would() {
         let o = options("LOAD DATA LOCAL INFILE 'f' INTO TABLE t FIELDS TERMINATED BY ',' ENCLOSED BY '\"'").unwrap();
         let buf = b"1,\"a,\nb\",x\n\"2\",\"q\"\"\"\n\\N,z\n3,tail";
