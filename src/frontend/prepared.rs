@@ -76,10 +76,11 @@ impl Session {
         if kind == Kind::Empty {
             return Err(Error::sql(1065, "42000", "Query was empty"));
         }
-        if super::query::contains_ci(&sql, "MYCATSEQ_") || self.needs_auto_increment_key(&sql, kind) {
-            // the ids would have to be taken at each execution, in a text the backends prepared once
+        if super::query::contains_ci(&sql, "MYCATSEQ_") {
+            // a text the backends cannot prepare (an autoIncrement table's missing key is fine: the
+            // execution writes it in)
             return Err(Error::unsupported(
-                "global sequences (next value for MYCATSEQ_…, an autoIncrement table's missing or NULL key) in a prepared statement are not supported by shardcat yet; send the statement as text",
+                "next value for MYCATSEQ_… in a prepared statement is not supported by shardcat yet; send the statement as text (an autoIncrement table's INSERT without its key may be prepared)",
             ));
         }
         if self.stmts.len() >= self.rt.config.system.max_prepared_stmt_count as usize {
@@ -399,6 +400,18 @@ impl Session {
                 let schema = cfg
                     .schema(&schema_name)
                     .ok_or_else(|| Error::sql(1049, "42000", format!("Unknown database '{schema_name}'")))?;
+                // an autoIncrement table's INSERT without its key: the key from the sequence, in the
+                // statement with its parameters written in (its OK is the same in either protocol)
+                if self.needs_auto_increment_key(&sql, kind) {
+                    let (text, _) = self.inline_text(&sql, Some(a.as_ref()), &bound)?;
+                    if let Some((text, first)) = self.with_sequences(&text, kind, schema).await? {
+                        let payload = crate::proto::packets::com_query(&self.client_text(&text));
+                        self.seq_insert_id = Some(first);
+                        let r = Box::pin(self.routed_in(&text, kind, Some(&schema_name), payload)).await;
+                        self.seq_insert_id = None;
+                        return r;
+                    }
+                }
                 match self.route_with_lookups(&cfg, schema, kind, a, &sql, &bound).await {
                     Ok(r) => r,
                     // a SELECT its shards cannot run for a subquery in it: with the parameters

@@ -82,12 +82,12 @@ impl Session {
             None => {
                 // the key first in the column list and in every row
                 let first_col = ins.columns.first()?;
+                let last_col = ins.columns.last()?;
                 let (c0, _) = crate::sql::analyze::byte_span(sql, sqlparser::ast::Spanned::span(first_col))?;
+                let (_, c1) = crate::sql::analyze::byte_span(sql, sqlparser::ast::Spanned::span(last_col))?;
                 let open = sql[..c0].rfind('(')?;
                 edits.push((open + 1, open + 1, format!("`{}`, ", pk.replace('`', "``"))));
-                for row in &values.rows {
-                    let (r0, _) = expr_byte_span(sql, row.first()?)?;
-                    let open = sql[..r0].rfind('(')?;
+                for open in row_opens(sql, c1, values.rows.len())? {
                     edits.push((open + 1, open + 1, format!("{next}, ")));
                 }
             }
@@ -101,5 +101,59 @@ impl Session {
             out.replace_range(s..e, &t);
         }
         Some(out)
+    }
+}
+
+/// The `(` of each of the `rows` rows of the VALUES list that follows byte `from` (after the column
+/// list), found by matching parentheses outside quotes (a row's first value may itself be a call).
+fn row_opens(sql: &str, from: usize, rows: usize) -> Option<Vec<usize>> {
+    let upper = sql.to_ascii_uppercase();
+    let mut i = from + upper.get(from..)?.find("VALUE")? + 5;
+    if upper.as_bytes().get(i) == Some(&b'S') {
+        i += 1;
+    }
+    let bytes = sql.as_bytes();
+    let mut out = Vec::with_capacity(rows);
+    while out.len() < rows {
+        while bytes.get(i).is_some_and(|b| b.is_ascii_whitespace() || *b == b',') {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b'(') {
+            return None;
+        }
+        out.push(i);
+        let mut quotes = crate::sql::analyze::Quotes::default();
+        let mut depth = 0i32;
+        let mut end = None;
+        for (k, c) in sql[i..].char_indices() {
+            if !quotes.outside(c) {
+                continue;
+            }
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i + k + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        i = end?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_open_where_their_parentheses_do() {
+        let sql = "INSERT INTO t (v, w) VALUES (CONVERT(X'41' USING utf8mb4), ')'), ( f(1), 2)";
+        let at = sql.find(") VALUES").unwrap();
+        let opens = super::row_opens(sql, at, 2).unwrap();
+        assert_eq!(opens.iter().map(|i| &sql[*i..*i + 2]).collect::<Vec<_>>(), ["(C", "( "]);
+        assert_eq!(super::row_opens(sql, at, 3), None);
     }
 }
