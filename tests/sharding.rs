@@ -142,6 +142,17 @@ async fn explain_prints_the_operator_tree_beside_the_nodes() {
         ]
     );
     assert_eq!(rows.iter().filter(|r| !r.0.is_empty()).count(), 4, "one row per dataNode beside it");
+    // a statement whose subquery runs first: EXPLAIN names it and runs nothing
+    let rows: Vec<(String, String, String)> =
+        c.query("EXPLAIN SELECT * FROM t_mod WHERE id IN (SELECT id FROM t_range WHERE v = 'x')").await.unwrap();
+    let plan: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(
+        plan,
+        [
+            "Then the statement with their values written in, routed as written",
+            "└─ Runs first: SELECT id FROM t_range WHERE v = 'x'"
+        ]
+    );
     let rows: Vec<(String, String, String)> = c.query("EXPLAIN SELECT * FROM t_mod WHERE id = 6").await.unwrap();
     assert_eq!(
         rows,

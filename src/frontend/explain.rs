@@ -31,7 +31,23 @@ impl Session {
                     format!("You have an error in your SQL syntax, or shardcat cannot parse it to route it: {m}"),
                 )
             })?;
-            let r = self.route_with_lookups(&cfg, schema, kind, &a, inner, &[]).await?;
+            let r = match self.route_with_lookups(&cfg, schema, kind, &a, inner, &[]).await {
+                Ok(r) => r,
+                // what runs first (frontend::subquery): named, not run — EXPLAIN executes nothing
+                Err(e) if kind == Kind::Select && e.code_and_state().0 == 1105 => {
+                    let first = self.runs_first(inner, &a);
+                    if first.is_empty() {
+                        return Err(e);
+                    }
+                    let mut plan =
+                        vec!["Then the statement with their values written in, routed as written".to_string()];
+                    plan.extend(first.iter().map(|q| format!("└─ Runs first: {q}")));
+                    let rows: Vec<Vec<Option<String>>> =
+                        plan.into_iter().map(|p| vec![Some(String::new()), Some(String::new()), Some(p)]).collect();
+                    return self.send_result("", &explain_cols(), &rows).await;
+                }
+                Err(e) => return Err(e),
+            };
             let targets =
                 r.nodes.iter().enumerate().map(|(i, n)| (n.to_string(), r.sql_for(i, inner).to_string())).collect();
             (targets, r.describe())
@@ -43,11 +59,14 @@ impl Session {
                 vec![Some(node), Some(sql), Some(plan.get(i).cloned().unwrap_or_default())]
             })
             .collect();
-        let cols = [
-            Col { name: "DATA_NODE", numeric: false },
-            Col { name: "SQL", numeric: false },
-            Col { name: "PLAN", numeric: false },
-        ];
-        self.send_result("", &cols, &rows).await
+        self.send_result("", &explain_cols(), &rows).await
     }
+}
+
+fn explain_cols() -> [Col<'static>; 3] {
+    [
+        Col { name: "DATA_NODE", numeric: false },
+        Col { name: "SQL", numeric: false },
+        Col { name: "PLAN", numeric: false },
+    ]
 }

@@ -57,6 +57,21 @@ impl Session {
         Ok(Some(apply(sql, &folds, &replacements)))
     }
 
+    /// The queries `fold_subqueries` would run first for `sql` (EXPLAIN names them without running
+    /// them).
+    pub fn runs_first(&self, sql: &str, a: &Analysis) -> Vec<String> {
+        let text = self.broadcast_joins(sql, a);
+        let parsed = text.as_deref().and_then(|t| self.shared.parse_cache.parse_once(t).ok());
+        let (sql, a) = match (&text, &parsed) {
+            (Some(t), Some(b)) => (t.as_str(), b.as_ref()),
+            _ => (sql, a),
+        };
+        match a.stmts.as_slice() {
+            [stmt] => find(sql, stmt).into_iter().filter(|f| !f.query.is_empty()).map(|f| f.query).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// `sql` with the sharded tables joined to its first table written as derived tables
     /// `(SELECT * FROM t) AS t`: those of INNER joins and the right side of LEFT joins (a preserved
     /// side read whole would repeat its unmatched rows on every shard). `None` when there are none.
