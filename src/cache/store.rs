@@ -42,13 +42,7 @@ pub struct Entry {
 impl Entry {
     /// The stored packets, in order.
     pub fn each(&self) -> impl Iterator<Item = &[u8]> {
-        let mut rest = self.packets.as_slice();
-        std::iter::from_fn(move || {
-            let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            let p = rest.get(4..4 + len)?;
-            rest = &rest[4 + len..];
-            Some(p)
-        })
+        crate::proto::codec::captured(&self.packets)
     }
 }
 

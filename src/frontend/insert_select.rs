@@ -2,11 +2,11 @@
 //! (routed, merged), its rows become the statement's VALUES, and that INSERT is routed per row and run
 //! as one transaction on every node it writes (a write on several nodes always is).
 
-use sqlparser::ast::{SetExpr, Spanned, Statement};
+use sqlparser::ast::{SetExpr, Statement};
 
 use super::session::Session;
 use crate::error::{Error, Result};
-use crate::sql::analyze::{byte_span, Analysis};
+use crate::sql::analyze::Analysis;
 
 impl Session {
     /// `sql` with its SELECT's rows written in as VALUES; `Ok(None)` when it is no INSERT … SELECT,
@@ -17,9 +17,8 @@ impl Session {
         if matches!(q.body.as_ref(), SetExpr::Values(_)) {
             return Ok(None);
         }
-        let Some((start, end)) = byte_span(sql, q.span()) else { return Ok(None) };
-        // the query's span may stop inside its last call's argument list: close what it opened
-        let end = close_parens(sql, start, end);
+        // (the query's span may stop inside its last call's argument list: what it opened is closed)
+        let Some((start, end)) = crate::sql::analyze::expr_byte_span(sql, q) else { return Ok(None) };
         let select = &sql[start..end];
         let (cols, rows) = self.subquery_rows(select).await?;
         if rows.is_empty() {
@@ -54,30 +53,4 @@ impl Session {
         };
         Ok(Some(Some(format!("{}{values}{}", &sql[..start], &sql[end..]))))
     }
-}
-
-/// `end` moved past the `)` that close the parentheses `sql[start..end]` leaves open.
-fn close_parens(sql: &str, start: usize, end: usize) -> usize {
-    let mut quotes = crate::sql::analyze::Quotes::default();
-    let mut depth = 0i32;
-    for c in sql[start..end].chars() {
-        if quotes.outside(c) {
-            match c {
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                _ => {}
-            }
-        }
-    }
-    let mut at = end;
-    for (i, c) in sql[end..].char_indices() {
-        if depth <= 0 {
-            break;
-        }
-        if c == ')' {
-            depth -= 1;
-            at = end + i + 1;
-        }
-    }
-    at
 }

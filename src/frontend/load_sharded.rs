@@ -470,6 +470,7 @@ impl Session {
         let mut pending: Vec<u8> = Vec::new();
         let mut line_no: u64 = 0;
         let mut failure: Option<Error> = None;
+        let line_limit = self.rt.config.system.merge_memory_limit;
         loop {
             let (cseq, data) = match self.reader.next().await {
                 Ok(Some(p)) => p,
@@ -520,6 +521,12 @@ impl Session {
                 }
             }
             pending.drain(..at);
+            // one line is held until its end arrives: a file whose line never ends must not fill memory
+            if failure.is_none() && pending.len() > line_limit {
+                failure = Some(Error::unsupported(format!(
+                    "a line of the LOAD DATA file for {table} is longer than {line_limit} bytes (mergeMemoryLimit)"
+                )));
+            }
             if eof {
                 break;
             }

@@ -146,13 +146,7 @@ impl Session {
 /// A text result set as captured (4-byte length, payload, …): its columns and rows; an ERR packet
 /// anywhere is the error.
 fn parse_result(data: &[u8], deprecate_eof: bool, extended: bool) -> Result<(Vec<ColumnInfo>, Vec<Row>)> {
-    let mut packets = Vec::new();
-    let mut at = 0;
-    while let Some(len) = data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) {
-        let p = data.get(at + 4..at + 4 + len).ok_or_else(|| Error::unsupported("a subquery's reply was cut"))?;
-        packets.push(p);
-        at += 4 + len;
-    }
+    let packets: Vec<&[u8]> = crate::proto::codec::captured(data).collect();
     if let Some(e) = packets.iter().find(|p| p.first() == Some(&packets::ERR_HEADER)) {
         let e = packets::parse_err(e);
         return Err(Error::Sql { code: e.code, state: crate::error::static_state(&e.state), message: e.message });
@@ -328,24 +322,9 @@ fn reads_tables(q: &sqlparser::ast::Query) -> bool {
     sqlparser::ast::visit_relations(q, |_| std::ops::ControlFlow::Break(())).is_break()
 }
 
+/// A subquery's text (a span may stop inside its last call's argument list: what it opened is closed).
 fn query_span(sql: &str, q: &sqlparser::ast::Query) -> Option<(usize, usize)> {
-    let (a, z) = byte_span(sql, q.span())?;
-    // a span may stop inside its last call's argument list: take the whole text up to the `)` that
-    // closes the subquery's own parenthesis
-    let mut quotes = crate::sql::analyze::Quotes::default();
-    let mut depth = 0i32;
-    for (i, c) in sql[a..].char_indices() {
-        if !quotes.outside(c) {
-            continue;
-        }
-        match c {
-            '(' => depth += 1,
-            ')' if depth == 0 => return (a + i >= z).then(|| (a, sql[..a + i].trim_end().len())),
-            ')' => depth -= 1,
-            _ => {}
-        }
-    }
-    None
+    crate::sql::analyze::expr_byte_span(sql, q)
 }
 
 /// The `(` before byte `a` and the end of the `)` after byte `z` (blanks between allowed).

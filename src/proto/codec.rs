@@ -265,6 +265,17 @@ impl Capture {
     }
 }
 
+/// The packets of a capture (`Capture::data`: 4-byte length, payload, …), in order.
+pub fn captured(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let p = rest.get(4..4 + len)?;
+        rest = &rest[4 + len..];
+        Some(p)
+    })
+}
+
 /// A point in the output that nothing has been sent past yet (see `PacketWriter::rewind`).
 #[derive(Debug, Clone, Copy)]
 pub struct Mark {
