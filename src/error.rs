@@ -17,6 +17,9 @@ pub enum Error {
     /// The backend sent something the protocol does not allow.
     #[error("Malformed packet from backend '{addr}': {reason}")]
     BackendProtocol { addr: String, reason: String },
+    /// Something the proxy would hold for a cross-shard statement outgrew `mergeMemoryLimit`.
+    #[error("{what} needs more than {limit} bytes (mergeMemoryLimit)")]
+    MemoryLimit { what: String, limit: usize },
     /// The client connection failed; nothing can be reported to it.
     #[error("client connection: {0}")]
     Client(#[from] io::Error),
@@ -37,6 +40,7 @@ impl Error {
     pub fn code_and_state(&self) -> (u16, &'static str) {
         match self {
             Error::Sql { code, state, .. } => (*code, state),
+            Error::MemoryLimit { .. } => (1105, "HY000"),
             Error::Connect { .. } => (2003, "HY000"),
             Error::BackendLost { .. } => (2013, "HY000"),
             Error::BackendProtocol { .. } => (2027, "HY000"),

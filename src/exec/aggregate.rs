@@ -254,10 +254,10 @@ impl<'a> Aggregator<'a> {
             std::collections::hash_map::Entry::Vacant(e) => {
                 self.bytes += e.key().len() + row.iter().map(|c| c.as_ref().map_or(1, Vec::len) + 24).sum::<usize>();
                 if self.bytes > self.limit_bytes {
-                    return Err(Error::unsupported(format!(
-                        "the cross-shard GROUP BY needs more than {} bytes of groups (mergeMemoryLimit)",
-                        self.limit_bytes
-                    )));
+                    return Err(Error::MemoryLimit {
+                        what: "the cross-shard GROUP BY".into(),
+                        limit: self.limit_bytes,
+                    });
                 }
                 self.order.push(e.key().clone());
                 let accs = Self::start(self.aggs, self.cols);
@@ -342,10 +342,10 @@ impl<'a> Aggregator<'a> {
                         }
                         self.bytes += k.len() + 32;
                         if self.bytes > self.limit_bytes {
-                            return Err(Error::unsupported(format!(
-                                "the cross-shard DISTINCT aggregate needs more than {} bytes of values (mergeMemoryLimit)",
-                                self.limit_bytes
-                            )));
+                            return Err(Error::MemoryLimit {
+                                what: "the cross-shard DISTINCT aggregate".into(),
+                                limit: self.limit_bytes,
+                            });
                         }
                         seen.insert(k);
                     }
@@ -431,10 +431,10 @@ impl<'a> Aggregator<'a> {
                     }
                     self.bytes += o.len() - before;
                     if self.bytes > self.limit_bytes {
-                        return Err(Error::unsupported(format!(
-                            "the cross-shard GROUP_CONCAT needs more than {} bytes (mergeMemoryLimit)",
-                            self.limit_bytes
-                        )));
+                        return Err(Error::MemoryLimit {
+                            what: "the cross-shard GROUP_CONCAT".into(),
+                            limit: self.limit_bytes,
+                        });
                     }
                 }
                 _ => {}

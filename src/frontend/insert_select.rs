@@ -41,9 +41,7 @@ impl Session {
         }
         let limit = self.rt.config.system.merge_memory_limit;
         if values.len() > limit {
-            return Err(Error::unsupported(format!(
-                "the rows of INSERT … SELECT need more than {limit} bytes (mergeMemoryLimit)"
-            )));
+            return Err(Error::MemoryLimit { what: "INSERT … SELECT".into(), limit });
         }
         // a SELECT in parentheses keeps them around the VALUES list otherwise
         let (start, end) = match (sql[..start].trim_end().strip_suffix('('), sql[end..].trim_start().strip_prefix(')'))

@@ -523,9 +523,10 @@ impl Session {
             pending.drain(..at);
             // one line is held until its end arrives: a file whose line never ends must not fill memory
             if failure.is_none() && pending.len() > line_limit {
-                failure = Some(Error::unsupported(format!(
-                    "a line of the LOAD DATA file for {table} is longer than {line_limit} bytes (mergeMemoryLimit)"
-                )));
+                failure = Some(Error::MemoryLimit {
+                    what: format!("a line of the LOAD DATA file for {table}"),
+                    limit: line_limit,
+                });
             }
             if eof {
                 break;

@@ -20,12 +20,15 @@ impl Session {
     pub async fn fold_subqueries(&mut self, sql: &str, a: &Analysis) -> Result<Option<String>> {
         // sharded tables joined without a co-locating condition: every one but the first is read
         // whole first (a derived table, below) and joined on the first one's shards
-        if let Some(text) = self.broadcast_joins(sql, a) {
-            let b =
-                self.shared.parse_cache.parse_once(&text).map_err(|m| {
-                    Error::unsupported(format!("cannot re-read the join with its tables read first: {m}"))
-                })?;
-            return Box::pin(self.fold_subqueries(&text, &b)).await.map(|f| f.or(Some(text)));
+        if let Some(text) = self.broadcast_joins(sql, a, Reduce::Selective) {
+            let r = self.fold_joined(text.clone()).await;
+            // a joined table too big to hold whole: only its rows the first table's keys name
+            if let Err(Error::MemoryLimit { .. }) = r {
+                if let Some(keyed) = self.broadcast_joins(sql, a, Reduce::Always).filter(|t| *t != text) {
+                    return self.fold_joined(keyed).await;
+                }
+            }
+            return r;
         }
         let folds = match a.stmts.as_slice() {
             [stmt] => find(sql, stmt),
@@ -57,10 +60,20 @@ impl Session {
         Ok(Some(apply(sql, &folds, &replacements)))
     }
 
+    /// `text` (a join with its joined tables written as derived tables) with those run first.
+    async fn fold_joined(&mut self, text: String) -> Result<Option<String>> {
+        let b = self
+            .shared
+            .parse_cache
+            .parse_once(&text)
+            .map_err(|m| Error::unsupported(format!("cannot re-read the join with its tables read first: {m}")))?;
+        Box::pin(self.fold_subqueries(&text, &b)).await.map(|f| f.or(Some(text)))
+    }
+
     /// The queries `fold_subqueries` would run first for `sql` (EXPLAIN names them without running
     /// them).
     pub fn runs_first(&self, sql: &str, a: &Analysis) -> Vec<String> {
-        let text = self.broadcast_joins(sql, a);
+        let text = self.broadcast_joins(sql, a, Reduce::Selective);
         let parsed = text.as_deref().and_then(|t| self.shared.parse_cache.parse_once(t).ok());
         let (sql, a) = match (&text, &parsed) {
             (Some(t), Some(b)) => (t.as_str(), b.as_ref()),
@@ -74,8 +87,10 @@ impl Session {
 
     /// `sql` with the sharded tables joined to its first table written as derived tables
     /// `(SELECT * FROM t) AS t`: those of INNER joins and the right side of LEFT joins (a preserved
-    /// side read whole would repeat its unmatched rows on every shard). `None` when there are none.
-    fn broadcast_joins(&self, sql: &str, a: &Analysis) -> Option<String> {
+    /// side read whole would repeat its unmatched rows on every shard). A table joined by an equality
+    /// with the first table is read for the first table's keys only, `(SELECT * FROM t WHERE t.k IN
+    /// (SELECT DISTINCT f.k FROM f WHERE …)) AS t`, as `reduce` says. `None` when there are none.
+    fn broadcast_joins(&self, sql: &str, a: &Analysis, reduce: Reduce) -> Option<String> {
         use sqlparser::ast::TableFactor;
         let [Statement::Query(q)] = a.stmts.as_slice() else { return None };
         let SetExpr::Select(s) = q.body.as_ref() else { return None };
@@ -93,6 +108,22 @@ impl Session {
         if s.from.len() != 1 || !partitioned(&s.from[0].relation) {
             return None;
         }
+        let first = match &s.from[0].relation {
+            TableFactor::Table { name, alias, .. } => {
+                let (a0, a1) = byte_span(sql, name.span())?;
+                let qualifier = match alias {
+                    Some(al) => al.name.value.clone(),
+                    None => name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())?,
+                };
+                let from = match alias {
+                    Some(al) => format!("{} AS {}", &sql[a0..a1], al.name),
+                    None => sql[a0..a1].to_string(),
+                };
+                (qualifier, from)
+            }
+            _ => return None,
+        };
+        let pushed = first_only_conjuncts(sql, s.selection.as_ref(), &first.0);
         let mut edits: Vec<(usize, usize, String)> = Vec::new();
         for j in &s.from[0].joins {
             let inner_or_right = matches!(
@@ -112,8 +143,36 @@ impl Session {
                 None => a1,
             };
             let table = &sql[a0..a1];
+            let qualifier = match alias {
+                Some(al) => al.name.value.clone(),
+                None => name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())?,
+            };
             let alias = alias.as_ref().map_or_else(|| table.to_string(), |al| al.name.to_string());
-            edits.push((a0, end, format!("(SELECT * FROM {table}) AS {alias}")));
+            let on = match &j.join_operator {
+                JoinOperator::Join(JoinConstraint::On(e))
+                | JoinOperator::Inner(JoinConstraint::On(e))
+                | JoinOperator::Left(JoinConstraint::On(e))
+                | JoinOperator::LeftOuter(JoinConstraint::On(e)) => Some(e),
+                _ => None,
+            };
+            let key = on.and_then(|e| join_key(sql, e, &qualifier, &first.0));
+            let keyed = match (reduce, key) {
+                (Reduce::Always, Some(k)) => Some(k),
+                (Reduce::Selective, Some(k)) if !pushed.is_empty() => Some(k),
+                _ => None,
+            };
+            let read = match keyed {
+                Some((column, expr)) => {
+                    let filter =
+                        if pushed.is_empty() { String::new() } else { format!(" WHERE {}", pushed.join(" AND ")) };
+                    format!(
+                        "(SELECT * FROM {table} WHERE {table}.{column} IN (SELECT DISTINCT {expr} FROM {}{filter})) AS {alias}",
+                        first.1
+                    )
+                }
+                None => format!("(SELECT * FROM {table}) AS {alias}"),
+            };
+            edits.push((a0, end, read));
         }
         if edits.is_empty() {
             return None;
@@ -136,11 +195,84 @@ impl Session {
         self.fold_depth -= 1;
         let data = self.out.take_divert();
         r?;
-        let data = data.ok_or_else(|| {
-            Error::unsupported(format!("the subquery ({q}) returns more than {limit} bytes (mergeMemoryLimit)"))
-        })?;
+        let data = data.ok_or_else(|| Error::MemoryLimit { what: format!("the subquery ({q})"), limit })?;
         parse_result(&data, self.deprecate_eof(), self.backend_variant().extended_metadata)
     }
+}
+
+/// How much of a joined table the proxy reads first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reduce {
+    /// Only its rows the first table's keys name, when the WHERE narrows the first table (its own
+    /// conditions then narrow the keys); the whole table otherwise.
+    Selective,
+    /// Only its rows the first table's keys name, whenever it is joined by an equality with it.
+    Always,
+}
+
+/// Whether `e` reads only columns qualified by `qualifier` (no bare column, no subquery, no
+/// placeholder): what a query of that table alone can compute.
+fn only_of(e: &Expr, qualifier: &str) -> bool {
+    let mut own = true;
+    let _ = sqlparser::ast::visit_expressions(e, |x: &Expr| {
+        own &= match x {
+            Expr::Identifier(_) | Expr::Subquery(_) | Expr::Exists { .. } => false,
+            Expr::In { target: InTarget::Subquery(_), .. } => false,
+            Expr::Value(v) => !matches!(v.value, sqlparser::ast::Value::Placeholder(_)),
+            Expr::CompoundIdentifier(parts) => parts.len() == 2 && parts[0].value.eq_ignore_ascii_case(qualifier),
+            _ => true,
+        };
+        if own {
+            std::ops::ControlFlow::Continue(())
+        } else {
+            std::ops::ControlFlow::Break(())
+        }
+    });
+    own
+}
+
+/// The top-level AND terms of `e`.
+fn conjuncts(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::And, right } => {
+            let mut v = conjuncts(left);
+            v.extend(conjuncts(right));
+            v
+        }
+        Expr::Nested(inner) => conjuncts(inner),
+        _ => vec![e],
+    }
+}
+
+/// The texts of the WHERE's AND terms that read only the first table (`qualifier`): they narrow
+/// the rows, and so the join keys, of that table alone.
+fn first_only_conjuncts(sql: &str, selection: Option<&Expr>, qualifier: &str) -> Vec<String> {
+    let Some(w) = selection else { return Vec::new() };
+    conjuncts(w)
+        .into_iter()
+        .filter(|c| only_of(c, qualifier))
+        .filter_map(|c| crate::sql::analyze::expr_byte_span(sql, c).map(|(a, z)| format!("({})", &sql[a..z])))
+        .collect()
+}
+
+/// An AND term of a join's ON that equates a column of the joined table (`joined`) with an
+/// expression of the first table alone (`first`): (that column, the expression's text).
+fn join_key(sql: &str, on: &Expr, joined: &str, first: &str) -> Option<(String, String)> {
+    conjuncts(on).into_iter().find_map(|c| {
+        let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } = c else { return None };
+        let column = |e: &Expr| match e {
+            Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value.eq_ignore_ascii_case(joined) => {
+                Some(format!("`{}`", p[1].value.replace('`', "``")))
+            }
+            _ => None,
+        };
+        let text = |e: &Expr| crate::sql::analyze::expr_byte_span(sql, e).map(|(a, z)| sql[a..z].to_string());
+        match (column(left), column(right)) {
+            (Some(col), _) if only_of(right, first) => Some((col, text(right)?)),
+            (_, Some(col)) if only_of(left, first) => Some((col, text(left)?)),
+            _ => None,
+        }
+    })
 }
 
 /// A text result set as captured (4-byte length, payload, …): its columns and rows; an ERR packet
@@ -322,9 +454,30 @@ fn reads_tables(q: &sqlparser::ast::Query) -> bool {
     sqlparser::ast::visit_relations(q, |_| std::ops::ControlFlow::Break(())).is_break()
 }
 
-/// A subquery's text (a span may stop inside its last call's argument list: what it opened is closed).
+/// A subquery's text (a span may stop inside its last call's argument list: what it opened is closed;
+/// or short of its last term — `WHERE x IS NOT NULL` spans `x` —: a query in parentheses ends at the
+/// one closing them).
 fn query_span(sql: &str, q: &sqlparser::ast::Query) -> Option<(usize, usize)> {
-    crate::sql::analyze::expr_byte_span(sql, q)
+    let (a, z) = crate::sql::analyze::expr_byte_span(sql, q)?;
+    if !sql[..a].trim_end().ends_with('(') {
+        return Some((a, z));
+    }
+    let mut depth = 1;
+    let mut quotes = crate::sql::analyze::Quotes::default();
+    for (i, c) in sql[a..].char_indices().filter(|&(_, c)| quotes.outside(c)) {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    let end = sql[..a + i].trim_end().len();
+                    return (end >= z).then_some((a, end));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The `(` before byte `a` and the end of the `)` after byte `z` (blanks between allowed).
@@ -452,6 +605,59 @@ mod tests {
     fn folds(sql: &str) -> Vec<Fold> {
         let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
         find(sql, &stmt)
+    }
+
+    fn select(sql: &str) -> sqlparser::ast::Select {
+        let Statement::Query(q) = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0) else { panic!() };
+        let SetExpr::Select(s) = *q.body else { panic!() };
+        *s
+    }
+
+    /// The WHERE terms that narrow the first table alone: qualified by it, no subquery, no bare name.
+    #[test]
+    fn narrowing_terms_are_those_of_the_first_table_alone() {
+        let sql = "SELECT * FROM a x JOIN b y ON y.k = x.k WHERE x.n > 3 AND (y.m = 1 OR x.n = 2) AND UPPER(x.s) LIKE 'A%' AND n = 4 AND x.k IN (SELECT k FROM c) AND (x.q = 1 AND x.r = 2)";
+        let s = select(sql);
+        assert_eq!(
+            first_only_conjuncts(sql, s.selection.as_ref(), "x"),
+            vec!["(x.n > 3)", "(UPPER(x.s) LIKE 'A%')", "(x.q = 1)", "(x.r = 2)"]
+        );
+        assert!(first_only_conjuncts(sql, s.selection.as_ref(), "y").is_empty());
+    }
+
+    /// A join key: a column of the joined table equal to an expression of the first table alone,
+    /// either way round, among the ON's AND terms.
+    #[test]
+    fn join_keys_equate_a_joined_column_with_the_first_table() {
+        let on = |sql: &str| {
+            let s = select(sql);
+            let j = &s.from[0].joins[0];
+            let (JoinOperator::Join(JoinConstraint::On(e)) | JoinOperator::Left(JoinConstraint::On(e))) =
+                &j.join_operator
+            else {
+                panic!()
+            };
+            join_key(sql, e, "y", "x")
+        };
+        assert_eq!(on("SELECT 1 FROM a x JOIN b y ON y.k = x.k"), Some(("`k`".into(), "x.k".into())));
+        assert_eq!(
+            on("SELECT 1 FROM a x LEFT JOIN b y ON y.m > 2 AND x.k % 7 + 1 = y.`K`"),
+            Some(("`K`".into(), "x.k % 7 + 1".into()))
+        );
+        assert_eq!(on("SELECT 1 FROM a x JOIN b y ON y.k > x.k"), None);
+        assert_eq!(on("SELECT 1 FROM a x JOIN b y ON y.k = x.k + y.j"), None);
+        assert_eq!(on("SELECT 1 FROM a x JOIN b y ON y.k = k"), None);
+        assert_eq!(on("SELECT 1 FROM a x JOIN b y ON y.k = x.k OR y.k = 1"), None);
+    }
+
+    /// A subquery whose span stops short of its last term ends at its closing parenthesis.
+    #[test]
+    fn a_subquery_ends_where_its_parentheses_close() {
+        let sql = "SELECT id FROM t WHERE a IN (SELECT a FROM u WHERE b IS NOT NULL AND c <> ')') AND d = 1";
+        let f = folds(sql);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].query, "SELECT a FROM u WHERE b IS NOT NULL AND c <> ')'");
+        assert_eq!(&sql[f[0].span.0..f[0].span.1], "a IN (SELECT a FROM u WHERE b IS NOT NULL AND c <> ')')");
     }
 
     #[test]
