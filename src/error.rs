@@ -41,9 +41,12 @@ impl Error {
         match self {
             Error::Sql { code, state, .. } => (*code, state),
             Error::MemoryLimit { .. } => (1105, "HY000"),
-            Error::Connect { .. } => (2003, "HY000"),
-            Error::BackendLost { .. } => (2013, "HY000"),
-            Error::BackendProtocol { .. } => (2027, "HY000"),
+            // a backend the proxy cannot reach or lost: server-range codes (2000–2999 are the client
+            // library's own — libmariadb reads an ERR packet carrying one as a malformed packet, 2027),
+            // those MariaDB's FederatedX sends for its remote server; HY000, for the client's own
+            // connection to the proxy is fine
+            Error::Connect { .. } => (1429, "HY000"),
+            Error::BackendLost { .. } | Error::BackendProtocol { .. } => (1430, "HY000"),
             Error::Client(_) => (2013, "HY000"),
         }
     }

@@ -148,7 +148,7 @@ async fn unknown_tables_read_only_users_and_parse_errors() {
 
 /// A backend that is down at startup: the proxy starts, says which dataHost, and recovers later.
 #[tokio::test]
-async fn backend_down_at_startup_gives_2003_naming_the_data_host() {
+async fn backend_down_at_startup_gives_1429_naming_the_data_host() {
     let _g = LOCK.lock().await;
     stack();
     let dir = std::env::temp_dir().join(format!("shardcat-down-{}", std::process::id()));
@@ -163,8 +163,15 @@ async fn backend_down_at_startup_gives_2003_naming_the_data_host() {
         .unwrap_or_else(|e| panic!("connect: {e}\nproxy log:\n{}", p.log_text()));
     let e = c.query_drop("SELECT * FROM customer").await.unwrap_err();
     let (code, _, msg) = server_error(&e).unwrap();
-    assert_eq!(code, 2003, "{msg}");
+    assert_eq!(code, 1429, "{msg}");
     assert!(msg.contains("host2"), "{msg}");
+    // what the mariadb CLI (libmariadb) shows: the error itself, not "2027 Received malformed packet"
+    let cli = std::process::Command::new("mariadb")
+        .args(["-h127.0.0.1", &format!("-P{}", p.port), "-uapp", "-papp", "demo", "-e", "SELECT * FROM customer"])
+        .output()
+        .expect("run mariadb");
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(stderr.contains("ERROR 1429") && stderr.contains("host2"), "{stderr}");
     let v: Option<i64> = c.query_first("SELECT 1").await.unwrap();
     assert_eq!(v, Some(1), "nodes on the live host still work");
     assert!(p.log_text().contains("backend is down"), "the log names the down host");
