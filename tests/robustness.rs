@@ -64,3 +64,42 @@ async fn garbage_instead_of_a_login_is_refused_and_others_still_connect() {
     let v: Option<i64> = c.query_first("SELECT 1").await.unwrap();
     assert_eq!(v, Some(1));
 }
+
+/// Pooled connections the server closed while they were idle (a restart, a KILL, wait_timeout) are
+/// never handed to a statement: every statement after the close succeeds.
+#[tokio::test]
+async fn idle_connections_the_server_closed_are_not_handed_out() {
+    let port = demo().port;
+    // several connections of the pool in use at once, then idle
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(mysql_async::Conn::new(opts(port, "app", "app", Some("passthru"))).await.unwrap());
+    }
+    let runs: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| tokio::spawn(async move { c.query_drop("SELECT SLEEP(0.2)").await.map(|_| c) }))
+        .collect();
+    let mut clients = Vec::new();
+    for r in runs {
+        clients.push(r.await.unwrap().unwrap());
+    }
+    // the server closes every idle connection of the proxy to that database
+    let ids = root_sql(
+        PRIMARY1,
+        "SELECT GROUP_CONCAT(ID) FROM information_schema.PROCESSLIST WHERE USER = 'proxy' AND DB = 'passthru' AND COMMAND = 'Sleep'",
+    )
+    .unwrap();
+    let ids: Vec<&str> = ids.split(',').filter(|s| !s.trim().is_empty() && *s != "NULL").collect();
+    assert!(ids.len() >= 2, "idle pooled connections on the server: {ids:?}");
+    for id in &ids {
+        let _ = root_sql(PRIMARY1, &format!("KILL CONNECTION {}", id.trim()));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let runs: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| tokio::spawn(async move { c.query_first::<i64, _>("SELECT 7").await }))
+        .collect();
+    for r in runs {
+        assert_eq!(r.await.unwrap().unwrap(), Some(7), "a statement after the server closed idle connections");
+    }
+}

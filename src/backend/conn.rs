@@ -645,6 +645,17 @@ impl BackendConn {
         Error::BackendProtocol { addr: self.endpoint.addr.clone(), reason: reason.to_string() }
     }
 
+    /// Whether the server closed this idle connection, or sent it something unasked (as it may before
+    /// closing): seen without a round trip, from what the socket already holds — a restarted or
+    /// killed server's connections are not handed out.
+    pub fn closed_while_idle(&self) -> bool {
+        if self.reader.buffered() {
+            return true;
+        }
+        let mut b = [0u8; 64];
+        !matches!(self.reader.get_ref().try_read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
     pub async fn ping(&mut self) -> Result<()> {
         self.send(&[0x0E]).await?;
         let p = self.read().await?;

@@ -1,6 +1,5 @@
-//! A connection pool per writeHost/readHost: at most maxCon live connections, minCon opened at start,
-//! idle connections kept per capability variant (CLIENT_FOUND_ROWS, CLIENT_DEPRECATE_EOF, as the client asked).
-//! No ping on checkout; a connection idle longer than the idle-check period is pinged before reuse.
+//! A connection pool per writeHost/readHost: at most maxCon live connections, minCon opened at start, idle ones kept
+//! per capability variant (FOUND_ROWS, DEPRECATE_EOF); no ping on checkout, but one idle past the idle-check period is pinged and one the server closed is dropped.
 
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -210,7 +209,7 @@ impl HostPool {
                 idle.iter().rposition(|(c, _)| c.variant == variant).map(|i| idle.swap_remove(i))
             };
             let Some((mut c, permit)) = candidate else { break };
-            if c.last_used.elapsed() > self.idle_check && c.ping().await.is_err() {
+            if c.closed_while_idle() || (c.last_used.elapsed() > self.idle_check && c.ping().await.is_err()) {
                 drop((c, permit));
                 continue;
             }

@@ -74,6 +74,16 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         PacketReader { inner, buf: BytesMut::with_capacity(16 * 1024), max_packet: 1 << 30, comp: None, bytes_in: 0 }
     }
 
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Bytes read from the stream that no packet has taken yet.
+    pub fn buffered(&self) -> bool {
+        !self.buf.is_empty() || self.comp.as_ref().is_some_and(|c| !c.raw.is_empty())
+    }
+
     /// From now on the stream carries compressed packets (after the login OK, when CLIENT_COMPRESS
     /// was negotiated).
     pub fn enable_compression(&mut self) {
