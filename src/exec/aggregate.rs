@@ -151,18 +151,31 @@ fn add(sum_dec: &mut Option<Dec>, sum_f: &mut Option<f64>, v: &[u8], exact: Opti
 
 /// The normalised values of `keys` in `row` (numbers by value, other values by their weight), one
 /// comparable byte string; `None` when one is NULL and `nulls` is false.
-fn normalised(cols: &[ColumnInfo], visible: usize, keys: &[GroupKey], row: &Row, nulls: bool) -> Option<Vec<u8>> {
+fn normalised(
+    cols: &[ColumnInfo],
+    visible: usize,
+    collations: &[Option<usize>],
+    keys: &[GroupKey],
+    row: &Row,
+    nulls: bool,
+) -> Option<Vec<u8>> {
     let idx = |c: ColRef| match c {
         ColRef::Visible(i) => i,
         ColRef::Hidden(j) => visible + j,
     };
+    let none: Cell = None;
     let mut k = Vec::new();
     for g in keys {
         let i = idx(g.col);
         let numeric = cols.get(i).is_some_and(ColumnInfo::is_numeric);
         // a NULL value is NULL whatever its weight says
-        let value = row.get(i).cloned().flatten();
-        let cell = if numeric || value.is_none() { value } else { row.get(idx(g.weight)).cloned().flatten() };
+        let value = row.get(i).unwrap_or(&none);
+        let cell = if numeric {
+            value.clone()
+        } else {
+            let c = collation_cell(collations, visible, g.weight, row);
+            super::collation::group_cell(value, row.get(idx(g.weight)).unwrap_or(&none), c)
+        };
         match cell {
             None if !nulls => return None,
             None => k.push(0),
@@ -177,11 +190,20 @@ fn normalised(cols: &[ColumnInfo], visible: usize, keys: &[GroupKey], row: &Row,
     Some(k)
 }
 
+/// The cell naming the collation of a weight column's value (`MergePlan::collation_of`).
+fn collation_cell<'r>(collations: &[Option<usize>], visible: usize, weight: ColRef, row: &'r Row) -> Option<&'r Cell> {
+    match weight {
+        ColRef::Hidden(j) => collations.get(j).copied().flatten().and_then(|c| row.get(visible + c)),
+        ColRef::Visible(_) => None,
+    }
+}
+
 pub struct Aggregator<'a> {
     aggs: &'a [AggSpec],
     keys: &'a [GroupKey],
     cols: &'a [ColumnInfo],
     visible: usize,
+    collations: &'a [Option<usize>],
     /// Keyed by values from the shards' rows: foldhash's keyed quality hasher (fast, seeded per process).
     groups: HashMap<Vec<u8>, (Row, Vec<Acc>), foldhash::quality::RandomState>,
     order: Vec<Vec<u8>>,
@@ -199,6 +221,7 @@ impl<'a> Aggregator<'a> {
         keys: &'a [GroupKey],
         cols: &'a [ColumnInfo],
         visible: usize,
+        collations: &'a [Option<usize>],
         limit_bytes: usize,
     ) -> Self {
         Aggregator {
@@ -206,6 +229,7 @@ impl<'a> Aggregator<'a> {
             keys,
             cols,
             visible,
+            collations,
             groups: HashMap::default(),
             order: Vec::new(),
             bytes: 0,
@@ -224,7 +248,7 @@ impl<'a> Aggregator<'a> {
 
     /// The group a row belongs to: key values normalised (numbers by value, strings by weight).
     fn key(&self, row: &Row) -> Vec<u8> {
-        normalised(self.cols, self.visible, self.keys, row, true).unwrap_or_default()
+        normalised(self.cols, self.visible, self.collations, self.keys, row, true).unwrap_or_default()
     }
 
     /// Fresh accumulators for a new group.
@@ -310,7 +334,8 @@ impl<'a> Aggregator<'a> {
                     } else if how == Compare::Numeric {
                         compare(&cell, best, how)
                     } else {
-                        compare(&w, best_w, Compare::Bytes)
+                        let c = collation_cell(self.collations, visible, *weight, &row);
+                        super::collation::order((&cell, &w, c), (best, best_w, c))
                     };
                     let better = if is_min { ord == Ordering::Less } else { ord == Ordering::Greater };
                     if better || best.is_none() {
@@ -330,7 +355,7 @@ impl<'a> Aggregator<'a> {
                     }
                 }
                 (Acc::Distinct { last, seen, count, sum_dec, sum_f }, AggKind::Distinct { func, args, sorted }) => {
-                    let Some(k) = normalised(self.cols, visible, args, &row, false) else { continue };
+                    let Some(k) = normalised(self.cols, visible, self.collations, args, &row, false) else { continue };
                     if *sorted {
                         if last.as_ref() == Some(&k) {
                             continue;
@@ -383,7 +408,9 @@ impl<'a> Aggregator<'a> {
                         continue;
                     }
                     if *distinct {
-                        let Some(k) = normalised(self.cols, visible, args, &row, false) else { continue };
+                        let Some(k) = normalised(self.cols, visible, self.collations, args, &row, false) else {
+                            continue;
+                        };
                         if seen.contains(&k) {
                             continue;
                         }
@@ -588,7 +615,7 @@ mod tests {
             AggSpec { col: 3, kind: AggKind::Avg { sum: ColRef::Hidden(1), count: ColRef::Hidden(2) } },
         ];
         let keys = vec![GroupKey { col: ColRef::Visible(0), weight: ColRef::Hidden(0) }];
-        let mut a = Aggregator::new(&aggs, &keys, &cols, 4, 1 << 20);
+        let mut a = Aggregator::new(&aggs, &keys, &cols, 4, &[], 1 << 20);
         let r = |g: &str, w: &str, c: &str, s: Option<&str>, avg: &str, sum: &str, n: &str| -> Row {
             vec![
                 Some(g.into()),

@@ -117,7 +117,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
     let mut window = plan.limit.map(|(skip, take)| Window { skip, take });
     let mut warnings = 0u16;
     let mut live = vec![true; conns.len()];
-    let keys = Keys { keys: &plan.order, cols: &cols, visible };
+    let keys = Keys { keys: &plan.order, cols: &cols, visible, collations: &plan.collation_of };
     let mut bad_value = false;
     let result: Result<()> = async {
         let mut emit = |row: &Row, out: &mut PacketWriter<W>, reply: &mut Reply| -> bool {
@@ -154,7 +154,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 }
             }
             Some(group_keys) => {
-                let mut agg = Aggregator::new(&plan.aggs, group_keys, &cols, visible, limit_bytes);
+                let mut agg = Aggregator::new(&plan.aggs, group_keys, &cols, visible, &plan.collation_of, limit_bytes);
                 if plan.feed.is_empty() {
                     for (i, c) in conns.iter_mut().enumerate() {
                         while let Some(r) = next_row(c, total, &mut warnings).await? {
@@ -164,7 +164,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                     }
                 } else {
                     // DISTINCT aggregates: the shards' sorted groups merged into one sorted stream
-                    let feed = Keys { keys: &plan.feed, cols: &cols, visible };
+                    let feed = Keys { keys: &plan.feed, cols: &cols, visible, collations: &plan.collation_of };
                     let mut heads = first_rows(conns, total, &mut warnings, &mut live).await?;
                     while let Some(i) = feed.next(&heads) {
                         let Some(row) = heads[i].take() else { break };

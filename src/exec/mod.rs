@@ -3,6 +3,8 @@
 
 pub mod aggregate;
 pub mod cell;
+pub mod collation;
+pub mod collation_tables;
 pub mod having;
 pub mod limit;
 pub mod merge;

@@ -108,6 +108,9 @@ pub struct MergePlan {
     /// The text of every column of the shards' result, client's then hidden (what EXPLAIN names
     /// them by).
     pub labels: Vec<String>,
+    /// Per hidden column: when it is a weight, the hidden column naming the collation its value is
+    /// compared by while the weight is NULL (`Builder::weigh`).
+    pub collation_of: Vec<Option<usize>>,
 }
 
 impl MergePlan {
@@ -124,6 +127,7 @@ impl MergePlan {
             having: None,
             feed: Vec::new(),
             labels: Vec::new(),
+            collation_of: Vec::new(),
         }
     }
 
@@ -200,7 +204,7 @@ fn agg_arg<'a>(sql: &'a str, e: &Expr) -> Option<(Option<&'a str>, bool)> {
             let text = match a {
                 sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Wildcard) => None,
                 sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(x)) => {
-                    let (s, t) = expr_byte_span(sql, x)?;
+                    let (s, t) = crate::sql::analyze::expr_text_span(sql, x)?;
                     Some(&sql[s..t])
                 }
                 _ => return None,
@@ -229,7 +233,7 @@ fn concat_kind(b: &mut Builder<'_>, e: &Expr, context: &str) -> Result<AggKind> 
             return Err(refuse(&format!("GROUP_CONCAT(*){context}")));
         };
         let t = b.text(x)?;
-        args.push(GroupKey { col: b.add(t.clone()), weight: b.add(format!("WEIGHT_STRING({t})")) });
+        args.push(GroupKey { col: b.add(t.clone()), weight: b.weigh(&t) });
         b.group_by_too(&t);
         arg_texts.push(t);
     }
@@ -248,7 +252,7 @@ fn concat_kind(b: &mut Builder<'_>, e: &Expr, context: &str) -> Result<AggKind> 
                     }
                     let t = b.text(&o.expr)?;
                     let desc = matches!(o.options.sort, Some(OrderBySort::Desc));
-                    let key = SortKey { col: b.add(t.clone()), weight: b.add(format!("WEIGHT_STRING({t})")), desc };
+                    let key = SortKey { col: b.add(t.clone()), weight: b.weigh(&t), desc };
                     b.group_by_too(&t);
                     order.push((if desc { format!("{t} DESC") } else { t }, key));
                 }
@@ -306,8 +310,8 @@ fn distinct_args(sql: &str, e: &Expr) -> Result<Option<Vec<String>>> {
         let sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(x)) = a else {
             return Err(refuse("a DISTINCT aggregate of *"));
         };
-        let (s, t) =
-            expr_byte_span(sql, x).ok_or_else(|| refuse("an expression shardcat cannot locate in the text"))?;
+        let (s, t) = crate::sql::analyze::expr_text_span(sql, x)
+            .ok_or_else(|| refuse("an expression shardcat cannot locate in the text"))?;
         out.push(sql[s..t].to_string());
     }
     Ok(Some(out))
@@ -340,7 +344,7 @@ fn agg_kind(b: &mut Builder<'_>, e: &Expr, name: &str, text: &str, context: &str
         };
         let mut args = Vec::with_capacity(texts.len());
         for t in &texts {
-            args.push(GroupKey { col: b.add(t.clone()), weight: b.add(format!("WEIGHT_STRING({t})")) });
+            args.push(GroupKey { col: b.add(t.clone()), weight: b.weigh(t) });
             b.group_by_too(t);
         }
         let sorted = match &b.primary {
@@ -361,8 +365,8 @@ fn agg_kind(b: &mut Builder<'_>, e: &Expr, name: &str, text: &str, context: &str
     Ok(match name {
         "COUNT" => AggKind::Count,
         "SUM" => AggKind::Sum,
-        "MIN" => AggKind::Min { weight: b.add(format!("WEIGHT_STRING({text})")) },
-        "MAX" => AggKind::Max { weight: b.add(format!("WEIGHT_STRING({text})")) },
+        "MIN" => AggKind::Min { weight: b.weigh(text) },
+        "MAX" => AggKind::Max { weight: b.weigh(text) },
         "AVG" => {
             let arg = arg.ok_or_else(|| refuse("AVG(*)"))?;
             AggKind::Avg { sum: b.add(format!("SUM({arg})")), count: b.add(format!("COUNT({arg})")) }
@@ -402,6 +406,8 @@ fn select_list_end(sql: &str, from: usize) -> Option<usize> {
 struct Builder<'a> {
     sql: &'a str,
     hidden: Vec<String>,
+    /// (weight column, the column naming its collation), hidden indexes.
+    collations: Vec<(usize, usize)>,
     /// DISTINCT aggregates' and GROUP_CONCAT's argument (and ORDER BY) texts: the shards group by
     /// them too.
     distinct_args: Vec<String>,
@@ -437,9 +443,33 @@ impl Builder<'_> {
         ColRef::Hidden(self.hidden.len() - 1)
     }
 
+    /// The hidden columns a string key is compared by: the collation of `t`, and its WEIGHT_STRING
+    /// unless the proxy knows that collation and the values arrive unconverted (`CHARSET(t) =
+    /// @@character_set_results`): it then compares the values itself (`exec::collation`, PAD SPACE
+    /// included); the weight's column.
+    fn weigh(&mut self, t: &str) -> ColRef {
+        let known: Vec<String> = crate::exec::collation::KNOWN.iter().map(|n| format!("'{n}'")).collect();
+        let c = self.add(format!("COLLATION({t})"));
+        let w = self.add(format!(
+            "IF(COLLATION({t}) IN ({}) AND CHARSET({t}) = @@character_set_results, NULL, WEIGHT_STRING({t}))",
+            known.join(", ")
+        ));
+        if let (ColRef::Hidden(c), ColRef::Hidden(w)) = (c, w) {
+            if !self.collations.iter().any(|(x, _)| *x == w) {
+                self.collations.push((w, c));
+            }
+        }
+        w
+    }
+
+    /// For every hidden column that is a weight, the hidden column naming its collation.
+    fn collation_of(&self) -> Vec<Option<usize>> {
+        (0..self.hidden.len()).map(|j| self.collations.iter().find(|(w, _)| *w == j).map(|(_, c)| *c)).collect()
+    }
+
     fn text(&self, e: &Expr) -> Result<String> {
-        let (a, b) =
-            expr_byte_span(self.sql, e).ok_or_else(|| refuse("an expression shardcat cannot locate in the text"))?;
+        let (a, b) = crate::sql::analyze::expr_text_span(self.sql, e)
+            .ok_or_else(|| refuse("an expression shardcat cannot locate in the text"))?;
         Ok(self.sql[a..b].to_string())
     }
 }
@@ -453,7 +483,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     if !q.locks.is_empty() {
         return Err(refuse("FOR UPDATE"));
     }
-    let mut b = Builder { sql, hidden: Vec::new(), distinct_args: Vec::new(), primary: None };
+    let mut b = Builder { sql, hidden: Vec::new(), collations: Vec::new(), distinct_args: Vec::new(), primary: None };
     // the client's columns: expressions (with their text) or a wildcard
     let mut items: Vec<Option<(&Expr, Option<String>)>> = Vec::new();
     for it in &s.projection {
@@ -540,14 +570,14 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         for (i, it) in items.iter().enumerate() {
             let Some((e, _)) = it else { continue };
             let text = b.text(e)?;
-            keys.push(GroupKey { col: ColRef::Visible(i), weight: b.add(format!("WEIGHT_STRING({text})")) });
+            keys.push(GroupKey { col: ColRef::Visible(i), weight: b.weigh(&text) });
         }
         Some(keys)
     } else if !group_exprs.is_empty() {
         let mut keys = Vec::new();
         for e in &group_exprs {
             let (col, text) = resolve(e, &mut b)?;
-            keys.push(GroupKey { col, weight: b.add(format!("WEIGHT_STRING({text})")) });
+            keys.push(GroupKey { col, weight: b.weigh(&text) });
         }
         Some(keys)
     } else if !aggs.is_empty() {
@@ -631,7 +661,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
             if distinct && matches!(col, ColRef::Hidden(_)) {
                 return Err(refuse("DISTINCT with ORDER BY a column that is not selected"));
             }
-            let weight = b.add(format!("WEIGHT_STRING({text})"));
+            let weight = b.weigh(&text);
             order.push(SortKey { col, weight, desc: matches!(o.options.sort, Some(OrderBySort::Desc)) });
         }
     }
@@ -672,7 +702,11 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         // proxy's (everything after GROUP BY is replaced)
         let group_texts: Vec<String> = group_exprs.iter().map(|e| b.text(e)).collect::<Result<_>>()?;
         let cut = match group_exprs.last() {
-            Some(e) => expr_byte_span(sql, *e).ok_or_else(|| refuse("a GROUP BY shardcat cannot locate"))?.1,
+            Some(e) => {
+                crate::sql::analyze::expr_text_span(sql, e)
+                    .ok_or_else(|| refuse("a GROUP BY shardcat cannot locate"))?
+                    .1
+            }
             None => {
                 let at = tail_start(sql, q, s).ok_or_else(|| refuse("a clause shardcat cannot locate"))?;
                 sql[..at].trim_end().len()
@@ -744,7 +778,8 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         });
     }
     labels.extend(b.hidden.iter().cloned());
-    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having, feed, labels })
+    let collation_of = b.collation_of();
+    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having, feed, labels, collation_of })
 }
 
 /// Where the clauses after GROUP BY begin (HAVING, ORDER BY, LIMIT), or the statement's end.
@@ -797,7 +832,7 @@ fn union_branches(e: &SetExpr) -> Option<(Vec<&sqlparser::ast::Select>, bool)> {
 pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     let (branches, all) =
         union_branches(&q.body).ok_or_else(|| refuse("INTERSECT, EXCEPT or a mix of UNION and UNION ALL"))?;
-    let mut b = Builder { sql, hidden: Vec::new(), distinct_args: Vec::new(), primary: None };
+    let mut b = Builder { sql, hidden: Vec::new(), collations: Vec::new(), distinct_args: Vec::new(), primary: None };
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut width = None;
     let mut first_items: Vec<(String, Option<String>)> = Vec::new();
@@ -912,6 +947,8 @@ pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         having: None,
         feed: Vec::new(),
         labels,
+        // the union's column collation is the branches' together: the weights compare, always
+        collation_of: vec![None; width],
     })
 }
 
@@ -957,6 +994,23 @@ mod tests {
     use sqlparser::dialect::MySqlDialect;
     use sqlparser::parser::Parser;
 
+    /// The shards' text with each string key's collation and weight columns as `C(t)` and `W(t)`.
+    fn short(sql: &str) -> String {
+        let mut s = sql.to_string();
+        while let Some(a) = s.find("IF(COLLATION(") {
+            let rest = &s[a + 13..];
+            let Some(z) = rest.find(") IN (") else { break };
+            let t = rest[..z].to_string();
+            let known: Vec<String> = crate::exec::collation::KNOWN.iter().map(|n| format!("'{n}'")).collect();
+            let w = format!(
+                "IF(COLLATION({t}) IN ({}) AND CHARSET({t}) = @@character_set_results, NULL, WEIGHT_STRING({t}))",
+                known.join(", ")
+            );
+            s = s.replace(&w, &format!("W({t})")).replace(&format!("COLLATION({t})"), &format!("C({t})"));
+        }
+        s
+    }
+
     fn p(sql: &str) -> Result<MergePlan> {
         let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
         let Statement::Query(q) = &stmt else { panic!() };
@@ -966,7 +1020,8 @@ mod tests {
     #[test]
     fn ordered_scans_get_weights_and_hidden_keys() {
         let m = p("SELECT id, name FROM t ORDER BY name DESC, 1 LIMIT 5, 10").unwrap();
-        assert_eq!(m.shard_sql, "SELECT id, name, WEIGHT_STRING(name) AS `__sc_0`, WEIGHT_STRING(id) AS `__sc_1` FROM t ORDER BY name DESC, 1 LIMIT 15");
+        assert_eq!(short(&m.shard_sql), "SELECT id, name, C(name) AS `__sc_0`, W(name) AS `__sc_1`, C(id) AS `__sc_2`, W(id) AS `__sc_3` FROM t ORDER BY name DESC, 1 LIMIT 15");
+        assert_eq!(m.collation_of, vec![None, Some(0), None, Some(2)]);
         // a last item whose span stops inside it: the helpers go after the whole item
         let sql = "SELECT id, CAST(amount AS CHAR) AS a FROM t ORDER BY id";
         assert_eq!(super::select_list_end(sql, 11), Some(sql.find(" FROM").unwrap()));
@@ -974,13 +1029,13 @@ mod tests {
         let inner = "SELECT id, CAST(amount AS CHAR) FROM t";
         assert_eq!(super::select_list_end(inner, 16), Some(inner.find(" FROM").unwrap()), "from inside the CAST");
         assert_eq!(super::select_list_end("SELECT x, 'FROM' FROM t", 10), Some(16));
-        assert_eq!(m.order[0], SortKey { col: ColRef::Visible(1), weight: ColRef::Hidden(0), desc: true });
+        assert_eq!(m.order[0], SortKey { col: ColRef::Visible(1), weight: ColRef::Hidden(1), desc: true });
         assert_eq!(m.order[1].col, ColRef::Visible(0));
         assert_eq!(m.limit, Some((5, 10)));
         let m = p("SELECT id FROM t ORDER BY created").unwrap();
         assert_eq!(
-            m.shard_sql,
-            "SELECT id, created AS `__sc_0`, WEIGHT_STRING(created) AS `__sc_1` FROM t ORDER BY created"
+            short(&m.shard_sql),
+            "SELECT id, created AS `__sc_0`, C(created) AS `__sc_1`, W(created) AS `__sc_2` FROM t ORDER BY created"
         );
         assert_eq!(m.order[0].col, ColRef::Hidden(0));
     }
@@ -989,24 +1044,24 @@ mod tests {
     fn aggregates_and_groups() {
         let m = p("SELECT g, COUNT(*), AVG(x) AS a FROM t GROUP BY g ORDER BY g LIMIT 3").unwrap();
         assert_eq!(
-            m.shard_sql,
-            "SELECT g, COUNT(*), AVG(x) AS a, SUM(x) AS `__sc_0`, COUNT(x) AS `__sc_1`, WEIGHT_STRING(g) AS `__sc_2` FROM t GROUP BY g ORDER BY g "
+            short(&m.shard_sql),
+            "SELECT g, COUNT(*), AVG(x) AS a, SUM(x) AS `__sc_0`, COUNT(x) AS `__sc_1`, C(g) AS `__sc_2`, W(g) AS `__sc_3` FROM t GROUP BY g ORDER BY g "
         );
         assert_eq!(m.aggs[0], AggSpec { col: 1, kind: AggKind::Count });
         assert_eq!(
             m.aggs[1],
             AggSpec { col: 2, kind: AggKind::Avg { sum: ColRef::Hidden(0), count: ColRef::Hidden(1) } }
         );
-        assert_eq!(m.group, Some(vec![GroupKey { col: ColRef::Visible(0), weight: ColRef::Hidden(2) }]));
+        assert_eq!(m.group, Some(vec![GroupKey { col: ColRef::Visible(0), weight: ColRef::Hidden(3) }]));
         assert_eq!(m.limit, Some((0, 3)));
         assert_eq!(p("SELECT COUNT(*) FROM t").unwrap().group, Some(vec![]));
         let h = p("SELECT g, COUNT(*) FROM t GROUP BY g HAVING COUNT(*) > 1 AND SUM(x) < 10 ORDER BY g").unwrap();
         assert_eq!(
-            h.shard_sql,
-            "SELECT g, COUNT(*), WEIGHT_STRING(g) AS `__sc_0`, SUM(x) AS `__sc_1` FROM t GROUP BY g ORDER BY g"
+            short(&h.shard_sql),
+            "SELECT g, COUNT(*), C(g) AS `__sc_0`, W(g) AS `__sc_1`, SUM(x) AS `__sc_2` FROM t GROUP BY g ORDER BY g"
         );
         let refs = h.having.unwrap().refs;
-        assert_eq!(refs, vec![("count(*)".to_string(), 1), ("sum(x)".to_string(), 3)]);
+        assert_eq!(refs, vec![("count(*)".to_string(), 1), ("sum(x)".to_string(), 4)]);
         let d = p("SELECT DISTINCT a, b FROM t").unwrap();
         assert_eq!(d.group.map(|g| g.len()), Some(2));
     }
@@ -1015,18 +1070,18 @@ mod tests {
     fn distinct_aggregates_group_the_shards_by_their_arguments() {
         let m = p("SELECT COUNT(DISTINCT city), COUNT(*) FROM t WHERE id > 3 LIMIT 1").unwrap();
         assert_eq!(
-            m.shard_sql,
-            "SELECT COUNT(DISTINCT city), COUNT(*), city AS `__sc_0`, WEIGHT_STRING(city) AS `__sc_1` FROM t WHERE id > 3 GROUP BY city ORDER BY city"
+            short(&m.shard_sql),
+            "SELECT COUNT(DISTINCT city), COUNT(*), city AS `__sc_0`, C(city) AS `__sc_1`, W(city) AS `__sc_2` FROM t WHERE id > 3 GROUP BY city ORDER BY city"
         );
-        let arg = GroupKey { col: ColRef::Hidden(0), weight: ColRef::Hidden(1) };
+        let arg = GroupKey { col: ColRef::Hidden(0), weight: ColRef::Hidden(2) };
         assert_eq!(m.aggs[0].kind, AggKind::Distinct { func: DistinctFn::Count, args: vec![arg], sorted: true });
-        assert_eq!(m.feed, vec![SortKey { col: ColRef::Hidden(0), weight: ColRef::Hidden(1), desc: false }]);
+        assert_eq!(m.feed, vec![SortKey { col: ColRef::Hidden(0), weight: ColRef::Hidden(2), desc: false }]);
         assert_eq!(m.group, Some(vec![]));
         let m = p("SELECT g, SUM(DISTINCT x), COUNT(DISTINCT y, z) FROM t GROUP BY g HAVING SUM(DISTINCT x) > 2 ORDER BY 2 DESC LIMIT 3")
             .unwrap();
         assert_eq!(
-            m.shard_sql,
-            "SELECT g, SUM(DISTINCT x), COUNT(DISTINCT y, z), x AS `__sc_0`, WEIGHT_STRING(x) AS `__sc_1`, y AS `__sc_2`, WEIGHT_STRING(y) AS `__sc_3`, z AS `__sc_4`, WEIGHT_STRING(z) AS `__sc_5`, WEIGHT_STRING(g) AS `__sc_6`, WEIGHT_STRING(SUM(DISTINCT x)) AS `__sc_7` FROM t GROUP BY g, x, y, z ORDER BY g, x"
+            short(&m.shard_sql),
+            "SELECT g, SUM(DISTINCT x), COUNT(DISTINCT y, z), x AS `__sc_0`, C(x) AS `__sc_1`, W(x) AS `__sc_2`, y AS `__sc_3`, C(y) AS `__sc_4`, W(y) AS `__sc_5`, z AS `__sc_6`, C(z) AS `__sc_7`, W(z) AS `__sc_8`, C(g) AS `__sc_9`, W(g) AS `__sc_10`, C(SUM(DISTINCT x)) AS `__sc_11`, W(SUM(DISTINCT x)) AS `__sc_12` FROM t GROUP BY g, x, y, z ORDER BY g, x"
         );
         assert!(matches!(m.aggs[1].kind, AggKind::Distinct { sorted: false, .. }));
         assert_eq!(m.feed.len(), 2);
@@ -1041,8 +1096,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            m.shard_sql,
-            "SELECT g, GROUP_CONCAT(DISTINCT a, b ORDER BY c DESC SEPARATOR '|'), COUNT(DISTINCT d), a AS `__sc_0`, WEIGHT_STRING(a) AS `__sc_1`, b AS `__sc_2`, WEIGHT_STRING(b) AS `__sc_3`, c AS `__sc_4`, WEIGHT_STRING(c) AS `__sc_5`, '|' AS `__sc_6`, @@group_concat_max_len AS `__sc_7`, d AS `__sc_8`, WEIGHT_STRING(d) AS `__sc_9`, WEIGHT_STRING(g) AS `__sc_10` FROM t GROUP BY g, a, b, c, d ORDER BY g, c DESC, a, b"
+            short(&m.shard_sql),
+            "SELECT g, GROUP_CONCAT(DISTINCT a, b ORDER BY c DESC SEPARATOR '|'), COUNT(DISTINCT d), a AS `__sc_0`, C(a) AS `__sc_1`, W(a) AS `__sc_2`, b AS `__sc_3`, C(b) AS `__sc_4`, W(b) AS `__sc_5`, c AS `__sc_6`, C(c) AS `__sc_7`, W(c) AS `__sc_8`, '|' AS `__sc_9`, @@group_concat_max_len AS `__sc_10`, d AS `__sc_11`, C(d) AS `__sc_12`, W(d) AS `__sc_13`, C(g) AS `__sc_14`, W(g) AS `__sc_15` FROM t GROUP BY g, a, b, c, d ORDER BY g, c DESC, a, b"
         );
         let AggKind::Concat { distinct, sep, times, .. } = &m.aggs[0].kind else { panic!("{:?}", m.aggs) };
         assert!(*distinct && sep.is_some() && times.is_none());

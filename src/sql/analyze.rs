@@ -357,6 +357,37 @@ pub fn expr_byte_span(sql: &str, e: &impl Spanned) -> Option<(usize, usize)> {
     Some((a, b))
 }
 
+/// `expr_byte_span` of an expression, CAST(…) and CONVERT(…) whole (sqlparser spans only what is
+/// inside them: `CAST(x AS CHAR)` spans `x`).
+pub fn expr_text_span(sql: &str, e: &sqlparser::ast::Expr) -> Option<(usize, usize)> {
+    let (a, b) = expr_byte_span(sql, e)?;
+    if !matches!(e, sqlparser::ast::Expr::Cast { .. } | sqlparser::ast::Expr::Convert { .. }) {
+        return Some((a, b));
+    }
+    let Some(before) = sql[..a].trim_end().strip_suffix('(').map(str::trim_end) else { return Some((a, b)) };
+    let word = before.len() - before.bytes().rev().take_while(|c| c.is_ascii_alphabetic() || *c == b'_').count();
+    if !["CAST", "CONVERT", "TRY_CAST", "SAFE_CAST"].iter().any(|k| before[word..].eq_ignore_ascii_case(k)) {
+        return Some((a, b));
+    }
+    // from the keyword to the parenthesis that closes the one after it
+    let open = sql[..a].trim_end().len() - 1;
+    let mut depth = 0i64;
+    let mut quotes = Quotes::default();
+    for (i, c) in sql[open..].char_indices().filter(|&(_, c)| quotes.outside(c)) {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((word, open + i + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((a, b))
+}
+
 /// The original text of an AST node (MySQL names result columns after it).
 fn source_text(sql: &str, node: &impl Spanned) -> Option<String> {
     let (a, b) = expr_byte_span(sql, node)?;
@@ -425,6 +456,32 @@ fn sysvar(raw: &str) -> Option<LocalExpr> {
         Some(LocalExpr::SysVar(bare.to_string()))
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod text_span_tests {
+    use super::*;
+
+    #[test]
+    fn casts_and_converts_span_their_call() {
+        for (sql, want) in [
+            ("SELECT a FROM t ORDER BY CAST(v AS BINARY) DESC", "CAST(v AS BINARY)"),
+            ("SELECT a FROM t ORDER BY cast( f(v, ')') AS CHAR(10) ), a", "cast( f(v, ')') AS CHAR(10) )"),
+            ("SELECT a FROM t ORDER BY CONVERT(v USING latin1)", "CONVERT(v USING latin1)"),
+            ("SELECT a FROM t ORDER BY v + 1", "v + 1"),
+        ] {
+            let stmt =
+                sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::MySqlDialect {}, sql).unwrap().remove(0);
+            let sqlparser::ast::Statement::Query(q) = stmt else { panic!() };
+            let Some(sqlparser::ast::OrderBy { kind: sqlparser::ast::OrderByKind::Expressions(list), .. }) =
+                &q.order_by
+            else {
+                panic!()
+            };
+            let (a, b) = expr_text_span(sql, &list[0].expr).unwrap();
+            assert_eq!(&sql[a..b], want);
+        }
     }
 }
 
