@@ -459,25 +459,13 @@ fn reads_tables(q: &sqlparser::ast::Query) -> bool {
 /// one closing them).
 fn query_span(sql: &str, q: &sqlparser::ast::Query) -> Option<(usize, usize)> {
     let (a, z) = crate::sql::analyze::expr_byte_span(sql, q)?;
-    if !sql[..a].trim_end().ends_with('(') {
+    let before = sql[..a].trim_end();
+    if !before.ends_with('(') {
         return Some((a, z));
     }
-    let mut depth = 1;
-    let mut quotes = crate::sql::analyze::Quotes::default();
-    for (i, c) in sql[a..].char_indices().filter(|&(_, c)| quotes.outside(c)) {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    let end = sql[..a + i].trim_end().len();
-                    return (end >= z).then_some((a, end));
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+    let close = crate::sql::analyze::close_of(sql, before.len() - 1)?;
+    let end = sql[..close - 1].trim_end().len();
+    (end >= z).then_some((a, end))
 }
 
 /// The `(` before byte `a` and the end of the `)` after byte `z` (blanks between allowed).

@@ -370,22 +370,29 @@ pub fn expr_text_span(sql: &str, e: &sqlparser::ast::Expr) -> Option<(usize, usi
         return Some((a, b));
     }
     // from the keyword to the parenthesis that closes the one after it
-    let open = sql[..a].trim_end().len() - 1;
+    match close_of(sql, sql[..a].trim_end().len() - 1) {
+        Some(z) => Some((word, z)),
+        None => Some((a, b)),
+    }
+}
+
+/// The byte just past the `)` that closes the `(` at byte `open` (quote-aware).
+pub fn close_of(sql: &str, open: usize) -> Option<usize> {
     let mut depth = 0i64;
     let mut quotes = Quotes::default();
-    for (i, c) in sql[open..].char_indices().filter(|&(_, c)| quotes.outside(c)) {
+    for (i, c) in sql.get(open..)?.char_indices().filter(|&(_, c)| quotes.outside(c)) {
         match c {
             '(' => depth += 1,
             ')' => {
                 depth -= 1;
                 if depth == 0 {
-                    return Some((word, open + i + 1));
+                    return Some(open + i + 1);
                 }
             }
             _ => {}
         }
     }
-    Some((a, b))
+    None
 }
 
 /// The original text of an AST node (MySQL names result columns after it).
