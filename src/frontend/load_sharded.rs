@@ -1,6 +1,5 @@
-//! LOAD DATA LOCAL INFILE into a sharded table: the proxy asks the client for the file itself, cuts it
-//! into lines by the statement's FIELDS/LINES options, sends each line unchanged to the LOAD DATA of
-//! the shard its sharding field names (in 64 KiB packets), and adds up the shards' counts.
+//! LOAD DATA LOCAL INFILE into a sharded table: the client's file cut into lines by FIELDS/LINES, each
+//! line sent unchanged to the LOAD DATA of the shard its sharding field names; the shards' counts summed.
 
 use std::sync::Arc;
 
