@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod backend;
 pub mod cache;
+pub mod cdc;
 pub mod config;
 pub mod error;
 pub mod exec;

@@ -67,6 +67,7 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     let backend_version = backends.first_server_version(std::time::Duration::from_secs(2)).await;
     let shared = Shared::new(runtime, backend_version.as_deref());
     shared.cache.follow(&shared.rt());
+    shared.cdc.configure(shared.rt());
     crate::admin::announce(&shared);
     let msh = shared.clone();
     tokio::spawn(async move {

@@ -163,6 +163,8 @@ pub mod names {
     pub const FAILOVERS: &str = "shardcat_failovers_total";
     pub const RELOADS: &str = "shardcat_reloads_total";
     pub const BINLOG_TRANSACTIONS: &str = "shardcat_binlog_transactions_total";
+    pub const CDC_EVENTS: &str = "shardcat_cdc_events_total";
+    pub const CDC_ERRORS: &str = "shardcat_cdc_errors_total";
     pub const INVALIDATIONS: &str = "shardcat_cache_invalidations_total";
     pub const CACHE_LOOKUPS: &str = "shardcat_cache_lookups_total";
     pub const CACHE_STORES: &str = "shardcat_cache_stores_total";
@@ -171,6 +173,8 @@ pub mod names {
 /// What each metric means (the `# HELP` lines); called once when the recorder is installed.
 pub fn describe() {
     use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(names::CDC_EVENTS, "Change-queue events acknowledged by the feed's broker, by feed");
+    describe_counter!(names::CDC_ERRORS, "Change-queue failures (broker, binlog, state dir), by feed");
     describe_counter!(names::STATEMENTS, "Client statements (COM_QUERY, COM_STMT_EXECUTE) by kind and result");
     describe_histogram!(names::STATEMENT_SECONDS, Unit::Seconds, "Statement latency as the client sees it");
     describe_counter!(names::COMMANDS, "Client commands by command");
@@ -272,6 +276,16 @@ pub fn invalidations(source: &'static str, n: u64) {
 }
 
 /// The binlog reader of a dataHost processed one transaction.
+/// A change the broker acknowledged, per feed.
+pub fn cdc_event(feed: &str) {
+    metrics::counter!(names::CDC_EVENTS, "feed" => feed.to_string()).increment(1);
+}
+
+/// A feed's failure (broker, binlog, state dir), per feed.
+pub fn cdc_error(feed: &str) {
+    metrics::counter!(names::CDC_ERRORS, "feed" => feed.to_string()).increment(1);
+}
+
 pub fn binlog_transaction(data_host: &str) {
     metrics::counter!(names::BINLOG_TRANSACTIONS, "datahost" => data_host.to_string()).increment(1);
 }

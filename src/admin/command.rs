@@ -14,6 +14,8 @@ pub enum Show {
     Heartbeat,
     /// shardcat's: every dataHost's binlog reader.
     Binlog,
+    /// shardcat's: the change queue's feeds.
+    Cdc,
     Connection,
     ConnectionSql,
     Backend,
@@ -86,6 +88,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("show @@backend", "Report backend connection status"),
     ("show @@session", "Report front session details"),
     ("show @@cache", "Report system cache usage"),
+    ("show @@cdc", "Report change queue feeds (position, lag, events, errors)"),
     ("show @@cache.tables", "Report result cache invalidations per table"),
     ("show @@sql.slow", "Report slow SQL"),
     ("show @@sysparam", "Report system param"),
@@ -165,6 +168,7 @@ pub fn parse(text: &str) -> Result<Command, Unknown> {
                 "@@sysparam" => none(Show::SysParam),
                 "@@white" => none(Show::White),
                 "@@cache" => none(Show::Cache),
+                "@@cdc" => none(Show::Cdc),
                 "@@cache.tables" => none(Show::CacheTables),
                 "@@sql.slow" => none(Show::SqlSlow),
                 "@@time.current" => none(Show::TimeCurrent),

@@ -1,5 +1,5 @@
-//! The HTTP port (9067): `/metrics` (Prometheus text: the `stats` counters and histograms, then the
-//! state read at scrape time), `/health` (200 / 503) and `/registry` (every dataHost's hosts as JSON).
+//! The HTTP port (9067): `/metrics` (Prometheus text, counters then state read at scrape time), `/health`
+//! (200 / 503), `/registry` (every dataHost's hosts as JSON), `/changes/{feed}` (the change queue as SSE).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -49,6 +49,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, prom: Option<Prom
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/registry", get(registry))
+        .route("/changes/{feed}", get(changes))
         .with_state(Http { shared, prom });
     axum::serve(listener, app).await
 }
@@ -83,6 +84,49 @@ async fn registry(State(h): State<Http>) -> Response {
     let hosts: Vec<serde_json::Value> = rt.backends.hosts.iter().map(|set| data_host_json(set)).collect();
     let body = serde_json::json!({ "online": h.shared.online.load(Ordering::Relaxed), "dataHosts": hosts });
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// `GET /changes/{feed}`: the feed as Server-Sent Events, each event's `id` its position token, so a
+/// client reconnecting with `Last-Event-ID` (or `?from=token`) resumes after the last event it got;
+/// without either it starts now. A reader that cannot go on ends the stream with an `error` event.
+async fn changes(
+    State(h): State<Http>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let rt = h.shared.rt();
+    let Some(feed) = rt.config.cdc.feed(&name).cloned() else {
+        return (StatusCode::NOT_FOUND, format!("no feed '{name}' in cdc.xml\n")).into_response();
+    };
+    let query_from = uri.query().and_then(|q| {
+        q.split('&').find_map(|kv| kv.strip_prefix("from=")).map(str::to_string).filter(|v| !v.is_empty())
+    });
+    let from = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string).or(query_from);
+    let token = match from.as_deref().map(crate::cdc::position::Token::decode) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let stream = match crate::cdc::feed::Stream::open(&rt, &feed, token).await {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    let format = feed.format;
+    let events = futures_util::stream::unfold(Some(stream), move |s| async move {
+        let mut s = s?;
+        match s.next().await {
+            Some(Ok(out)) => {
+                let token = out.token.encode();
+                let data = String::from_utf8_lossy(&out.change.render(format, &token)).into_owned();
+                Some((Ok::<_, std::convert::Infallible>(Event::default().id(token).data(data)), Some(s)))
+            }
+            Some(Err(e)) => Some((Ok(Event::default().event("error").data(e.to_string())), None)),
+            None => None,
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// Every host of a dataHost with its role (writeHost/readHost), index and health.

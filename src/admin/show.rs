@@ -542,6 +542,21 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
                 t.row(vec![ip.clone(), users.join(",")]);
             }
         }
+        Show::Cdc => {
+            t = Table::new(&[
+                ("FEED", T),
+                ("SINK", T),
+                ("STATE", T),
+                ("POSITION", T),
+                ("LAG_MS", N),
+                ("EVENTS", N),
+                ("ERRORS", N),
+                ("LAST_ERROR", T),
+            ]);
+            for row in shared.cdc.rows(&shared.rt()) {
+                t.row(row);
+            }
+        }
         Show::CacheTables => {
             t = Table::new(&[("SCHEMA", T), ("TABLE", T), ("EPOCH", N), ("PROXY", N), ("BINLOG", N), ("RESET", N)]);
             for (l, m) in shared.cache.moves() {

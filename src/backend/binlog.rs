@@ -42,7 +42,7 @@ const MARIADB_GTID_EVENT: u8 = 162;
 
 /// A GTID position: per domain, the server id and sequence number of the last transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Position(BTreeMap<u32, (u32, u64)>);
+pub struct Position(pub BTreeMap<u32, (u32, u64)>);
 
 impl Position {
     pub fn parse(s: &str) -> Self {
@@ -149,10 +149,41 @@ impl Group {
 }
 
 /// The server id of the reader of the `index`-th dataHost: server.xml `binlogServerId` plus the index,
-/// or 1 000 000 + a per-process offset (so two proxies on one server never share one).
+/// or 1 000 000 + a per-process offset (so two proxies on one server never share one). The cache's
+/// readers take indexes below `LEASED`, the change queue's streams lease the ones above.
 pub fn server_id(configured: Option<u32>, index: usize) -> u32 {
-    let base = configured.unwrap_or_else(|| 1_000_000 + (std::process::id() % 100_000) * 100);
+    let base = configured.unwrap_or_else(|| 1_000_000 + (std::process::id() % 10_000) * 10_000);
     base.wrapping_add(index as u32)
+}
+
+/// Where leased server ids start, and how many there are.
+const LEASED: usize = 100;
+const LEASES: usize = 9_900;
+
+/// A server id held by one replication stream while it runs: a second dump with the same id would
+/// make the server end the first.
+pub struct ServerIdLease {
+    index: usize,
+    pub id: u32,
+}
+
+static LEASED_IDS: parking_lot::Mutex<std::collections::BTreeSet<usize>> =
+    parking_lot::Mutex::new(std::collections::BTreeSet::new());
+
+impl ServerIdLease {
+    /// The lowest free id, or None when every one is taken.
+    pub fn take(configured: Option<u32>) -> Option<ServerIdLease> {
+        let mut used = LEASED_IDS.lock();
+        let index = (LEASED..LEASED + LEASES).find(|i| !used.contains(i))?;
+        used.insert(index);
+        Some(ServerIdLease { index, id: server_id(configured, index) })
+    }
+}
+
+impl Drop for ServerIdLease {
+    fn drop(&mut self) {
+        LEASED_IDS.lock().remove(&self.index);
+    }
 }
 
 /// Starts a reader for each dataHost that has none (they end when their dataHost is retired). Each
@@ -168,7 +199,7 @@ pub fn start(sets: &[Arc<DataHostSet>], base_id: Option<u32>, sink: Arc<dyn Sink
             f.state = State::Connecting;
         }
         let (set, sink) = (set.clone(), sink.clone());
-        let id = server_id(base_id, READERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100);
+        let id = server_id(base_id, READERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % LEASED);
         tokio::spawn(async move { run(set, id, sink).await });
     }
 }
@@ -263,7 +294,7 @@ async fn run(set: Arc<DataHostSet>, server_id: u32, sink: Arc<dyn Sink>) {
     }
 }
 
-enum Failure {
+pub enum Failure {
     Unusable(String),
     /// The server cannot send from the position asked (ER_MASTER_FATAL_ERROR_READING_BINLOG).
     Gap(String),
@@ -281,7 +312,7 @@ impl From<mysql_async::Error> for Failure {
 
 /// A step of the reader's conversation with the server, bounded: a server that stops answering ends
 /// the stream (and is retried) instead of holding the reader.
-async fn within<T>(
+pub async fn within<T>(
     what: &str,
     step: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
 ) -> Result<T, Failure> {
@@ -306,13 +337,22 @@ fn opts(endpoint: &super::conn::Endpoint) -> mysql_async::Opts {
         .into()
 }
 
-/// Reads the current writeHost's binlog until something ends it.
-async fn stream(
-    set: &DataHostSet,
-    server_id: u32,
-    pos: &mut Option<Position>,
-    sink: &dyn Sink,
-) -> Result<End, Failure> {
+/// A replication stream opened on a dataHost's writeHost: the control connection beside it, the host
+/// it reads, and the position it started from.
+pub struct Dump {
+    pub control: mysql_async::Conn,
+    pub events: mysql_async::BinlogStream,
+    pub host: String,
+    /// The writeHost's index when it was opened (a change means a switch).
+    pub index: usize,
+    pub start: Position,
+}
+
+/// Opens a binlog dump on `set`'s current writeHost from `pos` (None: where the server is now),
+/// after checking the server logs rows. With `fill` a domain `pos` does not know starts where the
+/// server is now (the cache: nothing before now is trusted anyway); without it the server decides
+/// (the change queue: never skip).
+pub async fn open(set: &DataHostSet, server_id: u32, pos: Option<&Position>, fill: bool) -> Result<Dump, Failure> {
     let writer = set.writer();
     let index = set.current_index();
     let endpoint = writer.pool.endpoint.clone();
@@ -331,31 +371,57 @@ async fn stream(
     if !format.eq_ignore_ascii_case("ROW") {
         return Err(Failure::Unusable(format!("binlog_format={format} on {} (ROW is needed)", endpoint.addr)));
     }
-    let position = pos.get_or_insert_with(|| Position::parse(&server_pos));
-    // a domain this position never saw (another primary's, after a switch) starts where the server is:
-    // the sink was told the stream was lost, so nothing before now is trusted anyway
-    for (domain, at) in Position::parse(&server_pos).0 {
-        position.0.entry(domain).or_insert(at);
+    let mut start = pos.cloned().unwrap_or_else(|| Position::parse(&server_pos));
+    if fill {
+        for (domain, at) in Position::parse(&server_pos).0 {
+            start.0.entry(domain).or_insert(at);
+        }
     }
-    let start = position.clone();
     let mut dump = within("connect", mysql_async::Conn::new(opts(&endpoint))).await?;
     // a heartbeat event every 250 ms when the server has nothing to send: the stream is known alive
     let setup = format!(
         "SET @slave_connect_state='{start}', @mariadb_slave_capability=4, @slave_gtid_strict_mode=0, @master_heartbeat_period=250000000"
     );
     within("the replication settings", dump.query_drop(setup)).await?;
-    let mut events =
+    let events =
         within("the binlog dump request", dump.get_binlog_stream(mysql_async::BinlogStreamRequest::new(server_id)))
             .await?;
+    Ok(Dump { control, events, host: writer.name.clone(), index, start })
+}
+
+/// Where `set`'s writeHost's binlog is now (`@@gtid_binlog_pos`).
+pub async fn server_position(set: &DataHostSet) -> Result<Position, String> {
+    let endpoint = set.writer().pool.endpoint.clone();
+    let step = async {
+        let mut c = within("connect", mysql_async::Conn::new(opts(&endpoint))).await?;
+        let pos: Option<String> =
+            within("the position query", c.query_first("SELECT @@global.gtid_binlog_pos")).await?;
+        let _ = c.disconnect().await;
+        Ok::<_, Failure>(Position::parse(&pos.unwrap_or_default()))
+    };
+    step.await.map_err(|f| match f {
+        Failure::Unusable(w) | Failure::Gap(w) | Failure::Lost(w) => w,
+    })
+}
+
+/// Reads the current writeHost's binlog until something ends it.
+async fn stream(
+    set: &DataHostSet,
+    server_id: u32,
+    pos: &mut Option<Position>,
+    sink: &dyn Sink,
+) -> Result<End, Failure> {
+    let Dump { mut control, mut events, host, index, start } = open(set, server_id, pos.as_ref(), true).await?;
+    *pos = Some(start.clone());
     {
         let mut f = set.binlog.facts.write();
-        f.host = writer.name.clone();
+        f.host = host.clone();
         f.gtid = start.to_string();
         f.behind_since = None;
         f.polled = None;
     }
     set.binlog.set_state(State::Streaming, Some(String::new()));
-    tracing::info!(data_host = %set.cfg.name, host = %writer.name, gtid = %start, server_id, "binlog reader streaming");
+    tracing::info!(data_host = %set.cfg.name, host = %host, gtid = %start, server_id, "binlog reader streaming");
     let mut group = Group::default();
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

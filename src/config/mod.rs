@@ -1,6 +1,7 @@
 //! Loading a Mycat conf dir: finds schema.xml, server.xml and rule.xml, reads them into the typed model,
 //! checks cross-references, and reports every problem as `file:line: message`.
 
+pub mod cdc;
 pub mod diff;
 pub mod expand;
 pub mod model;
@@ -164,7 +165,13 @@ pub fn load(config_dir: &Path, rules: Option<&Path>) -> Result<(Config, Diagnost
     let sx = read_xml(&schema_path, &mut d).map(|r| schema::read(&schema_path, &r, &mut d));
     let sv = read_xml(&server_path, &mut d).map(|r| server::read(&server_path, &r, &mut d));
     let rx = read_xml(&rule_path, &mut d).map(|r| rules::read(&rule_path, &r, &mut d));
-    let (Some(sx), Some(sv), Some((table_rules, functions))) = (sx, sv, rx) else {
+    let cdc_path = config_dir.join("cdc.xml");
+    let cdc = if cdc_path.exists() {
+        read_xml(&cdc_path, &mut d).map(|r| cdc::read(&cdc_path, &r, &mut d))
+    } else {
+        Some(Cdc::default())
+    };
+    let (Some(sx), Some(sv), Some((table_rules, functions)), Some(cdc)) = (sx, sv, rx, cdc) else {
         return Err(d);
     };
     let mut cfg = Config {
@@ -178,9 +185,11 @@ pub fn load(config_dir: &Path, rules: Option<&Path>) -> Result<(Config, Diagnost
         functions,
         config_dir: config_dir.to_path_buf(),
         rules_dir,
+        cdc,
     };
     resolve_distribute(&mut cfg);
     validate(&cfg, &schema_path, &server_path, &rule_path, &mut d);
+    cdc::validate(&cfg, &cdc_path, &mut d);
     if d.has_errors() {
         Err(d)
     } else {

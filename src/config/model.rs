@@ -18,9 +18,20 @@ pub struct Config {
     pub config_dir: PathBuf,
     /// The folder holding rule.xml and its map files.
     pub rules_dir: PathBuf,
+    /// cdc.xml: the change queue's sinks and feeds (empty when the file is absent).
+    pub cdc: Cdc,
 }
 
 impl Config {
+    /// Where state that outlives the process is kept: server.xml `stateDir` (relative to the conf
+    /// dir), else `state` beside the conf dir.
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.system.state_dir {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => self.config_dir.join(p),
+            None => self.config_dir.join("..").join("state"),
+        }
+    }
     pub fn schema(&self, name: &str) -> Option<&Schema> {
         self.schemas.iter().find(|s| s.name.eq_ignore_ascii_case(name))
     }
@@ -250,6 +261,9 @@ pub struct System {
     /// Server id of the first binlog reader (`binlogServerId`; the next dataHosts' readers count up
     /// from it; default 1 000 000 + a per-process offset).
     pub binlog_server_id: Option<u32>,
+    /// Where the proxy keeps what must survive a restart: the change queue's positions (`stateDir`,
+    /// shardcat's; default `state` beside the conf dir, see `Config::state_dir`).
+    pub state_dir: Option<std::path::PathBuf>,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -279,6 +293,7 @@ impl Default for System {
             result_cache_max_entry: 1 << 20,
             result_cache_max_lag_ms: 1000,
             binlog_server_id: None,
+            state_dir: None,
             merge_memory_limit: 256 << 20,
             sequence_handler_type: 0,
             read_your_writes: true,
@@ -349,4 +364,77 @@ pub struct Function {
     pub class: String,
     pub properties: BTreeMap<String, String>,
     pub line: usize,
+}
+
+/// cdc.xml: where changes go (sinks) and which tables' changes go there (feeds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cdc {
+    pub sinks: Vec<CdcSink>,
+    pub feeds: Vec<Feed>,
+}
+
+impl Cdc {
+    pub fn feed(&self, name: &str) -> Option<&Feed> {
+        self.feeds.iter().find(|f| f.name == name)
+    }
+    pub fn sink(&self, name: &str) -> Option<&CdcSink> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CdcSink {
+    pub name: String,
+    pub kind: SinkKind,
+    pub line: usize,
+}
+
+/// A broker and where in it each event goes; `{schema}` and `{table}` in the names are the event's
+/// logical schema and table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkKind {
+    /// NATS JetStream: `subject`, in stream `stream` (created when missing, over `subject`'s pattern).
+    Nats { url: String, subject: String, stream: Option<String> },
+    /// RabbitMQ: `exchange` (a durable topic exchange, declared) with `routing_key`.
+    RabbitMq { url: String, exchange: String, routing_key: String },
+    /// Redis streams: XADD to `stream`, trimmed to about `max_len` entries.
+    Redis { url: String, stream: String, max_len: Option<u64> },
+}
+
+impl SinkKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkKind::Nats { .. } => "nats",
+            SinkKind::RabbitMq { .. } => "rabbitmq",
+            SinkKind::Redis { .. } => "redis",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedFormat {
+    /// A Debezium-style envelope: op, before, after, key, source, ts_ms, id, position.
+    Debezium,
+    /// Canal's flatMessage JSON.
+    Canal,
+}
+
+/// One stream of changes: the rows of `tables` (None = every table) of `schema`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feed {
+    pub name: String,
+    pub schema: String,
+    pub tables: Option<Vec<String>>,
+    /// None: served only by the HTTP endpoint.
+    pub sink: Option<String>,
+    pub format: FeedFormat,
+    pub snapshot: bool,
+    pub line: usize,
+}
+
+impl Feed {
+    /// Whether the feed carries `table`'s changes (names compare as Mycat's routing does).
+    pub fn covers(&self, table: &str) -> bool {
+        self.tables.as_ref().is_none_or(|ts| ts.iter().any(|t| t.eq_ignore_ascii_case(table)))
+    }
 }

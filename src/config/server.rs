@@ -121,6 +121,7 @@ const KNOWN_SYSTEM: &[&str] = &[
     "resultCacheMaxEntry",
     "resultCacheMaxLag",
     "binlogServerId",
+    "stateDir",
 ];
 
 /// A size with an optional K, M or G suffix (powers of 1024), as `resultCacheSize` takes it.
@@ -238,6 +239,7 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
                 ),
                 None => {}
             },
+            "stateDir" => sys.state_dir = Some(std::path::PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty()),
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,
             _ => {}
         }

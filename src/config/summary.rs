@@ -65,8 +65,51 @@ pub fn render(cfg: &Config) -> String {
             }
         }
     }
+    for k in &cfg.cdc.sinks {
+        let detail = match &k.kind {
+            SinkKind::Nats { url, subject, stream } => {
+                format!(
+                    "{url} subject={subject}{}",
+                    stream.as_ref().map(|s| format!(" stream={s}")).unwrap_or_default()
+                )
+            }
+            SinkKind::RabbitMq { url, exchange, routing_key } => {
+                format!("{} exchange={exchange} routingKey={routing_key}", redact(url))
+            }
+            SinkKind::Redis { url, stream, max_len } => {
+                format!("{url} stream={stream}{}", max_len.map(|n| format!(" maxLen={n}")).unwrap_or_default())
+            }
+        };
+        let _ = writeln!(o, "cdc sink {} [{}] {detail}", k.name, k.kind.type_name());
+    }
+    for f in &cfg.cdc.feeds {
+        let _ = writeln!(
+            o,
+            "cdc feed {} schema={} tables={} sink={} format={} snapshot={}",
+            f.name,
+            f.schema,
+            f.tables.as_ref().map_or("*".to_string(), |t| t.join(",")),
+            f.sink.as_deref().unwrap_or("(HTTP endpoint only)"),
+            if f.format == FeedFormat::Canal { "canal" } else { "debezium" },
+            f.snapshot
+        );
+    }
+    if !cfg.cdc.feeds.is_empty() {
+        let _ = writeln!(o, "state dir: {}", cfg.state_dir().display());
+    }
     let users: Vec<String> =
         cfg.users.iter().map(|u| format!("{}{}", u.name, if u.read_only { " (readOnly)" } else { "" })).collect();
     let _ = writeln!(o, "users: {}", users.join(", "));
     o
+}
+
+/// A URL with its password hidden.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(i), Some(at)) if at > i => match url[i + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..i + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
 }

@@ -72,6 +72,8 @@ pub struct Shared {
     pub stats: crate::stats::Stats,
     /// The result cache's invalidation (epochs per logical table), fed by the binlog readers.
     pub cache: Arc<crate::cache::Cache>,
+    /// The change queue's feeds (cdc.xml), restarted by every reload.
+    pub cdc: Arc<crate::cdc::Cdc>,
     /// Reloads and rollbacks so far (the manager port's `show @@server`, metrics).
     pub history: Mutex<crate::runtime::History>,
     /// Mycat's global sequences (their state outlives reloads).
@@ -111,6 +113,7 @@ impl Shared {
             online: std::sync::atomic::AtomicBool::new(true),
             stats,
             cache,
+            cdc: crate::cdc::Cdc::new(),
             history: Mutex::new(Default::default()),
             sequences,
             next_conn_id: AtomicU32::new(1),
@@ -137,6 +140,7 @@ impl Shared {
     /// holds what the old generation decided is cleared.
     pub fn swap(&self, next: Arc<Runtime>) -> Arc<Runtime> {
         self.cache.configure(next.config.clone());
+        self.cdc.configure(next.clone());
         let old = self.runtime.swap(next);
         *self.previous.lock() = Some(old.clone());
         self.parent_cache.lock().clear();

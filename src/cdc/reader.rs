@@ -1,0 +1,320 @@
+//! One dataHost's part of a feed: its writeHost's binlog from a position, the rows of the feed's
+//! tables decoded into changes in commit order; follows failovers by GTID, stops (never skips) on a gap.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mysql_common::binlog::events::{EventData, RowsEventData, TableMapEvent};
+use tokio::sync::mpsc;
+
+use super::decode::{self, Members};
+use super::event::{Change, Op, Source};
+use super::position::HostPos;
+use crate::backend::binlog::{self, Failure, Gtid, ServerIdLease};
+use crate::backend::DataHostSet;
+
+/// Where a physical table's rows belong: its logical table and dataNode.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub schema: String,
+    pub table: String,
+    pub data_node: String,
+}
+
+/// The feed's tables on one dataHost, by (database, table) in lower case; `any` maps a database whose
+/// every table belongs to the feed (a schema's default dataNode) to its dataNode.
+#[derive(Debug, Default)]
+pub struct Scope {
+    pub tables: HashMap<(String, String), Target>,
+    pub any: HashMap<String, (String, String)>,
+}
+
+impl Scope {
+    fn target(&self, db: &str, table: &str) -> Option<Target> {
+        let (db, table) = (db.to_ascii_lowercase(), table.to_ascii_lowercase());
+        if let Some(t) = self.tables.get(&(db.clone(), table.clone())) {
+            return Some(t.clone());
+        }
+        self.any.get(&db).map(|(schema, dn)| Target {
+            schema: schema.clone(),
+            table: table.clone(),
+            data_node: dn.clone(),
+        })
+    }
+}
+
+/// What a reader hands its feed, in the server's commit order.
+#[derive(Debug)]
+pub enum Item {
+    Change {
+        data_host: Arc<str>,
+        gtid: Gtid,
+        change: Box<Change>,
+    },
+    /// A transaction is finished: nothing of it is left to give.
+    Done {
+        data_host: Arc<str>,
+        gtid: Gtid,
+    },
+    /// The reader cannot go on without skipping (a purged binlog, a GTID the server lacks).
+    Failed {
+        data_host: Arc<str>,
+        why: String,
+    },
+}
+
+/// Reads `set`'s binlog from `from` into `tx` until the receiver goes away.
+pub async fn run(
+    set: Arc<DataHostSet>,
+    scope: Arc<Scope>,
+    from: HostPos,
+    base_id: Option<u32>,
+    tx: mpsc::Sender<Item>,
+) {
+    let name: Arc<str> = set.cfg.name.as_str().into();
+    let Some(lease) = ServerIdLease::take(base_id) else {
+        let _ = tx.send(Item::Failed { data_host: name, why: "no binlog server id left to lease".into() }).await;
+        return;
+    };
+    let mut pos = Some(from);
+    loop {
+        if set.retired() {
+            return;
+        }
+        match stream(&set, &name, &scope, lease.id, &mut pos, &tx).await {
+            Ok(()) => return,
+            Err(Failure::Gap(why)) | Err(Failure::Unusable(why)) => {
+                let _ = tx.send(Item::Failed { data_host: name.clone(), why }).await;
+                return;
+            }
+            Err(Failure::Lost(why)) => {
+                if tx.is_closed() {
+                    return;
+                }
+                tracing::info!(data_host = %name, error = %why, "change queue: binlog stream lost; reconnecting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// One connection's worth of reading. `Ok` when the receiver is gone.
+async fn stream(
+    set: &DataHostSet,
+    name: &Arc<str>,
+    scope: &Scope,
+    server_id: u32,
+    pos: &mut Option<HostPos>,
+    tx: &mpsc::Sender<Item>,
+) -> Result<(), Failure> {
+    let dump = binlog::open(set, server_id, pos.as_ref().map(|p| &p.done), false).await?;
+    let binlog::Dump { control, mut events, host, index, .. } = dump;
+    drop(control);
+    let mut maps: HashMap<u64, (TableMapEvent<'static>, Members)> = HashMap::new();
+    let mut file = String::new();
+    let mut txn: Option<(Gtid, u64)> = None;
+    loop {
+        if set.current_index() != index {
+            return Err(Failure::Lost("the writeHost changed".into()));
+        }
+        let ev = match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
+            Err(_) => return Err(Failure::Lost("no event or heartbeat for 5 s".into())),
+            Ok(None) => return Err(Failure::Lost("the server ended the binlog stream".into())),
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(Some(Ok(ev))) => ev,
+        };
+        let header = ev.header();
+        if header.event_type_raw() == 162 {
+            maps.clear();
+            txn = Gtid::decode(header.server_id(), ev.data()).map(|g| (g, 0));
+            continue;
+        }
+        let Ok(Some(data)) = ev.read_data() else { continue };
+        let at = u64::from(header.log_pos());
+        let ts_ms = u64::from(header.timestamp()) * 1000;
+        match data {
+            EventData::RotateEvent(r) => {
+                let raw = r.name_raw();
+                let raw = if header.flags_raw() & 0x20 != 0 { &raw[..raw.len().saturating_sub(4)] } else { raw };
+                file = String::from_utf8_lossy(raw).into_owned();
+            }
+            EventData::TableMapEvent(t) => {
+                let members = Members::of(&t);
+                maps.insert(t.table_id(), (t.into_owned(), members));
+            }
+            EventData::RowsEvent(rows) => {
+                let Some((gtid, n)) = txn.as_mut() else { continue };
+                let Some((tme, members)) = maps.get(&rows.table_id()) else { continue };
+                let target = scope.target(&tme.database_name(), &tme.table_name());
+                let op = match rows {
+                    RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Create,
+                    RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
+                    _ => Op::Update,
+                };
+                for r in rows.rows(tme) {
+                    let row = *n;
+                    *n += 1;
+                    let (before, after) = r.map_err(|e| Failure::Lost(format!("a row event did not decode: {e}")))?;
+                    // rows already given before a restart, and rows of other tables, only count
+                    if skip(pos, gtid, row) {
+                        continue;
+                    }
+                    let Some(t) = &target else { continue };
+                    let b = before.as_ref().map(|r| decode::image(r, members));
+                    let a = after.as_ref().map(|r| decode::image(r, members));
+                    let key = a.as_ref().or(b.as_ref()).map(|i| i.key.clone()).unwrap_or_default();
+                    let change = Change {
+                        op,
+                        before: b.map(|i| i.values),
+                        after: a.map(|i| i.values),
+                        key,
+                        ddl: None,
+                        source: source(
+                            t,
+                            name,
+                            &host,
+                            &tme.database_name(),
+                            &tme.table_name(),
+                            *gtid,
+                            &file,
+                            at,
+                            row,
+                            ts_ms,
+                        ),
+                    };
+                    if !give(pos, name, *gtid, change, tx).await {
+                        return Ok(());
+                    }
+                }
+            }
+            EventData::QueryEvent(q) => {
+                let sql = q.query();
+                let word = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                match word.as_str() {
+                    "BEGIN" => {}
+                    "COMMIT" => {
+                        if let Some((g, _)) = txn.take() {
+                            if !done(pos, name, g, tx).await {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    _ => {
+                        // DDL (and TRUNCATE): an event for each of the feed's tables it names
+                        let Some((gtid, n)) = txn.as_mut() else { continue };
+                        let db = q.schema();
+                        for (d, table) in binlog::statement_tables(&sql, &db).unwrap_or_default() {
+                            let row = *n;
+                            *n += 1;
+                            if skip(pos, gtid, row) {
+                                continue;
+                            }
+                            let Some(t) = scope.target(&d, &table) else { continue };
+                            let op = if word == "TRUNCATE" { Op::Truncate } else { Op::Ddl };
+                            let change = Change {
+                                op,
+                                before: None,
+                                after: None,
+                                key: Default::default(),
+                                ddl: (op == Op::Ddl).then(|| sql.to_string()),
+                                source: source(&t, name, &host, &d, &table, *gtid, &file, at, row, ts_ms),
+                            };
+                            if !give(pos, name, *gtid, change, tx).await {
+                                return Ok(());
+                            }
+                        }
+                        let standalone = txn.is_some_and(|(g, _)| g.standalone);
+                        if standalone {
+                            if let Some((g, _)) = txn.take() {
+                                if !done(pos, name, g, tx).await {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            EventData::XidEvent(_) => {
+                if let Some((g, _)) = txn.take() {
+                    if !done(pos, name, g, tx).await {
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn source(
+    t: &Target,
+    data_host: &str,
+    host: &str,
+    db: &str,
+    table: &str,
+    gtid: Gtid,
+    file: &str,
+    pos: u64,
+    row: u64,
+    ts_ms: u64,
+) -> Source {
+    Source {
+        schema: t.schema.clone(),
+        table: t.table.clone(),
+        data_node: t.data_node.clone(),
+        data_host: data_host.to_string(),
+        host: host.to_string(),
+        db: db.to_string(),
+        physical_table: table.to_string(),
+        gtid: gtid.to_string(),
+        file: file.to_string(),
+        pos,
+        row,
+        ts_ms,
+        snapshot: false,
+    }
+}
+
+/// Whether row `row` of `gtid` was given before (the position says so).
+fn skip(pos: &Option<HostPos>, gtid: &Gtid, row: u64) -> bool {
+    match pos.as_ref().and_then(|p| p.inside.as_ref()) {
+        Some((g, n)) => same(g, gtid) && row < *n,
+        None => false,
+    }
+}
+
+fn same(a: &Gtid, b: &Gtid) -> bool {
+    (a.domain, a.server, a.seq) == (b.domain, b.server, b.seq)
+}
+
+/// Hands the feed a change of `gtid`; the position then counts its row as given. False when the
+/// receiver is gone.
+async fn give(pos: &mut Option<HostPos>, name: &Arc<str>, gtid: Gtid, change: Change, tx: &mpsc::Sender<Item>) -> bool {
+    let n = change.source.row + 1;
+    if tx.send(Item::Change { data_host: name.clone(), gtid, change: Box::new(change) }).await.is_err() {
+        return false;
+    }
+    inside(pos.get_or_insert_with(HostPos::default), gtid, n);
+    true
+}
+
+/// The transaction is finished: the position moves past it, the feed learns it. False when the
+/// receiver is gone.
+async fn done(pos: &mut Option<HostPos>, name: &Arc<str>, gtid: Gtid, tx: &mpsc::Sender<Item>) -> bool {
+    advance(pos.get_or_insert_with(HostPos::default), gtid);
+    tx.send(Item::Done { data_host: name.clone(), gtid }).await.is_ok()
+}
+
+/// The position after `gtid` is done (for the feed's token).
+pub fn advance(p: &mut HostPos, gtid: Gtid) {
+    p.done.set(gtid);
+    p.inside = None;
+}
+
+/// The position after `n` rows of `gtid` are given.
+pub fn inside(p: &mut HostPos, gtid: Gtid, n: u64) {
+    p.inside = Some((Gtid { standalone: false, ..gtid }, n));
+}
