@@ -218,45 +218,52 @@ fn check(events: &[Json], expect_rows: usize, shards: &State, what: &str) {
     }
 }
 
-async fn nats_events(stream: &str, want: usize) -> Vec<Json> {
+/// Every message of a JetStream stream, in stream order.
+async fn nats_all(js: &async_nats::jetstream::Context, stream: &str) -> Option<Vec<Json>> {
+    let mut s = js.get_stream(stream).await.ok()?;
+    let n = s.info().await.ok()?.state.messages as usize;
+    let consumer = s
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .ok()?;
+    let mut msgs = consumer.fetch().max_messages(n.max(1)).expires(Duration::from_secs(2)).messages().await.ok()?;
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
+            Ok(Some(Ok(m))) => {
+                let v: Json = serde_json::from_slice(&m.payload).unwrap();
+                assert_eq!(
+                    m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_string()),
+                    v["id"].as_str().map(str::to_string),
+                    "Nats-Msg-Id is the event's id"
+                );
+                out.push(v);
+            }
+            _ => break,
+        }
+    }
+    let _ = s.delete_consumer(&consumer_name(&consumer)).await;
+    Some(out)
+}
+
+fn consumer_name(c: &async_nats::jetstream::consumer::PullConsumer) -> String {
+    c.cached_info().name.clone()
+}
+
+/// The stream's messages once `enough` says so (or after 30 s, as they are then).
+async fn nats_events(stream: &str, enough: impl Fn(&[Json]) -> bool) -> Vec<Json> {
     let client = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS on 4222");
     let js = async_nats::jetstream::new(client);
     let t0 = Instant::now();
     loop {
-        let s = js.get_stream(stream).await;
-        if let Ok(mut s) = s {
-            let messages = s.info().await.unwrap().state.messages as usize;
-            if messages >= want || t0.elapsed() > Duration::from_secs(20) {
-                let consumer = s
-                    .create_consumer(async_nats::jetstream::consumer::pull::Config {
-                        ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap();
-                let n = messages;
-                let mut msgs =
-                    consumer.fetch().max_messages(n.max(1)).expires(Duration::from_secs(2)).messages().await.unwrap();
-                let mut out = Vec::new();
-                while out.len() < n {
-                    match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
-                        Ok(Some(Ok(m))) => {
-                            let v: Json = serde_json::from_slice(&m.payload).unwrap();
-                            assert_eq!(
-                                m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_string()),
-                                v["id"].as_str().map(str::to_string),
-                                "Nats-Msg-Id is the event's id"
-                            );
-                            out.push(v);
-                        }
-                        _ => break,
-                    }
-                }
-                return out;
-            }
+        let events = nats_all(&js, stream).await.unwrap_or_default();
+        if enough(&events) || t0.elapsed() > Duration::from_secs(30) {
+            return events;
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "no NATS stream {stream}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -274,7 +281,7 @@ async fn changes_through_the_proxy_and_on_the_shards_arrive_in_nats_as_committed
     tables(&mut c, &tag).await;
     wait_streaming(&p, "f");
     let n = workload(&p, &tag, &tag).await;
-    let events = nats_events(&stream, n).await;
+    let events = nats_events(&stream, |e| changes(e).len() >= n).await;
     check(&events, n, &shards(&tag).await, "NATS");
     // every change in order per key: the state check above fails otherwise; and the rows of one
     // transaction are consecutive per dataHost
@@ -385,4 +392,306 @@ impl Sse {
         }
         out
     }
+}
+
+/// The same changes through RabbitMQ (a queue bound to the feed's exchange) and Redis streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_arrive_in_rabbitmq_and_redis_as_committed() {
+    use lapin::options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let tag = format!("cdcr{}", std::process::id());
+    let xml = format!(
+        "<cdc>\n<sink name=\"mq\" type=\"rabbitmq\" url=\"amqp://guest:guest@127.0.0.1:5672/%2f\" exchange=\"{tag}\" routingKey=\"{{schema}}.{{table}}\"/>\n\
+         <sink name=\"rs\" type=\"redis\" url=\"redis://127.0.0.1:6379\" stream=\"{tag}:{{schema}}:{{table}}\" maxLen=\"100000\"/>\n\
+         <feed name=\"fm\" schema=\"{tag}\" tables=\"*\" sink=\"mq\" format=\"debezium\"/>\n\
+         <feed name=\"fr\" schema=\"{tag}\" tables=\"*\" sink=\"rs\"/>\n</cdc>\n"
+    );
+    let dir = conf(&tag, &xml);
+    // the queue is bound before anything is published (RabbitMQ drops what no queue is bound to)
+    let mq =
+        lapin::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ on 5672");
+    let ch = mq.create_channel().await.unwrap();
+    let exchange_options = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    ch.exchange_declare(tag.as_str().into(), lapin::ExchangeKind::Topic, exchange_options, FieldTable::default())
+        .await
+        .unwrap();
+    let q = ch
+        .queue_declare("".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default())
+        .await
+        .unwrap();
+    let qname = q.name().as_str().to_string();
+    ch.queue_bind(
+        qname.as_str().into(),
+        tag.as_str().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            qname.as_str().into(),
+            "t".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut rc = redis.get_multiplexed_async_connection().await.expect("Redis on 6379");
+    let p = start(dir.path());
+    let mut c = app(&p, &tag).await;
+    tables(&mut c, &tag).await;
+    wait_streaming(&p, "fm");
+    wait_streaming(&p, "fr");
+    let n = workload(&p, &tag, &tag).await;
+    let want = shards(&tag).await;
+    // RabbitMQ: until the row changes are all there (DDL events come too)
+    let mut events = Vec::new();
+    let t0 = Instant::now();
+    while changes(&events).len() < n && t0.elapsed() < Duration::from_secs(30) {
+        if let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(5), consumer.next()).await {
+            let v: Json = serde_json::from_slice(&d.data).unwrap();
+            let message_id = d.properties.message_id().as_ref().map(|m| m.as_str().to_string());
+            assert_eq!(message_id.as_deref(), v["id"].as_str(), "message_id is the event's id");
+            assert_eq!(d.routing_key.as_str(), format!("{tag}.{}", v["source"]["table"].as_str().unwrap()));
+            events.push(v);
+        }
+    }
+    check(&events, n, &want, "RabbitMQ");
+    // Redis: one stream per logical table, read whole
+    let t0 = Instant::now();
+    let events = loop {
+        let mut events = Vec::new();
+        for table in ["customer", "orders", "region"] {
+            let key = format!("{tag}:{tag}:{tag}_{table}");
+            let reply: redis::streams::StreamRangeReply =
+                redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut rc).await.unwrap();
+            for e in reply.ids {
+                let field = |k: &str| match e.map.get(k) {
+                    Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                    other => panic!("{key} {k}: {other:?}"),
+                };
+                let v: Json = serde_json::from_str(&field("event")).unwrap();
+                assert_eq!(field("id"), v["id"].as_str().unwrap());
+                events.push(v);
+            }
+        }
+        if changes(&events).len() >= n || t0.elapsed() > Duration::from_secs(30) {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // per table the streams keep each key's order; across tables, apply in each dataHost's commit order
+    let mut events = events;
+    events.sort_by_key(|e| {
+        let g = e["source"]["gtid"].as_str().unwrap_or_default().to_string();
+        let seq: u64 = g.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        (
+            e["source"]["dataHost"].as_str().unwrap_or_default().to_string(),
+            seq,
+            e["source"]["row"].as_u64().unwrap_or(0),
+        )
+    });
+    check(&events, n, &want, "Redis");
+    for k in ["customer", "orders", "region"] {
+        let _: Result<i64, _> = redis::cmd("DEL").arg(format!("{tag}:{tag}:{tag}_{k}")).query_async(&mut rc).await;
+    }
+    let _ = ch.exchange_delete(tag.as_str().into(), Default::default()).await;
+}
+
+/// `kill -9` of the proxy 20 times at random moments while rows are written on the shards: every
+/// restart goes on from the persisted position, and the stream (JetStream drops a repeated
+/// Nats-Msg-Id) holds every committed change exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_proxy_loses_and_doubles_nothing() {
+    use rand::Rng;
+    let tag = format!("cdck{}", std::process::id());
+    let stream = format!("SCKILL_{}", std::process::id());
+    let xml = format!(
+        "<cdc>\n<sink name=\"n\" type=\"nats\" url=\"nats://127.0.0.1:4222\" subject=\"{tag}.{{schema}}.{{table}}\" stream=\"{stream}\"/>\n\
+         <feed name=\"k\" schema=\"{tag}\" tables=\"{tag}_customer\" sink=\"n\"/>\n</cdc>\n"
+    );
+    let dir = conf(&tag, &xml);
+    let mut p = start(dir.path());
+    let mut c = app(&p, &tag).await;
+    tables(&mut c, &tag).await;
+    drop(c);
+    wait_streaming(&p, "k");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = shard_writers(&tag, &stop);
+    let mut rng = rand::rng();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..1200))).await;
+        p.signal("KILL");
+        let t0 = Instant::now();
+        while !p.exited() && t0.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        p = start(dir.path());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut committed = Vec::new();
+    for w in writers {
+        committed.extend(w.await.unwrap());
+    }
+    let want: usize = committed.iter().map(|(_, n)| n).sum();
+    let events = nats_events(&stream, |e| e.iter().filter(|e| e["op"] != "ddl").count() >= want).await;
+    exactly_once(&events, &committed);
+    eprintln!("{} transactions, {want} changes, 20 kill -9s: each once, in order", committed.len());
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+}
+
+/// A NATS server of the test's own (a port and store of its own), so it can be stopped.
+struct PrivateNats {
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateNats {
+    fn start() -> PrivateNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut n = PrivateNats { port, store: tempfile::tempdir().unwrap(), child: None };
+        n.up();
+        n
+    }
+
+    fn up(&mut self) {
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Writes straight to the four shards (id % 4 names the node, as mod4 does) until `stop`; every
+/// fifth transaction inserts and updates a row. Returns (id, changes) of each committed transaction.
+fn shard_writers(
+    tag: &str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<(i64, usize)>>> {
+    let mut writers = Vec::new();
+    for (i, (_, port, db)) in NODES.iter().enumerate() {
+        let (stop, tag) = (stop.clone(), tag.to_string());
+        let (port, db) = (*port, *db);
+        writers.push(tokio::spawn(async move {
+            let mut c = direct_conn(port, db).await;
+            let mut committed = Vec::new();
+            let mut k = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = (k * 4 + i) as i64;
+                k += 1;
+                if k % 5 == 0 {
+                    exec(&mut c, "BEGIN").await;
+                    exec(&mut c, &format!("INSERT INTO {tag}_customer (id, name) VALUES ({id}, 'w')")).await;
+                    exec(&mut c, &format!("UPDATE {tag}_customer SET name = 'w2' WHERE id = {id}")).await;
+                    exec(&mut c, "COMMIT").await;
+                    committed.push((id, 2));
+                } else {
+                    exec(&mut c, &format!("INSERT INTO {tag}_customer (id, name) VALUES ({id}, 'w')")).await;
+                    committed.push((id, 1));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            committed
+        }));
+    }
+    writers
+}
+
+/// Every committed change once, in each row's order (insert, then its update).
+fn exactly_once(events: &[Json], committed: &[(i64, usize)]) {
+    let rows: Vec<&Json> = events.iter().filter(|e| e["op"] != "ddl").collect();
+    let ids: HashSet<String> = rows.iter().map(|e| e["id"].to_string()).collect();
+    assert_eq!(ids.len(), rows.len(), "the stream holds no change twice");
+    let want: usize = committed.iter().map(|(_, n)| n).sum();
+    assert_eq!(rows.len(), want, "every committed change is there ({} transactions)", committed.len());
+    let mut per_id: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for e in &rows {
+        per_id.entry(e["key"]["id"].as_i64().unwrap()).or_default().push(e["op"].as_str().unwrap().to_string());
+    }
+    for (id, n) in committed {
+        let expect: Vec<String> = if *n == 2 { vec!["c".into(), "u".into()] } else { vec!["c".into()] };
+        assert_eq!(per_id.get(id).cloned().unwrap_or_default(), expect, "row {id}");
+    }
+}
+
+/// The broker stopped for 30 s under a write load: the feed pauses (its memory bounded) and, once the
+/// broker is back, delivers everything once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_of_30_s_loses_nothing() {
+    let tag = format!("cdco{}", std::process::id());
+    let stream = format!("SCOUT_{}", std::process::id());
+    let mut nats = PrivateNats::start();
+    let xml = format!(
+        "<cdc>\n<sink name=\"n\" type=\"nats\" url=\"nats://127.0.0.1:{}\" subject=\"{tag}.{{schema}}.{{table}}\" stream=\"{stream}\"/>\n\
+         <feed name=\"o\" schema=\"{tag}\" tables=\"{tag}_customer\" sink=\"n\"/>\n</cdc>\n",
+        nats.port
+    );
+    let dir = conf(&tag, &xml);
+    let p = start(dir.path());
+    let mut c = app(&p, &tag).await;
+    tables(&mut c, &tag).await;
+    drop(c);
+    wait_streaming(&p, "o");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = shard_writers(&tag, &stop);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats.down();
+    let rss_before = p.peak_rss_kib();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let row = cdc_row(&p, "o");
+    assert_eq!(row.get(2).map(String::as_str), Some("retrying"), "paused while the broker is away: {row:?}");
+    let rss_during = p.peak_rss_kib();
+    nats.up();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut committed = Vec::new();
+    for w in writers {
+        committed.extend(w.await.unwrap());
+    }
+    let want: usize = committed.iter().map(|(_, n)| n).sum();
+    let client = async_nats::connect(format!("nats://127.0.0.1:{}", nats.port)).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let t0 = Instant::now();
+    let events = loop {
+        let events = nats_all(&js, &stream).await.unwrap_or_default();
+        if events.iter().filter(|e| e["op"] != "ddl").count() >= want || t0.elapsed() > Duration::from_secs(60) {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    exactly_once(&events, &committed);
+    eprintln!(
+        "{} transactions, {want} changes across a 30 s broker outage; proxy peak RSS {rss_before} → {rss_during} KiB during it",
+        committed.len()
+    );
+    assert!(rss_during < rss_before + 64 * 1024, "memory stays bounded while paused: {rss_before} → {rss_during} KiB");
 }
