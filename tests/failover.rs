@@ -3,7 +3,8 @@
 //! within 5 s, no acknowledged write is missing there, dnindex.properties holds the new index (kept by
 //! a restarted proxy), and the old primary, restarted, is fenced (read_only) and not written to.
 //! The result cache is on: after the promotion its binlog reader follows the new primary, so a write
-//! made directly there (bypassing the proxy) is seen by the next reads through the proxy.
+//! made directly there (bypassing the proxy) is seen by the next reads through the proxy; and the change
+//! queue goes on there from its GTID position, every row once.
 
 mod common;
 
@@ -46,6 +47,22 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     let _ = std::fs::remove_dir_all(DIR);
     stack_cmd(&["up"]);
     let conf = fixture_copy("failover");
+    // the change queue follows the failover too: every row of fo.t to a NATS stream of this run
+    let stream = format!("SCFO_{}", std::process::id());
+    std::fs::write(
+        conf.path().join("cdc.xml"),
+        format!(
+            "<cdc><sink name=\"n\" type=\"nats\" url=\"nats://127.0.0.1:4222\" subject=\"{stream}.{{schema}}.{{table}}\" stream=\"{stream}\"/>\n\
+             <feed name=\"fo\" schema=\"fo\" tables=\"t\" sink=\"n\"/></cdc>\n"
+        ),
+    )
+    .unwrap();
+    let server = std::fs::read_to_string(conf.path().join("server.xml")).unwrap().replacen(
+        "<system>",
+        &format!("<system>\n\t\t<property name=\"stateDir\">{}</property>", conf.path().join("state").display()),
+        1,
+    );
+    std::fs::write(conf.path().join("server.xml"), server).unwrap();
     let proxy = Proxy::start(conf.path(), None);
     let mut c = mysql_async::Conn::new(opts(proxy.port, "app", "app", Some("fo"))).await.unwrap();
     exec(&mut c, "CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)").await;
@@ -163,7 +180,55 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     eprintln!("failover: a direct write on the new primary seen through the cache after {:?}", t1.elapsed());
+
+    // the change queue went on on the promoted replica from its GTID position: every row the new
+    // primary holds arrived once, none it does not hold
+    let have = root_sql(REPLICA, "SELECT GROUP_CONCAT(id ORDER BY id) FROM fo.t").unwrap();
+    let have: std::collections::BTreeSet<i64> = have.split(',').filter_map(|s| s.parse().ok()).collect();
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS on 4222");
+    let js = async_nats::jetstream::new(client);
+    let t2 = Instant::now();
+    let (inserted, ids) = loop {
+        let events = stream_events(&js, &stream).await;
+        let rows: Vec<&serde_json::Value> = events.iter().filter(|e| e["op"] == "c").collect();
+        let ids: std::collections::HashSet<String> = rows.iter().map(|e| e["id"].to_string()).collect();
+        let inserted: Vec<i64> = rows.iter().filter_map(|e| e["after"]["id"].as_i64()).collect();
+        if inserted.len() >= have.len() || t2.elapsed() > Duration::from_secs(20) {
+            break (inserted, ids);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ids.len(), inserted.len(), "no change twice in the stream");
+    let got: std::collections::BTreeSet<i64> = inserted.iter().copied().collect();
+    assert_eq!(got.len(), inserted.len(), "no row inserted twice in the stream");
+    assert_eq!(got, have, "the stream holds exactly the rows of the promoted primary");
+    eprintln!("failover: the change queue delivered all {} rows once across the promotion", got.len());
+    let _ = js.delete_stream(&stream).await;
     stack_cmd(&["down"]);
+}
+
+/// Every message of a JetStream stream.
+async fn stream_events(js: &async_nats::jetstream::Context, stream: &str) -> Vec<serde_json::Value> {
+    use futures_util::StreamExt;
+    let Ok(mut s) = js.get_stream(stream).await else { return Vec::new() };
+    let Ok(info) = s.info().await else { return Vec::new() };
+    let n = info.state.messages as usize;
+    let cfg = async_nats::jetstream::consumer::pull::Config {
+        ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+        ..Default::default()
+    };
+    let Ok(consumer) = s.create_consumer(cfg).await else { return Vec::new() };
+    let Ok(mut msgs) = consumer.fetch().max_messages(n.max(1)).expires(Duration::from_secs(2)).messages().await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
+            Ok(Some(Ok(m))) => out.push(serde_json::from_slice(&m.payload).unwrap_or_default()),
+            _ => break,
+        }
+    }
+    out
 }
 
 /// The result cache's hits so far, read off /metrics.
