@@ -15,6 +15,16 @@ use serde_json::{Map, Value as Json};
 pub struct Members {
     enums: Vec<Vec<String>>,
     sets: Vec<Vec<String>>,
+    /// The map names the columns (`binlog_row_metadata=FULL`).
+    pub named: bool,
+}
+
+/// A table's columns as the server's catalogue describes them now: what names the columns of a row
+/// whose table map carries none (`binlog_row_metadata` MINIMAL or NO_LOG).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub names: Vec<String>,
+    pub key: Vec<bool>,
 }
 
 impl Members {
@@ -32,6 +42,7 @@ impl Members {
                         m.sets.push(e.values().iter().map(|x| x.value().into_owned()).collect());
                     }
                 }
+                OptionalMetadataField::ColumnName(_) => m.named = true,
                 _ => {}
             }
         }
@@ -45,8 +56,9 @@ pub struct Image {
     pub key: Map<String, Json>,
 }
 
-/// The row's values by column name. Without `binlog_row_metadata=FULL` the names are `@0`, `@1`, ….
-pub fn image(row: &BinlogRow, members: &Members) -> Image {
+/// The row's values by column name. Without `binlog_row_metadata=FULL` the names come from `def`
+/// (mysql_common names such a column `@<its place in the table>`), or stay `@0`, `@1`, … without one.
+pub fn image(row: &BinlogRow, members: &Members, def: Option<&Definition>) -> Image {
     let mut values = Map::new();
     let mut key = Map::new();
     let (mut e, mut s) = (0, 0);
@@ -68,8 +80,15 @@ pub fn image(row: &BinlogRow, members: &Members) -> Image {
             Some(BinlogValue::Jsonb(j)) => serde_json::Value::try_from(j.clone()).unwrap_or(Json::Null),
             _ => Json::Null,
         };
-        let name = col.name_str().into_owned();
-        if col.flags().contains(ColumnFlags::PRI_KEY_FLAG) {
+        let mut name = col.name_str().into_owned();
+        let mut primary = col.flags().contains(ColumnFlags::PRI_KEY_FLAG);
+        if let (Some(d), Some(at)) = (def, name.strip_prefix('@').and_then(|n| n.parse::<usize>().ok())) {
+            if let (Some(n), Some(k)) = (d.names.get(at), d.key.get(at)) {
+                name = n.clone();
+                primary = *k;
+            }
+        }
+        if primary {
             key.insert(name.clone(), v.clone());
         }
         values.insert(name, v);

@@ -9,7 +9,9 @@ use futures_util::StreamExt;
 use mysql_common::binlog::events::{EventData, RowsEventData, TableMapEvent};
 use tokio::sync::mpsc;
 
-use super::decode::{self, Members};
+use mysql_async::prelude::Queryable;
+
+use super::decode::{self, Definition, Members};
 use super::event::{Change, Op, Source};
 use super::position::HostPos;
 use crate::backend::binlog::{self, Failure, Gtid, ServerIdLease};
@@ -110,8 +112,14 @@ async fn stream(
     tx: &mpsc::Sender<Item>,
 ) -> Result<(), Failure> {
     let dump = binlog::open(set, server_id, pos.as_ref().map(|p| &p.done), false).await?;
-    let binlog::Dump { control, mut events, host, index, .. } = dump;
-    drop(control);
+    let binlog::Dump { mut control, mut events, host, index, .. } = dump;
+    let metadata: Option<String> =
+        binlog::within("the row metadata query", control.query_first("SELECT @@global.binlog_row_metadata")).await?;
+    if metadata.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case("FULL")) {
+        tracing::warn!(data_host = %name, host = %host, "change queue: binlog_row_metadata is not FULL: column names come from the tables' current definitions (wrong for events older than a DDL on their table)");
+    }
+    // tables whose maps name no column: their definitions as the catalogue gives them, until a DDL
+    let mut defs: HashMap<(String, String), Option<Definition>> = HashMap::new();
     let mut maps: HashMap<u64, (TableMapEvent<'static>, Members)> = HashMap::new();
     let mut file = String::new();
     let mut txn: Option<(Gtid, u64)> = None;
@@ -148,6 +156,20 @@ async fn stream(
                 let Some((gtid, n)) = txn.as_mut() else { continue };
                 let Some((tme, members)) = maps.get(&rows.table_id()) else { continue };
                 let target = scope.target(&tme.database_name(), &tme.table_name());
+                let def = match (&target, members.named) {
+                    (Some(_), false) => {
+                        let k = (tme.database_name().into_owned(), tme.table_name().into_owned());
+                        if !defs.contains_key(&k) {
+                            let d = definition(&mut control, &k.0, &k.1).await?;
+                            if d.as_ref().is_some_and(|d| d.names.len() as u64 != rows.num_columns()) {
+                                tracing::warn!(db = %k.0, table = %k.1, "change queue: the table's definition has changed since this event (binlog_row_metadata is not FULL): its columns go by position");
+                            }
+                            defs.insert(k.clone(), d.filter(|d| d.names.len() as u64 == rows.num_columns()));
+                        }
+                        defs.get(&k).cloned().flatten()
+                    }
+                    _ => None,
+                };
                 let op = match rows {
                     RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Create,
                     RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
@@ -162,8 +184,8 @@ async fn stream(
                         continue;
                     }
                     let Some(t) = &target else { continue };
-                    let b = before.as_ref().map(|r| decode::image(r, members));
-                    let a = after.as_ref().map(|r| decode::image(r, members));
+                    let b = before.as_ref().map(|r| decode::image(r, members, def.as_ref()));
+                    let a = after.as_ref().map(|r| decode::image(r, members, def.as_ref()));
                     let key = a.as_ref().or(b.as_ref()).map(|i| i.key.clone()).unwrap_or_default();
                     let change = Change {
                         op,
@@ -205,7 +227,15 @@ async fn stream(
                         // DDL (and TRUNCATE): an event for each of the feed's tables it names
                         let Some((gtid, n)) = txn.as_mut() else { continue };
                         let db = q.schema();
-                        for (d, table) in binlog::statement_tables(&sql, &db).unwrap_or_default() {
+                        let named = binlog::statement_tables(&sql, &db);
+                        match &named {
+                            // the definitions it may change are read again when next needed
+                            Some(ts) => ts.iter().for_each(|(d, t)| {
+                                defs.remove(&(d.clone(), t.clone()));
+                            }),
+                            None => defs.clear(),
+                        }
+                        for (d, table) in named.unwrap_or_default() {
                             let row = *n;
                             *n += 1;
                             if skip(pos, gtid, row) {
@@ -246,6 +276,23 @@ async fn stream(
             _ => {}
         }
     }
+}
+
+/// A table's columns and which are its primary key, from the catalogue (None: no such table now).
+async fn definition(c: &mut mysql_async::Conn, db: &str, table: &str) -> Result<Option<Definition>, Failure> {
+    let rows: Vec<(String, String)> = binlog::within(
+        "the table definition query",
+        c.exec(
+            "SELECT COLUMN_NAME, COLUMN_KEY FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (db, table),
+        ),
+    )
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let (names, key) = rows.into_iter().map(|(n, k)| (n, k == "PRI")).unzip();
+    Ok(Some(Definition { names, key }))
 }
 
 #[allow(clippy::too_many_arguments)]
