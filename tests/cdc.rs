@@ -765,3 +765,89 @@ async fn column_names_stay_right_across_alter_table() {
     assert_eq!(c5["after"]["more"], "m", "{c5}");
     assert_eq!(c5["after"]["extra"], 7);
 }
+
+/// `snapshot="true"`: the rows already there first (`op: r`, one per row), then the changes made
+/// while and after the snapshot is read — together exactly what the shards hold, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_then_the_stream_without_a_gap_or_a_double() {
+    let tag = format!("cdcp{}", std::process::id());
+    let stream = format!("SCSNAP_{}", std::process::id());
+    let dir = conf(&tag, "<cdc/>\n");
+    let writer = start(dir.path());
+    let mut c = app(&writer, &tag).await;
+    tables(&mut c, &tag).await;
+    let before = 400;
+    for chunk in 0..(before / 100) {
+        let values: Vec<String> = (0..100)
+            .map(|i| chunk * 100 + i)
+            .map(|id| format!("({id}, 'old{id}', {id}.5, '2026-12-01 00:00:00', NULL)"))
+            .collect();
+        exec(
+            &mut c,
+            &format!("INSERT INTO {tag}_customer (id, name, amount, created, note) VALUES {}", values.join(",")),
+        )
+        .await;
+    }
+    exec(&mut c, &format!("INSERT INTO {tag}_region (id, name) VALUES (1, 'r1'), (2, 'r2')")).await;
+    std::fs::write(
+        dir.path().join("cdc.xml"),
+        format!(
+            "<cdc>\n<sink name=\"n\" type=\"nats\" url=\"nats://127.0.0.1:4222\" subject=\"{tag}.{{schema}}.{{table}}\" stream=\"{stream}\"/>\n\
+             <feed name=\"p\" schema=\"{tag}\" tables=\"{tag}_customer,{tag}_region\" sink=\"n\" snapshot=\"true\"/>\n</cdc>\n"
+        ),
+    )
+    .unwrap();
+    let p = start(dir.path());
+    // changes while the snapshot is read, and after
+    let mut changed = 0;
+    for id in 0..60 {
+        exec(&mut c, &format!("UPDATE {tag}_customer SET name = 'new{id}' WHERE id = {id}")).await;
+        exec(&mut c, &format!("INSERT INTO {tag}_customer (id, name) VALUES ({}, 'added')", 1000 + id)).await;
+        changed += 2;
+    }
+    exec(&mut c, &format!("DELETE FROM {tag}_customer WHERE id >= 390 AND id < 400")).await;
+    changed += 10;
+    wait_streaming(&p, "p");
+    let want = shards(&tag).await;
+    let want: State = want.into_iter().filter(|((_, t, _), _)| !t.ends_with("_orders")).collect();
+    let events = nats_events(&stream, |e| {
+        let mut s = State::new();
+        changes(e).iter().for_each(|e| apply(&mut s, e));
+        s == want
+    })
+    .await;
+    let rows = changes(&events);
+    // the snapshot holds what was there when it was taken: the rows from before, and the rows added
+    // before it began
+    let reads = rows.iter().filter(|e| e["op"] == "r").count();
+    assert!((before as usize + 2..=before as usize + 2 + 60).contains(&reads), "{reads} snapshot rows");
+    let of = |id: i64, op: &str| -> Vec<&Json> {
+        rows.iter()
+            .filter(|e| e["key"]["id"] == id && e["op"] == op && e["source"]["table"] == format!("{tag}_customer"))
+            .collect()
+    };
+    for id in 0..60 {
+        // an update is in the snapshot's row or after it as an event, never both, never neither
+        let r = of(id, "r");
+        assert_eq!(r.len(), 1, "row {id}: one snapshot row");
+        let updated_in_snapshot = r[0]["after"]["name"] == format!("new{id}");
+        assert_eq!(of(id, "u").len(), usize::from(!updated_in_snapshot), "row {id}: its update once");
+        let added = 1000 + id;
+        assert_eq!(of(added, "r").len() + of(added, "c").len(), 1, "row {added}: its insert once");
+    }
+    let ids: HashSet<String> = rows.iter().map(|e| e["id"].to_string()).collect();
+    assert_eq!(ids.len(), events.iter().filter(|e| e["op"] != "ddl").count(), "nothing twice");
+    let mut state = State::new();
+    for e in &rows {
+        apply(&mut state, e);
+    }
+    assert_eq!(state, want, "the snapshot and the stream after it rebuild what the shards hold");
+    // a change made while the snapshot was read is either in it or after it, never both, never neither
+    let after: usize = rows.iter().filter(|e| e["op"] != "r").count();
+    assert!(after <= changed, "{after} stream changes for {changed} made");
+    assert!(rows.iter().all(|e| e["op"] != "r" || e["source"]["snapshot"] == true));
+    let row = cdc_row(&p, "p");
+    assert!(!row.get(3).map(String::is_empty).unwrap_or(true), "a position is kept once the snapshot is read: {row:?}");
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+}

@@ -109,7 +109,7 @@ async fn changes(
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    let stream = match crate::cdc::feed::Stream::open(&rt, &feed, token).await {
+    let stream = match crate::cdc::feed::Stream::open(&rt, &feed, token, false).await {
         Ok(s) => s,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };

@@ -322,7 +322,7 @@ pub async fn within<T>(
     }
 }
 
-fn opts(endpoint: &super::conn::Endpoint) -> mysql_async::Opts {
+pub fn opts(endpoint: &super::conn::Endpoint) -> mysql_async::Opts {
     let (host, port) = match endpoint.addr.rsplit_once(':') {
         Some((h, p)) => (h.to_string(), p.parse().unwrap_or(3306)),
         None => (endpoint.addr.clone(), 3306),

@@ -96,6 +96,20 @@ pub fn image(row: &BinlogRow, members: &Members, def: Option<&Definition>) -> Im
     Image { values, key }
 }
 
+/// A row a SELECT read (binary protocol, the session in UTC): the same JSON a binlog row of it gives.
+pub fn result_row(columns: &[Column], values: &[Value]) -> Image {
+    let mut out = Image { values: Map::new(), key: Map::new() };
+    for (col, v) in columns.iter().zip(values) {
+        let j = json(col, v, None);
+        let name = col.name_str().into_owned();
+        if col.flags().contains(ColumnFlags::PRI_KEY_FLAG) {
+            out.key.insert(name.clone(), j.clone());
+        }
+        out.values.insert(name, j);
+    }
+    out
+}
+
 const SAFE: u64 = 1 << 53;
 
 fn int(i: i64) -> Json {
@@ -161,6 +175,10 @@ fn json(col: &Column, v: &Value, names: Option<&[String]>) -> Json {
         Value::Double(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         Value::Date(y, m, d, h, mi, s, us) => match ty {
             MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => Json::String(format!("{y:04}-{m:02}-{d:02}")),
+            // a TIMESTAMP a UTC session read: the instant, as the binlog gives it
+            MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => {
+                Json::String(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}Z", fraction(*us)))
+            }
             _ => Json::String(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}", fraction(*us))),
         },
         Value::Time(neg, days, h, m, s, us) => {

@@ -70,6 +70,8 @@ pub struct Stream {
     rx: mpsc::Receiver<Item>,
     readers: Vec<tokio::task::JoinHandle<()>>,
     token: Token,
+    /// dataHosts still reading their first snapshot.
+    snapshotting: usize,
 }
 
 impl Drop for Stream {
@@ -92,12 +94,44 @@ impl Stream {
     /// Starts reading `feed` from `from`; a dataHost the token does not know (or every one, without
     /// a token) starts where its server is now, asked before anything is read, so every token the
     /// stream gives names every dataHost.
-    pub async fn open(rt: &Runtime, feed: &Feed, from: Option<Token>) -> Result<Stream, StreamError> {
+    ///
+    /// With `snapshot` (and no token: a feed's first start) each dataHost first gives its tables'
+    /// current rows from a consistent snapshot, then its stream from that snapshot's position; the
+    /// token names it once its snapshot is read (`snapshotting` counts the ones still reading).
+    pub async fn open(rt: &Runtime, feed: &Feed, from: Option<Token>, snapshot: bool) -> Result<Stream, StreamError> {
         let scopes = scopes(&rt.config, feed);
         if scopes.is_empty() {
             return Err(StreamError::Empty(feed.name.clone()));
         }
         let (tx, rx) = mpsc::channel(AHEAD);
+        let base_id = rt.config.system.binlog_server_id;
+        if snapshot && from.is_none() {
+            let mut readers = Vec::new();
+            for (host, scope) in scopes {
+                let Some(set) = rt.backends.hosts.iter().find(|h| h.cfg.name == host).cloned() else { continue };
+                let tx = tx.clone();
+                readers.push(tokio::spawn(async move {
+                    let name: Arc<str> = set.cfg.name.as_str().into();
+                    match super::snapshot::take(&set, &scope, &tx).await {
+                        Ok(done) => {
+                            let pos = HostPos { done, inside: None };
+                            let done = Item::SnapshotDone { data_host: name, pos: pos.clone() };
+                            if tx.send(done).await.is_ok() {
+                                reader::run(set, Arc::new(scope), pos, base_id, tx).await;
+                            }
+                        }
+                        Err(f) => {
+                            let why = match f {
+                                binlog::Failure::Unusable(w) | binlog::Failure::Gap(w) | binlog::Failure::Lost(w) => w,
+                            };
+                            let _ = tx.send(Item::Failed { data_host: name, why: format!("snapshot: {why}") }).await;
+                        }
+                    }
+                }));
+            }
+            let snapshotting = readers.len();
+            return Ok(Stream { rx, readers, token: Token::default(), snapshotting });
+        }
         let mut token = from.unwrap_or_default();
         let mut starts = Vec::new();
         for (host, scope) in scopes {
@@ -116,11 +150,9 @@ impl Stream {
         }
         let readers = starts
             .into_iter()
-            .map(|(set, scope, pos)| {
-                tokio::spawn(reader::run(set, scope, pos, rt.config.system.binlog_server_id, tx.clone()))
-            })
+            .map(|(set, scope, pos)| tokio::spawn(reader::run(set, scope, pos, base_id, tx.clone())))
             .collect();
-        Ok(Stream { rx, readers, token })
+        Ok(Stream { rx, readers, token, snapshotting: 0 })
     }
 
     /// The next change, with the token after it.
@@ -135,9 +167,15 @@ impl Stream {
         }
     }
 
-    /// The token as it stands (after the last change or finished transaction given).
+    /// The token as it stands (after the last change or finished transaction given). While a
+    /// snapshot is read it names only the dataHosts done with theirs: it is not a position to keep.
     pub fn token(&self) -> &Token {
         &self.token
+    }
+
+    /// dataHosts still reading their first snapshot.
+    pub fn snapshotting(&self) -> usize {
+        self.snapshotting
     }
 
     fn apply(&mut self, item: Item) -> Result<Option<Out>, StreamError> {
@@ -149,6 +187,12 @@ impl Stream {
             Item::Change { data_host, gtid, change } => {
                 reader::inside(self.token.0.entry(data_host.to_string()).or_default(), gtid, change.source.row + 1);
                 Ok(Some(Out { change: *change, token: self.token.clone() }))
+            }
+            Item::Snapshot { change } => Ok(Some(Out { change: *change, token: self.token.clone() })),
+            Item::SnapshotDone { data_host, pos } => {
+                self.token.0.insert(data_host.to_string(), pos);
+                self.snapshotting = self.snapshotting.saturating_sub(1);
+                Ok(None)
             }
             Item::Failed { data_host, why } => Err(StreamError::Failed { data_host: data_host.to_string(), why }),
         }

@@ -7,6 +7,7 @@ pub mod feed;
 pub mod position;
 pub mod reader;
 pub mod sink;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,11 +149,14 @@ async fn once(
 ) -> Result<(), (String, bool)> {
     let from = position::load(path).await.map_err(|e| (e, true))?;
     let mut publisher = Publisher::connect(kind).await.map_err(|e| (e, false))?;
-    let mut stream = Stream::open(rt, feed, from.clone()).await.map_err(|e| (e.to_string(), false))?;
+    let mut stream = Stream::open(rt, feed, from.clone(), feed.snapshot).await.map_err(|e| (e.to_string(), false))?;
     let mut acked: Token = stream.token().clone();
-    if from.is_none() {
-        // a new feed starts now: a restart goes on from here, not from a later now
+    // a new feed starts now (or at its snapshot's position): a restart goes on from there, not from a
+    // later now; a feed stopped while reading its snapshot has no position and takes it again
+    let mut unsaved = from.is_none();
+    if unsaved && stream.snapshotting() == 0 {
         position::store(path, &acked).await.map_err(|e| (format!("{}: {e}", path.display()), false))?;
+        unsaved = false;
     }
     *stats.position.lock() = acked.encode();
     *stats.state.lock() = "streaming";
@@ -171,29 +175,40 @@ async fn once(
                 let token = out.token;
                 let id = out.change.id();
                 let payload = out.change.render(feed.format, &token.encode());
-                let ts = out.change.source.ts_ms;
+                let (ts, snapshot) = (out.change.source.ts_ms, out.change.source.snapshot);
                 let ev = Addressed { schema: &out.change.source.schema, table: &out.change.source.table, id: &id, payload };
                 match publisher.send(ev).await {
-                    Ok(ack) => inflight.push_back(async move { ack.await.map(|_| (token, ts)) }),
+                    Ok(ack) => inflight.push_back(async move { ack.await.map(|_| (token, ts, snapshot)) }),
                     Err(e) => break Err((e, false)),
                 }
             }
             Some(done) = inflight.next() => {
                 match done {
-                    Ok((token, ts)) => {
-                        acked = token;
-                        dirty = true;
+                    Ok((token, ts, snapshot)) => {
+                        // until a first position is kept (a snapshot still being read or acknowledged),
+                        // an event's token may lack a dataHost: it is not one to keep
+                        if !unsaved {
+                            acked = token;
+                            dirty = true;
+                        }
                         stats.events.fetch_add(1, Ordering::Relaxed);
                         crate::stats::cdc_event(&feed.name);
-                        stats.lag_ms.store(now_ms().saturating_sub(ts), Ordering::Relaxed);
+                        if !snapshot {
+                            stats.lag_ms.store(now_ms().saturating_sub(ts), Ordering::Relaxed);
+                        }
                     }
                     Err(e) => break Err((e, false)),
                 }
             }
             _ = tick.tick() => {
+                if stream.snapshotting() > 0 {
+                    // no position until every snapshot is read and acknowledged
+                    continue;
+                }
                 // nothing in flight: every change read is acknowledged, and the transactions read since
                 // (of other tables) are done too
-                if inflight.is_empty() && *stream.token() != acked {
+                if inflight.is_empty() && (*stream.token() != acked || unsaved) {
+                    unsaved = false;
                     acked = stream.token().clone();
                     dirty = true;
                 }

@@ -55,6 +55,15 @@ pub enum Item {
         gtid: Gtid,
         change: Box<Change>,
     },
+    /// A row of the first snapshot (no position of its own: a feed stopped mid-snapshot takes it again).
+    Snapshot {
+        change: Box<Change>,
+    },
+    /// The snapshot of a dataHost is read; its stream goes on from `pos`.
+    SnapshotDone {
+        data_host: Arc<str>,
+        pos: HostPos,
+    },
     /// A transaction is finished: nothing of it is left to give.
     Done {
         data_host: Arc<str>,
