@@ -851,3 +851,46 @@ async fn a_snapshot_then_the_stream_without_a_gap_or_a_double() {
     let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
     let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
 }
+
+/// cdc.xml is hot-reloaded: a broken one is refused with `cdc.xml:line` (the feeds run on), a new
+/// feed starts at `shardcat reload`; `shardcat check` prints the feeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_xml_reloads_and_is_checked() {
+    let tag = format!("cdcl{}", std::process::id());
+    let sse_only = |names: &[&str]| -> String {
+        let feeds: Vec<String> =
+            names.iter().map(|n| format!("<feed name=\"{n}\" schema=\"{tag}\" tables=\"{tag}_customer\"/>")).collect();
+        format!("<cdc>\n{}\n</cdc>\n", feeds.join("\n"))
+    };
+    let dir = conf(&tag, &sse_only(&["one"]));
+    let p = start(dir.path());
+    let run = |args: &[&str]| -> (i32, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardcat")).args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let d = dir.path().to_str().unwrap().to_string();
+    let (code, out) = run(&["check", "--config", &d, "--rules", &d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("cdc feed one schema={tag} tables={tag}_customer sink=(HTTP endpoint only)")),
+        "{out}"
+    );
+    let manager = format!("127.0.0.1:{}", p.manager_port);
+    std::fs::write(dir.path().join("cdc.xml"), "<cdc>\n<feed name=\"x\" schema=\"nope\"/>\n</cdc>\n").unwrap();
+    let (code, out) = run(&["reload", "--manager", &manager, "--config", &d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cdc.xml:2:") && out.contains("unknown schema 'nope'"), "{out}");
+    let feeds: Vec<String> = manager_rows(&p, "show @@cdc").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(feeds, vec!["one".to_string()], "the running config's feeds");
+    std::fs::write(dir.path().join("cdc.xml"), sse_only(&["one", "two"])).unwrap();
+    let (code, out) = run(&["reload", "--manager", &manager, "--config", &d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cdc feed two added"), "{out}");
+    let feeds: Vec<String> = manager_rows(&p, "show @@cdc").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(feeds, vec!["one".to_string(), "two".to_string()]);
+    // the new feed is served (Sse::open checks the 200)
+    drop(Sse::open(p.http_port, "/changes/two", None).await);
+}

@@ -1,5 +1,5 @@
-//! What a reload changes: two loaded configs compared item by item (schemas, tables, rules, functions
-//! and their map files, users, dataNodes, dataHosts and their hosts), as lines an operator reads.
+//! What a reload changes: two loaded configs compared item by item (schemas, tables, rules, functions and
+//! their map files, users, dataNodes, dataHosts and their hosts, cdc sinks and feeds), as operator lines.
 
 use super::model::*;
 
@@ -89,6 +89,8 @@ pub fn diff(old: &Config, new: &Config) -> Vec<String> {
     compare(&mut out, "dataNode", &old.data_nodes, &new.data_nodes, |n| n.name.as_str(), |a, b| plain(a) == plain(b));
     compare(&mut out, "dataHost", &old.data_hosts, &new.data_hosts, |h| h.name.as_str(), same_data_host);
     compare(&mut out, "user", &old.users, &new.users, |u| u.name.as_str(), |a, b| plain(a) == plain(b));
+    compare(&mut out, "cdc sink", &old.cdc.sinks, &new.cdc.sinks, |k| k.name.as_str(), |a, b| plain(a) == plain(b));
+    compare(&mut out, "cdc feed", &old.cdc.feeds, &new.cdc.feeds, |f| f.name.as_str(), |a, b| plain(a) == plain(b));
     if plain(&old.system) != plain(&new.system) {
         out.push("system properties changed".into());
     }
