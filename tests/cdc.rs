@@ -894,3 +894,38 @@ async fn cdc_xml_reloads_and_is_checked() {
     // the new feed is served (Sse::open checks the 200)
     drop(Sse::open(p.http_port, "/changes/two", None).await);
 }
+
+/// A position the server's binlog lacks (purged, or another history): the feed stops with the
+/// server's error in `show @@cdc` and a metric — it never skips to where the server is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_the_server_lacks_stops_the_feed() {
+    let tag = format!("cdcg{}", std::process::id());
+    let stream = format!("SCGAP_{}", std::process::id());
+    let xml = format!(
+        "<cdc>\n<sink name=\"n\" type=\"nats\" url=\"nats://127.0.0.1:4222\" subject=\"{tag}.{{schema}}.{{table}}\" stream=\"{stream}\"/>\n\
+         <feed name=\"g\" schema=\"{tag}\" tables=\"*\" sink=\"n\"/>\n</cdc>\n"
+    );
+    let dir = conf(&tag, &xml);
+    // GTIDs no server of the stack ever wrote (server id 9999) in the stack's domains
+    std::fs::create_dir_all(dir.path().join("state/cdc")).unwrap();
+    std::fs::write(dir.path().join("state/cdc/g.position"), "sh1=1-9999-5;sh2=2-9999-5").unwrap();
+    let p = start(dir.path());
+    let t0 = Instant::now();
+    let row = loop {
+        let row = cdc_row(&p, "g");
+        if row.get(2).map(String::as_str) == Some("stopped") || t0.elapsed() > Duration::from_secs(20) {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(row.get(2).map(String::as_str), Some("stopped"), "{row:?}\n{}", p.log_text());
+    let error = row.get(7).cloned().unwrap_or_default();
+    assert!(error.contains("1236") || error.to_lowercase().contains("gtid"), "the server's reason: {error}");
+    let (_, metrics) = http_get(p.http_port, "/metrics").await;
+    assert!(metrics.lines().any(|l| l.starts_with("shardcat_cdc_errors_total{feed=\"g\"}")), "a metric says so");
+    // and the position is the one it had: nothing skipped
+    let kept = std::fs::read_to_string(dir.path().join("state/cdc/g.position")).unwrap();
+    assert_eq!(kept, "sh1=1-9999-5;sh2=2-9999-5");
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+}

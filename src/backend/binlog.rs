@@ -38,7 +38,7 @@ pub const POLL: Duration = Duration::from_millis(100);
 pub const POLL_STALE: Duration = Duration::from_millis(1000);
 
 /// MariaDB's binlog event types that mysql_common does not know.
-const MARIADB_GTID_EVENT: u8 = 162;
+pub const MARIADB_GTID_EVENT: u8 = 162;
 
 /// A GTID position: per domain, the server id and sequence number of the last transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -85,7 +85,7 @@ impl Drop for Stream {
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("dataHost {data_host}: {why}")]
-    Failed { data_host: String, why: String },
+    Failed { data_host: String, why: String, fatal: bool },
     #[error("feed '{0}' names no table this configuration places anywhere")]
     Empty(String),
 }
@@ -124,7 +124,8 @@ impl Stream {
                             let why = match f {
                                 binlog::Failure::Unusable(w) | binlog::Failure::Gap(w) | binlog::Failure::Lost(w) => w,
                             };
-                            let _ = tx.send(Item::Failed { data_host: name, why: format!("snapshot: {why}") }).await;
+                            let why = format!("snapshot: {why}");
+                            let _ = tx.send(Item::Failed { data_host: name, why, fatal: false }).await;
                         }
                     }
                 }));
@@ -139,9 +140,11 @@ impl Stream {
             let pos = match token.0.get(&host) {
                 Some(p) => p.clone(),
                 None => {
-                    let done = binlog::server_position(&set)
-                        .await
-                        .map_err(|why| StreamError::Failed { data_host: host.clone(), why })?;
+                    let done = binlog::server_position(&set).await.map_err(|why| StreamError::Failed {
+                        data_host: host.clone(),
+                        why,
+                        fatal: false,
+                    })?;
                     HostPos { done, inside: None }
                 }
             };
@@ -194,7 +197,9 @@ impl Stream {
                 self.snapshotting = self.snapshotting.saturating_sub(1);
                 Ok(None)
             }
-            Item::Failed { data_host, why } => Err(StreamError::Failed { data_host: data_host.to_string(), why }),
+            Item::Failed { data_host, why, fatal } => {
+                Err(StreamError::Failed { data_host: data_host.to_string(), why, fatal })
+            }
         }
     }
 }

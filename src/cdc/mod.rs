@@ -160,6 +160,10 @@ async fn once(
     }
     *stats.position.lock() = acked.encode();
     *stats.state.lock() = "streaming";
+    // the position is written off the publishing path: an fsync under load takes tens of ms, and the
+    // events would wait for it
+    let (keep, kept) = tokio::sync::watch::channel(None::<Token>);
+    let persister = tokio::spawn(persist(path.to_path_buf(), kept));
     let mut inflight = FuturesOrdered::new();
     let mut dirty = false;
     let mut tick = tokio::time::interval(PERSIST_EVERY);
@@ -169,7 +173,7 @@ async fn once(
             next = stream.next(), if inflight.len() < IN_FLIGHT => {
                 let out = match next {
                     None => break Err(("the binlog readers ended".to_string(), false)),
-                    Some(Err(e)) => break Err((e.to_string(), matches!(e, feed::StreamError::Failed { .. }) && is_gap(&e))),
+                    Some(Err(e)) => break Err((e.to_string(), matches!(e, feed::StreamError::Failed { fatal: true, .. }))),
                     Some(Ok(out)) => out,
                 };
                 let token = out.token;
@@ -213,7 +217,10 @@ async fn once(
                     dirty = true;
                 }
                 if dirty {
-                    position::store(path, &acked).await.map_err(|e| (format!("{}: {e}", path.display()), false))?;
+                    if persister.is_finished() {
+                        break Err((format!("{}: the position cannot be written", path.display()), false));
+                    }
+                    keep.send_replace(Some(acked.clone()));
                     *stats.position.lock() = acked.encode();
                     dirty = false;
                 }
@@ -221,16 +228,31 @@ async fn once(
         }
     };
     if dirty {
-        let _ = position::store(path, &acked).await;
+        keep.send_replace(Some(acked.clone()));
         *stats.position.lock() = acked.encode();
     }
-    result
+    // the last position written before the feed starts again
+    drop(keep);
+    match persister.await {
+        Ok(Err(e)) if result.is_ok() => Err((e, false)),
+        _ => result,
+    }
 }
 
-/// A reader that stopped because the server lacks the position (purged, or another history).
-fn is_gap(e: &feed::StreamError) -> bool {
-    match e {
-        feed::StreamError::Failed { why, .. } => !why.contains("no binlog server id"),
-        feed::StreamError::Empty(_) => false,
+/// Writes the newest position it is given, one write at a time, until the sender goes (then the last
+/// one given is written); stops at the first write that fails.
+async fn persist(
+    path: std::path::PathBuf,
+    mut kept: tokio::sync::watch::Receiver<Option<Token>>,
+) -> Result<(), String> {
+    loop {
+        let more = kept.changed().await.is_ok();
+        let token = kept.borrow_and_update().clone();
+        if let Some(t) = token {
+            position::store(&path, &t).await.map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        if !more {
+            return Ok(());
+        }
     }
 }

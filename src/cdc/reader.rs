@@ -69,10 +69,12 @@ pub enum Item {
         data_host: Arc<str>,
         gtid: Gtid,
     },
-    /// The reader cannot go on without skipping (a purged binlog, a GTID the server lacks).
+    /// The reader stopped: `fatal` when it cannot go on without skipping (a purged binlog, a GTID the
+    /// server lacks, no ROW binlog), else a failure worth retrying from the feed's position.
     Failed {
         data_host: Arc<str>,
         why: String,
+        fatal: bool,
     },
 }
 
@@ -86,7 +88,8 @@ pub async fn run(
 ) {
     let name: Arc<str> = set.cfg.name.as_str().into();
     let Some(lease) = ServerIdLease::take(base_id) else {
-        let _ = tx.send(Item::Failed { data_host: name, why: "no binlog server id left to lease".into() }).await;
+        let why = "no binlog server id left to lease".to_string();
+        let _ = tx.send(Item::Failed { data_host: name, why, fatal: false }).await;
         return;
     };
     let mut pos = Some(from);
@@ -97,7 +100,7 @@ pub async fn run(
         match stream(&set, &name, &scope, lease.id, &mut pos, &tx).await {
             Ok(()) => return,
             Err(Failure::Gap(why)) | Err(Failure::Unusable(why)) => {
-                let _ = tx.send(Item::Failed { data_host: name.clone(), why }).await;
+                let _ = tx.send(Item::Failed { data_host: name.clone(), why, fatal: true }).await;
                 return;
             }
             Err(Failure::Lost(why)) => {
@@ -143,7 +146,7 @@ async fn stream(
             Ok(Some(Ok(ev))) => ev,
         };
         let header = ev.header();
-        if header.event_type_raw() == 162 {
+        if header.event_type_raw() == binlog::MARIADB_GTID_EVENT {
             maps.clear();
             txn = Gtid::decode(header.server_id(), ev.data()).map(|g| (g, 0));
             continue;
