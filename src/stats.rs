@@ -165,6 +165,7 @@ pub mod names {
     pub const BINLOG_TRANSACTIONS: &str = "shardcat_binlog_transactions_total";
     pub const CDC_EVENTS: &str = "shardcat_cdc_events_total";
     pub const CDC_ERRORS: &str = "shardcat_cdc_errors_total";
+    pub const CDC_LAG: &str = "shardcat_cdc_lag_seconds";
     pub const INVALIDATIONS: &str = "shardcat_cache_invalidations_total";
     pub const CACHE_LOOKUPS: &str = "shardcat_cache_lookups_total";
     pub const CACHE_STORES: &str = "shardcat_cache_stores_total";
@@ -175,6 +176,11 @@ pub fn describe() {
     use metrics::{describe_counter, describe_histogram, Unit};
     describe_counter!(names::CDC_EVENTS, "Change-queue events acknowledged by the feed's broker, by feed");
     describe_counter!(names::CDC_ERRORS, "Change-queue failures (broker, binlog, state dir), by feed");
+    metrics::describe_gauge!(
+        names::CDC_LAG,
+        Unit::Seconds,
+        "Change queue: commit on the shard to the broker's acknowledgement, for a feed's last event"
+    );
     describe_counter!(names::STATEMENTS, "Client statements (COM_QUERY, COM_STMT_EXECUTE) by kind and result");
     describe_histogram!(names::STATEMENT_SECONDS, Unit::Seconds, "Statement latency as the client sees it");
     describe_counter!(names::COMMANDS, "Client commands by command");
@@ -279,6 +285,12 @@ pub fn invalidations(source: &'static str, n: u64) {
 /// A change the broker acknowledged, per feed.
 pub fn cdc_event(feed: &str) {
     metrics::counter!(names::CDC_EVENTS, "feed" => feed.to_string()).increment(1);
+}
+
+/// Commit on the server → acknowledged by the broker, for a feed's last event (the binlog's
+/// timestamps are whole seconds).
+pub fn cdc_lag(feed: &str, ms: u64) {
+    metrics::gauge!(names::CDC_LAG, "feed" => feed.to_string()).set(ms as f64 / 1000.0);
 }
 
 /// A feed's failure (broker, binlog, state dir), per feed.

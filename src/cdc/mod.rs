@@ -122,7 +122,12 @@ async fn run(rt: Arc<Runtime>, feed: Feed, kind: crate::config::model::SinkKind,
     let path = position::file(&rt.config.state_dir(), &feed.name);
     let mut backoff = Duration::from_millis(200);
     loop {
+        let began = std::time::Instant::now();
         let outcome = once(&rt, &feed, &kind, &path, &stats).await;
+        if began.elapsed() > Duration::from_secs(30) {
+            // it ran a while: this failure is a new one, retried soon
+            backoff = Duration::from_millis(200);
+        }
         let Err((why, fatal)) = outcome else { return };
         stats.errors.fetch_add(1, Ordering::Relaxed);
         crate::stats::cdc_error(&feed.name);
@@ -198,7 +203,9 @@ async fn once(
                         stats.events.fetch_add(1, Ordering::Relaxed);
                         crate::stats::cdc_event(&feed.name);
                         if !snapshot {
-                            stats.lag_ms.store(now_ms().saturating_sub(ts), Ordering::Relaxed);
+                            let lag = now_ms().saturating_sub(ts);
+                            stats.lag_ms.store(lag, Ordering::Relaxed);
+                            crate::stats::cdc_lag(&feed.name, lag);
                         }
                     }
                     Err(e) => break Err((e, false)),

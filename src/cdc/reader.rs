@@ -151,7 +151,21 @@ async fn stream(
             txn = Gtid::decode(header.server_id(), ev.data()).map(|g| (g, 0));
             continue;
         }
-        let Ok(Some(data)) = ev.read_data() else { continue };
+        let kind = header.event_type_raw();
+        let data = match ev.read_data() {
+            Ok(Some(d)) => d,
+            // MariaDB's compressed events (log_bin_compress): the rows cannot be read — never skip them
+            _ if (165..=171).contains(&kind) => {
+                return Err(Failure::Unusable(format!(
+                    "compressed binlog events (type {kind}, log_bin_compress=ON) cannot be read: the change queue needs them uncompressed"
+                )));
+            }
+            // a rows event that does not decode would be a change lost: stop instead
+            Err(e) if matches!(kind, 23..=25 | 30..=32) => {
+                return Err(Failure::Unusable(format!("a row event (type {kind}) did not decode: {e}")));
+            }
+            _ => continue,
+        };
         let at = u64::from(header.log_pos());
         let ts_ms = u64::from(header.timestamp()) * 1000;
         match data {
@@ -165,8 +179,15 @@ async fn stream(
                 maps.insert(t.table_id(), (t.into_owned(), members));
             }
             EventData::RowsEvent(rows) => {
-                let Some((gtid, n)) = txn.as_mut() else { continue };
-                let Some((tme, members)) = maps.get(&rows.table_id()) else { continue };
+                let Some((gtid, n)) = txn.as_mut() else {
+                    return Err(Failure::Unusable("a row event outside a transaction with a GTID".into()));
+                };
+                let Some((tme, members)) = maps.get(&rows.table_id()) else {
+                    return Err(Failure::Unusable(format!(
+                        "a row event for table id {} without its table map",
+                        rows.table_id()
+                    )));
+                };
                 let target = scope.target(&tme.database_name(), &tme.table_name());
                 let def = match (&target, members.named) {
                     (Some(_), false) => {
@@ -190,7 +211,7 @@ async fn stream(
                 for r in rows.rows(tme) {
                     let row = *n;
                     *n += 1;
-                    let (before, after) = r.map_err(|e| Failure::Lost(format!("a row event did not decode: {e}")))?;
+                    let (before, after) = r.map_err(|e| Failure::Unusable(format!("a row did not decode: {e}")))?;
                     // rows already given before a restart, and rows of other tables, only count
                     if skip(pos, gtid, row) {
                         continue;
