@@ -175,6 +175,11 @@ async fn workload(p: &Proxy, schema: &str, t: &str) -> usize {
     .await;
     exec(&mut d4, &format!("DELETE FROM {t}_orders WHERE id = 102")).await;
     n += 4;
+    // TRUNCATE through the proxy: one `t` event per node the table is on
+    exec(&mut c, &format!("INSERT INTO {t}_orders (id, customer_id, total) VALUES (200, 5, 1.00)")).await;
+    exec(&mut c, &format!("TRUNCATE TABLE {t}_orders")).await;
+    exec(&mut c, &format!("INSERT INTO {t}_orders (id, customer_id, total) VALUES (201, 6, 2.00)")).await;
+    n += 1 + 4 + 1;
     n
 }
 
