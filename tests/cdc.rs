@@ -851,8 +851,18 @@ async fn a_snapshot_then_the_stream_without_a_gap_or_a_double() {
     let after: usize = rows.iter().filter(|e| e["op"] != "r").count();
     assert!(after <= changed, "{after} stream changes for {changed} made");
     assert!(rows.iter().all(|e| e["op"] != "r" || e["source"]["snapshot"] == true));
-    let row = cdc_row(&p, "p");
+    // a position is kept once the snapshot is read and acknowledged (at the next write, ≤ 200 ms on)
+    let t0 = Instant::now();
+    let row = loop {
+        let row = cdc_row(&p, "p");
+        if !row.get(3).map(String::is_empty).unwrap_or(true) || t0.elapsed() > Duration::from_secs(10) {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(!row.get(3).map(String::is_empty).unwrap_or(true), "a position is kept once the snapshot is read: {row:?}");
+    let kept = std::fs::read_to_string(dir.path().join("state/cdc/p.position")).unwrap_or_default();
+    assert!(kept.contains("sh1=") && kept.contains("sh2="), "the kept position names both dataHosts: {kept}");
     let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
     let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
 }
