@@ -225,37 +225,14 @@ fn check(events: &[Json], expect_rows: usize, shards: &State, what: &str) {
 
 /// Every message of a JetStream stream, in stream order.
 async fn nats_all(js: &async_nats::jetstream::Context, stream: &str) -> Option<Vec<Json>> {
-    let mut s = js.get_stream(stream).await.ok()?;
-    let n = s.info().await.ok()?.state.messages as usize;
-    let consumer = s
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .ok()?;
-    let mut msgs = consumer.fetch().max_messages(n.max(1)).expires(Duration::from_secs(2)).messages().await.ok()?;
+    let msgs = jetstream_messages(js, stream).await?;
     let mut out = Vec::new();
-    while out.len() < n {
-        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
-            Ok(Some(Ok(m))) => {
-                let v: Json = serde_json::from_slice(&m.payload).unwrap();
-                assert_eq!(
-                    m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_string()),
-                    v["id"].as_str().map(str::to_string),
-                    "Nats-Msg-Id is the event's id"
-                );
-                out.push(v);
-            }
-            _ => break,
-        }
+    for (id, payload) in msgs {
+        let v: Json = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(id, v["id"].as_str().map(str::to_string), "Nats-Msg-Id is the event's id");
+        out.push(v);
     }
-    let _ = s.delete_consumer(&consumer_name(&consumer)).await;
     Some(out)
-}
-
-fn consumer_name(c: &async_nats::jetstream::consumer::PullConsumer) -> String {
-    c.cached_info().name.clone()
 }
 
 /// The stream's messages once `enough` says so (or after 30 s, as they are then).

@@ -189,7 +189,12 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     let js = async_nats::jetstream::new(client);
     let t2 = Instant::now();
     let (inserted, ids) = loop {
-        let events = stream_events(&js, &stream).await;
+        let events: Vec<serde_json::Value> = jetstream_messages(&js, &stream)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, payload)| serde_json::from_slice(&payload).unwrap_or_default())
+            .collect();
         let rows: Vec<&serde_json::Value> = events.iter().filter(|e| e["op"] == "c").collect();
         let ids: std::collections::HashSet<String> = rows.iter().map(|e| e["id"].to_string()).collect();
         let inserted: Vec<i64> = rows.iter().filter_map(|e| e["after"]["id"].as_i64()).collect();
@@ -205,30 +210,6 @@ async fn killed_primary_fails_over_to_the_promoted_replica() {
     eprintln!("failover: the change queue delivered all {} rows once across the promotion", got.len());
     let _ = js.delete_stream(&stream).await;
     stack_cmd(&["down"]);
-}
-
-/// Every message of a JetStream stream.
-async fn stream_events(js: &async_nats::jetstream::Context, stream: &str) -> Vec<serde_json::Value> {
-    use futures_util::StreamExt;
-    let Ok(mut s) = js.get_stream(stream).await else { return Vec::new() };
-    let Ok(info) = s.info().await else { return Vec::new() };
-    let n = info.state.messages as usize;
-    let cfg = async_nats::jetstream::consumer::pull::Config {
-        ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-        ..Default::default()
-    };
-    let Ok(consumer) = s.create_consumer(cfg).await else { return Vec::new() };
-    let Ok(mut msgs) = consumer.fetch().max_messages(n.max(1)).expires(Duration::from_secs(2)).messages().await else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    while out.len() < n {
-        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
-            Ok(Some(Ok(m))) => out.push(serde_json::from_slice(&m.payload).unwrap_or_default()),
-            _ => break,
-        }
-    }
-    out
 }
 
 /// The result cache's hits so far, read off /metrics.

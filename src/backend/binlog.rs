@@ -42,7 +42,7 @@ pub const MARIADB_GTID_EVENT: u8 = 162;
 
 /// A GTID position: per domain, the server id and sequence number of the last transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Position(pub BTreeMap<u32, (u32, u64)>);
+pub struct Position(BTreeMap<u32, (u32, u64)>);
 
 impl Position {
     pub fn parse(s: &str) -> Self {
@@ -301,6 +301,15 @@ pub enum Failure {
     Lost(String),
 }
 
+impl Failure {
+    /// What went wrong, in words.
+    pub fn reason(self) -> String {
+        match self {
+            Failure::Unusable(w) | Failure::Gap(w) | Failure::Lost(w) => w,
+        }
+    }
+}
+
 impl From<mysql_async::Error> for Failure {
     fn from(e: mysql_async::Error) -> Self {
         match &e {
@@ -399,9 +408,7 @@ pub async fn server_position(set: &DataHostSet) -> Result<Position, String> {
         let _ = c.disconnect().await;
         Ok::<_, Failure>(Position::parse(&pos.unwrap_or_default()))
     };
-    step.await.map_err(|f| match f {
-        Failure::Unusable(w) | Failure::Gap(w) | Failure::Lost(w) => w,
-    })
+    step.await.map_err(Failure::reason)
 }
 
 /// Reads the current writeHost's binlog until something ends it.

@@ -121,10 +121,7 @@ impl Stream {
                             }
                         }
                         Err(f) => {
-                            let why = match f {
-                                binlog::Failure::Unusable(w) | binlog::Failure::Gap(w) | binlog::Failure::Lost(w) => w,
-                            };
-                            let why = format!("snapshot: {why}");
+                            let why = format!("snapshot: {}", f.reason());
                             let _ = tx.send(Item::Failed { data_host: name, why, fatal: false }).await;
                         }
                     }

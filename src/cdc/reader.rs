@@ -92,7 +92,7 @@ pub async fn run(
         let _ = tx.send(Item::Failed { data_host: name, why, fatal: false }).await;
         return;
     };
-    let mut pos = Some(from);
+    let mut pos = from;
     loop {
         if set.retired() {
             return;
@@ -120,10 +120,10 @@ async fn stream(
     name: &Arc<str>,
     scope: &Scope,
     server_id: u32,
-    pos: &mut Option<HostPos>,
+    pos: &mut HostPos,
     tx: &mpsc::Sender<Item>,
 ) -> Result<(), Failure> {
-    let dump = binlog::open(set, server_id, pos.as_ref().map(|p| &p.done), false).await?;
+    let dump = binlog::open(set, server_id, Some(&pos.done), false).await?;
     let binlog::Dump { mut control, mut events, host, index, .. } = dump;
     let metadata: Option<String> =
         binlog::within("the row metadata query", control.query_first("SELECT @@global.binlog_row_metadata")).await?;
@@ -359,8 +359,8 @@ fn source(
 }
 
 /// Whether row `row` of `gtid` was given before (the position says so).
-fn skip(pos: &Option<HostPos>, gtid: &Gtid, row: u64) -> bool {
-    match pos.as_ref().and_then(|p| p.inside.as_ref()) {
+fn skip(pos: &HostPos, gtid: &Gtid, row: u64) -> bool {
+    match pos.inside.as_ref() {
         Some((g, n)) => same(g, gtid) && row < *n,
         None => false,
     }
@@ -372,19 +372,19 @@ fn same(a: &Gtid, b: &Gtid) -> bool {
 
 /// Hands the feed a change of `gtid`; the position then counts its row as given. False when the
 /// receiver is gone.
-async fn give(pos: &mut Option<HostPos>, name: &Arc<str>, gtid: Gtid, change: Change, tx: &mpsc::Sender<Item>) -> bool {
+async fn give(pos: &mut HostPos, name: &Arc<str>, gtid: Gtid, change: Change, tx: &mpsc::Sender<Item>) -> bool {
     let n = change.source.row + 1;
     if tx.send(Item::Change { data_host: name.clone(), gtid, change: Box::new(change) }).await.is_err() {
         return false;
     }
-    inside(pos.get_or_insert_with(HostPos::default), gtid, n);
+    inside(pos, gtid, n);
     true
 }
 
 /// The transaction is finished: the position moves past it, the feed learns it. False when the
 /// receiver is gone.
-async fn done(pos: &mut Option<HostPos>, name: &Arc<str>, gtid: Gtid, tx: &mpsc::Sender<Item>) -> bool {
-    advance(pos.get_or_insert_with(HostPos::default), gtid);
+async fn done(pos: &mut HostPos, name: &Arc<str>, gtid: Gtid, tx: &mpsc::Sender<Item>) -> bool {
+    advance(pos, gtid);
     tx.send(Item::Done { data_host: name.clone(), gtid }).await.is_ok()
 }
 

@@ -103,8 +103,8 @@ pub fn render(cfg: &Config) -> String {
     o
 }
 
-/// A URL with its password hidden.
-fn redact(url: &str) -> String {
+/// A URL with its password hidden (what logs and `shardcat check` may print of a sink's URL).
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(i), Some(at)) if at > i => match url[i + 3..at].split_once(':') {
             Some((user, _)) => format!("{}{user}:***{}", &url[..i + 3], &url[at..]),

@@ -93,8 +93,10 @@ impl Collation {
     pub fn weights_key(&self, w: &[u8]) -> Vec<u8> {
         let mut w = w;
         if self.pad {
-            let space: Vec<u8> = (0..self.unit).map(|i| if i + 1 == self.unit { 0x20 } else { 0 }).collect();
-            while w.len() >= self.unit && w.len().is_multiple_of(self.unit) && w[w.len() - self.unit..] == space[..] {
+            // a space weighs 0x20 in the unit's last byte, zeros before it
+            let is_space =
+                |u: &[u8]| u.split_last().is_some_and(|(last, rest)| *last == 0x20 && rest.iter().all(|b| *b == 0));
+            while w.len() >= self.unit && w.len().is_multiple_of(self.unit) && is_space(&w[w.len() - self.unit..]) {
                 w = &w[..w.len() - self.unit];
             }
         }

@@ -282,3 +282,33 @@ pub fn with_switch_host(schema: &str) -> String {
         "\t<dataHost name=\"host_sw\" maxCon=\"10\" minCon=\"1\" balance=\"0\" writeType=\"0\" dbType=\"mysql\" dbDriver=\"native\" switchType=\"1\">\n\t\t<heartbeat>select user()</heartbeat>\n\t\t<writeHost host=\"sw1\" url=\"127.0.0.1:3307\" user=\"proxy\" password=\"proxy\"/>\n\t\t<writeHost host=\"sw2\" url=\"127.0.0.1:3309\" user=\"proxy\" password=\"proxy\"/>\n\t</dataHost>\n</mycat:schema>",
     )
 }
+
+/// Every message of a JetStream stream, in stream order: (its Nats-Msg-Id header, its payload). None
+/// when the stream or a consumer of it cannot be had.
+pub async fn jetstream_messages(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+) -> Option<Vec<(Option<String>, Vec<u8>)>> {
+    use futures_util::StreamExt;
+    let mut s = js.get_stream(stream).await.ok()?;
+    let n = s.info().await.ok()?.state.messages as usize;
+    let cfg = async_nats::jetstream::consumer::pull::Config {
+        ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+        ..Default::default()
+    };
+    let consumer = s.create_consumer(cfg).await.ok()?;
+    let mut msgs = consumer.fetch().max_messages(n.max(1)).expires(Duration::from_secs(2)).messages().await.ok()?;
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(5), msgs.next()).await {
+            Ok(Some(Ok(m))) => {
+                let id = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_string());
+                out.push((id, m.payload.to_vec()));
+            }
+            _ => break,
+        }
+    }
+    let name = consumer.cached_info().name.clone();
+    let _ = s.delete_consumer(&name).await;
+    Some(out)
+}

@@ -19,7 +19,7 @@ impl Rabbit {
     pub async fn connect(url: &str, exchange: &str, routing_key: &str) -> Result<Rabbit, String> {
         let conn = Connection::connect(url, ConnectionProperties::default())
             .await
-            .map_err(|e| format!("RabbitMQ {}: {e}", redact(url)))?;
+            .map_err(|e| format!("RabbitMQ {}: {e}", crate::config::summary::redact(url)))?;
         let channel = conn.create_channel().await.map_err(|e| format!("RabbitMQ channel: {e}"))?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -61,13 +61,5 @@ impl Rabbit {
                 Err(e) => Err(format!("RabbitMQ confirm: {e}")),
             }
         }))
-    }
-}
-
-/// A URL with its password hidden.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(i), Some(at)) if at > i => format!("{}***{}", &url[..i + 3], &url[at..]),
-        _ => url.to_string(),
     }
 }
