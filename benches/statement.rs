@@ -29,7 +29,7 @@ fn routing(c: &mut Criterion) {
     let Ok(rules) = Rules::build(&cfg) else { panic!("bench/config's rules do not build") };
     let backends = Backends::build(&cfg);
     let user = cfg.users[0].clone();
-    let ctx = Ctx { cfg: &cfg, rules: &rules, user: &user, backends: &backends, parents: None };
+    let ctx = Ctx { cfg: &cfg, rules: &rules, user: &user, backends: &backends, parents: None, learned: None };
     let (Some(range), Some(modulo)) = (cfg.schema("sb_range"), cfg.schema("sb_mod")) else {
         panic!("bench/config lacks sb_range / sb_mod")
     };

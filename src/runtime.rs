@@ -16,6 +16,8 @@ pub struct Runtime {
     pub backends: Arc<Backends>,
     /// When this generation was loaded.
     pub loaded: SystemTime,
+    /// What merges learned of their shards' string keys (a reload starts it afresh).
+    pub learned: Arc<crate::exec::learned::Learned>,
 }
 
 /// What a reload does to the dataHosts.
@@ -46,6 +48,7 @@ impl Runtime {
             rules: Arc::new(rules),
             backends: Arc::new(backends),
             loaded: SystemTime::now(),
+            learned: Arc::default(),
         })
     }
 
@@ -71,6 +74,7 @@ impl Runtime {
             rules: Arc::new(rules),
             backends: Arc::new(backends),
             loaded: SystemTime::now(),
+            learned: Arc::default(),
         };
         Ok(Next { runtime, started, retired })
     }

@@ -694,3 +694,58 @@ async fn found_rows_over_shards_is_the_total() {
         .unwrap_err();
     assert_eq!(server_error(&e).map(|s| s.0), Some(1105), "{e}");
 }
+
+/// A merge's shards say once what its string keys' collations are; the statement then runs lean
+/// (EXPLAIN shows the shards' text with NULL where COLLATION/WEIGHT_STRING were) and orders as one
+/// server would. A collation changed by ALTER TABLE through the proxy orders the very next merge; one
+/// changed on the shards directly, behind the proxy's back, within `exec::learned::TRUST` (1 s).
+#[tokio::test]
+async fn merges_follow_a_collation_changed_by_ddl() {
+    let _g = LOCK.lock().await;
+    let mut c = conn("shard").await;
+    fresh_tables(&mut c).await;
+    let rows = "(1, 'a'), (2, 'B'), (3, 'A'), (4, 'b'), (5, 'a '), (6, 'á'), (7, 'C'), (8, 'c')";
+    exec(&mut c, &format!("INSERT INTO t_mod (id, v) VALUES {rows}")).await;
+    // the oracle: the same rows in one server's table, its collation changed alike
+    let mut o = direct_conn(PRIMARY1, "sc_a").await;
+    exec(&mut o, "CREATE TEMPORARY TABLE coll_oracle (id BIGINT PRIMARY KEY, v VARCHAR(20))").await;
+    exec(&mut o, &format!("INSERT INTO coll_oracle (id, v) VALUES {rows}")).await;
+    let queries = ["SELECT v, id FROM t_mod ORDER BY v, id", "SELECT COUNT(DISTINCT v) FROM t_mod"];
+    async fn answers(c: &mut mysql_async::Conn, queries: &[&str], table: &str) -> Vec<Vec<Vec<Option<String>>>> {
+        let mut out = Vec::new();
+        for q in queries {
+            let rows: Vec<mysql_async::Row> =
+                c.query(q.replace("t_mod", table)).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+            let text = |v: mysql_async::Value| match v {
+                mysql_async::Value::NULL => None,
+                mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                other => Some(format!("{other:?}")),
+            };
+            out.push(rows.into_iter().map(|r| r.unwrap().into_iter().map(text).collect()).collect());
+        }
+        out
+    }
+    let lean =
+        |e: &BTreeMap<String, String>| e.values().all(|s| s.contains("NULL AS `__sc_") && !s.contains("COLLATION("));
+    for collation in ["utf8mb4_general_ci", "utf8mb4_bin"] {
+        // through the proxy: the next merge already knows
+        exec(&mut c, &format!("ALTER TABLE t_mod MODIFY v VARCHAR(20) COLLATE {collation}")).await;
+        exec(&mut o, &format!("ALTER TABLE coll_oracle MODIFY v VARCHAR(20) COLLATE {collation}")).await;
+        assert!(!lean(&explain(&mut c, queries[0]).await), "DDL through the proxy: learned again");
+        let want = answers(&mut o, &queries, "coll_oracle").await;
+        assert_eq!(answers(&mut c, &queries, "t_mod").await, want, "{collation}, learning");
+        assert!(lean(&explain(&mut c, queries[0]).await), "{collation}: the shards were asked once");
+        assert_eq!(answers(&mut c, &queries, "t_mod").await, want, "{collation}, lean");
+    }
+    // behind the proxy's back, on every shard: trusted for TRUST at most
+    for n in 0..4 {
+        let (port, db) = node(n);
+        let mut d = direct_conn(port, db).await;
+        exec(&mut d, "ALTER TABLE t_mod MODIFY v VARCHAR(20) COLLATE utf8mb4_general_ci").await;
+    }
+    exec(&mut o, "ALTER TABLE coll_oracle MODIFY v VARCHAR(20) COLLATE utf8mb4_general_ci").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let want = answers(&mut o, &queries, "coll_oracle").await;
+    assert_eq!(answers(&mut c, &queries, "t_mod").await, want, "changed on the shards directly");
+    assert_eq!(answers(&mut c, &queries, "t_mod").await, want, "and lean again");
+}

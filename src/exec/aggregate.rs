@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::cell::{compare, Cell, ColumnInfo, Compare, Row};
+use super::collation::Collations;
 use crate::error::{Error, Result};
 use crate::route::merge::{AggKind, AggSpec, ColRef, DistinctFn, GroupKey};
 
@@ -154,7 +155,7 @@ fn add(sum_dec: &mut Option<Dec>, sum_f: &mut Option<f64>, v: &[u8], exact: Opti
 fn normalised(
     cols: &[ColumnInfo],
     visible: usize,
-    collations: &[Option<usize>],
+    collations: &Collations,
     keys: &[GroupKey],
     row: &Row,
     nulls: bool,
@@ -173,7 +174,7 @@ fn normalised(
         let cell = if numeric {
             value.clone()
         } else {
-            let c = collation_cell(collations, visible, g.weight, row);
+            let c = collations.get(g.weight, row);
             super::collation::group_cell(value, row.get(idx(g.weight)).unwrap_or(&none), c)
         };
         match cell {
@@ -190,20 +191,12 @@ fn normalised(
     Some(k)
 }
 
-/// The cell naming the collation of a weight column's value (`MergePlan::collation_of`).
-fn collation_cell<'r>(collations: &[Option<usize>], visible: usize, weight: ColRef, row: &'r Row) -> Option<&'r Cell> {
-    match weight {
-        ColRef::Hidden(j) => collations.get(j).copied().flatten().and_then(|c| row.get(visible + c)),
-        ColRef::Visible(_) => None,
-    }
-}
-
 pub struct Aggregator<'a> {
     aggs: &'a [AggSpec],
     keys: &'a [GroupKey],
     cols: &'a [ColumnInfo],
     visible: usize,
-    collations: &'a [Option<usize>],
+    collations: &'a Collations,
     /// Keyed by values from the shards' rows: foldhash's keyed quality hasher (fast, seeded per process).
     groups: HashMap<Vec<u8>, (Row, Vec<Acc>), foldhash::quality::RandomState>,
     order: Vec<Vec<u8>>,
@@ -221,7 +214,7 @@ impl<'a> Aggregator<'a> {
         keys: &'a [GroupKey],
         cols: &'a [ColumnInfo],
         visible: usize,
-        collations: &'a [Option<usize>],
+        collations: &'a Collations,
         limit_bytes: usize,
     ) -> Self {
         Aggregator {
@@ -334,8 +327,8 @@ impl<'a> Aggregator<'a> {
                     } else if how == Compare::Numeric {
                         compare(&cell, best, how)
                     } else {
-                        let c = collation_cell(self.collations, visible, *weight, &row);
-                        super::collation::order((&cell, &w, c), (best, best_w, c))
+                        let c = self.collations.get(*weight, &row);
+                        super::collation::order((&cell, &w), (best, best_w), c)
                     };
                     let better = if is_min { ord == Ordering::Less } else { ord == Ordering::Greater };
                     if better || best.is_none() {
@@ -615,7 +608,8 @@ mod tests {
             AggSpec { col: 3, kind: AggKind::Avg { sum: ColRef::Hidden(1), count: ColRef::Hidden(2) } },
         ];
         let keys = vec![GroupKey { col: ColRef::Visible(0), weight: ColRef::Hidden(0) }];
-        let mut a = Aggregator::new(&aggs, &keys, &cols, 4, &[], 1 << 20);
+        let none = Collations::new(&[], 4, None);
+        let mut a = Aggregator::new(&aggs, &keys, &cols, 4, &none, 1 << 20);
         let r = |g: &str, w: &str, c: &str, s: Option<&str>, avg: &str, sum: &str, n: &str| -> Row {
             vec![
                 Some(g.into()),

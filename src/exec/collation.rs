@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use super::cell::{compare, Cell, Compare};
 use super::collation_tables::{GENERAL_CI, LATIN1_SWEDISH_CI};
+use crate::route::merge::ColRef;
 
 /// The names a merge's shards are told the proxy compares itself (their WEIGHT_STRING is then not sent).
 pub const KNOWN: &[&str] = &[
@@ -166,37 +167,71 @@ impl Collation {
     }
 }
 
-/// How two string cells compare: by the collation the shards named (`c`) when they sent no weight —
-/// the proxy knows it —, by their weights (`w`) otherwise; NULL first.
-pub fn order(a: (&Cell, &Cell, Option<&Cell>), b: (&Cell, &Cell, Option<&Cell>)) -> Ordering {
-    let ((av, aw, ac), (bv, bw, bc)) = (a, b);
+/// How two string values compare: by their collation `c` when the shards sent no weight — the proxy
+/// knows it —, by their weights otherwise (with `c`'s padding when known); NULL first.
+pub fn order(a: (&Cell, &Cell), b: (&Cell, &Cell), c: Option<Collation>) -> Ordering {
+    let ((av, aw), (bv, bw)) = (a, b);
     match (av, bv) {
         (None, None) => return Ordering::Equal,
         (None, Some(_)) => return Ordering::Less,
         (Some(_), None) => return Ordering::Greater,
         (Some(x), Some(y)) if aw.is_none() && bw.is_none() => {
-            let named = ac.or(bc).and_then(|c| c.as_deref()).and_then(Collation::by_name);
-            return named.map_or_else(|| x.cmp(y), |c| c.cmp(x, y));
+            return c.map_or_else(|| x.cmp(y), |c| c.cmp(x, y));
         }
         _ => {}
     }
-    match (aw, bw, ac.or(bc).and_then(|c| c.as_deref()).and_then(Collation::by_name)) {
+    match (aw, bw, c) {
         (Some(x), Some(y), Some(c)) => c.cmp_weights(x, y),
         _ => compare(aw, bw, Compare::Bytes),
     }
 }
 
-/// What a string cell groups by: its weight when the shards sent one, else its key under the
-/// collation they named; NULL stays NULL.
-pub fn group_cell(v: &Cell, w: &Cell, c: Option<&Cell>) -> Cell {
+/// What a string value groups by: its weight when the shards sent one, else its key under its
+/// collation `c`; NULL stays NULL.
+pub fn group_cell(v: &Cell, w: &Cell, c: Option<Collation>) -> Cell {
     let v = v.as_ref()?;
-    let coll = c.and_then(|c| c.as_deref()).and_then(Collation::by_name);
-    Some(match (w, coll) {
+    Some(match (w, c) {
         (Some(w), Some(coll)) => coll.weights_key(w),
         (Some(w), None) => w.clone(),
         (None, Some(coll)) => coll.key(v),
         (None, None) => v.clone(),
     })
+}
+
+/// The collation each weight column of a merge compares by: told beforehand (a lean run, whose
+/// shards send neither COLLATION nor WEIGHT_STRING: `exec::learned`), or read off the first row that
+/// names it — every row of a result names the same one, so it is looked up once per merge.
+pub struct Collations {
+    /// Per hidden weight column, the hidden column naming its collation (`MergePlan::collation_of`).
+    of: Vec<Option<usize>>,
+    known: Vec<OnceLock<Option<Collation>>>,
+    /// Where the hidden columns begin.
+    visible: usize,
+}
+
+impl Collations {
+    pub fn new(of: &[Option<usize>], visible: usize, told: Option<&[Option<Collation>]>) -> Collations {
+        let known = (0..of.len())
+            .map(|j| match told {
+                Some(t) => OnceLock::from(t.get(j).copied().flatten()),
+                None => OnceLock::new(),
+            })
+            .collect();
+        Collations { of: of.to_vec(), known, visible }
+    }
+
+    /// The collation of weight column `weight`, as `row` (or an earlier one) names it.
+    pub fn get(&self, weight: ColRef, row: &[Cell]) -> Option<Collation> {
+        let ColRef::Hidden(j) = weight else { return None };
+        let slot = self.known.get(j)?;
+        if let Some(c) = slot.get() {
+            return *c;
+        }
+        let name = row.get(self.visible + self.of.get(j).copied().flatten()?)?.as_deref()?;
+        let c = Collation::by_name(name);
+        let _ = slot.set(c);
+        c
+    }
 }
 
 /// The rest of a longer string against the spaces the shorter one is padded with: the first weight

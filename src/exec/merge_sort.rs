@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 
 use super::cell::{compare, Cell, ColumnInfo, Compare, Row};
+use super::collation::Collations;
 use crate::route::merge::{ColRef, SortKey};
 
 /// How rows compare under ORDER BY keys: numbers by value, strings by their collation weight column.
@@ -12,20 +13,14 @@ pub struct Keys<'a> {
     pub cols: &'a [ColumnInfo],
     /// Number of client columns (hidden helper columns follow).
     pub visible: usize,
-    /// Per hidden weight column, the hidden column naming its collation (`MergePlan::collation_of`).
-    pub collations: &'a [Option<usize>],
+    /// The collation each weight column compares by.
+    pub collations: &'a Collations,
 }
 
-/// A row's value, weight and collation cells for a string key (missing ones NULL).
-fn side<'r>(
-    r: &'r Row,
-    value: usize,
-    weight: usize,
-    collation: Option<usize>,
-    none: &'r Cell,
-) -> (&'r Cell, &'r Cell, Option<&'r Cell>) {
+/// A row's value and weight cells for a string key (missing ones NULL).
+fn side<'r>(r: &'r Row, value: usize, weight: usize, none: &'r Cell) -> (&'r Cell, &'r Cell) {
     let get = |i: usize| r.get(i).unwrap_or(none);
-    (get(value), get(weight), collation.map(get))
+    (get(value), get(weight))
 }
 
 impl Keys<'_> {
@@ -45,11 +40,8 @@ impl Keys<'_> {
                 compare(a.get(i).unwrap_or(&none), b.get(i).unwrap_or(&none), Compare::Numeric)
             } else {
                 let w = self.idx(k.weight);
-                let c = match k.weight {
-                    ColRef::Hidden(j) => self.collations.get(j).copied().flatten().map(|c| self.visible + c),
-                    ColRef::Visible(_) => None,
-                };
-                super::collation::order(side(a, i, w, c, &none), side(b, i, w, c, &none))
+                let c = self.collations.get(k.weight, a).or_else(|| self.collations.get(k.weight, b));
+                super::collation::order(side(a, i, w, &none), side(b, i, w, &none), c)
             };
             let o = if k.desc { o.reverse() } else { o };
             if o != Ordering::Equal {
@@ -94,7 +86,8 @@ mod tests {
             SortKey { col: ColRef::Visible(1), weight: ColRef::Hidden(0), desc: false },
             SortKey { col: ColRef::Visible(0), weight: ColRef::Visible(0), desc: true },
         ];
-        let k = Keys { keys: &keys, cols: &cols, visible: 2, collations: &[] };
+        let none = Collations::new(&[], 2, None);
+        let k = Keys { keys: &keys, cols: &cols, visible: 2, collations: &none };
         let mut streams: Vec<std::vec::IntoIter<Option<Row>>> = vec![
             vec![row("9", "a"), row("2", "B"), row("10", "c")].into_iter(),
             vec![row("3", "A"), row("1", "b"), row("4", "d")].into_iter(),

@@ -6,6 +6,7 @@ pub mod cell;
 pub mod collation;
 pub mod collation_tables;
 pub mod having;
+pub mod learned;
 pub mod limit;
 pub mod merge;
 pub mod merge_sort;
@@ -23,7 +24,8 @@ use crate::route::{Mode, Route};
 
 /// Runs a routed command on its connections (one per route node, in order) and streams the reply.
 /// `payloads` holds one command for all nodes, or one per node.
-/// `merge_limit` caps the bytes a merge may hold (groups, sorted groups).
+/// `merge_limit` caps the bytes a merge may hold (groups, sorted groups); `ask` is where a merge
+/// learns what its shards say of its string keys.
 pub async fn run<W: AsyncWrite + Unpin>(
     route: &Route,
     conns: &mut [Pooled],
@@ -31,6 +33,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
     out: &mut PacketWriter<W>,
     fmt: &ClientFmt,
     merge_limit: usize,
+    ask: Option<learned::Ask<'_>>,
 ) -> Result<Reply> {
     match &route.mode {
         Mode::Single => match (conns.first_mut(), payloads.first()) {
@@ -45,7 +48,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
             scatter::write_all(conns, &route.nodes, payloads, scatter::Counting::ReportOne, out, fmt).await
         }
         Mode::WriteAllSum => scatter::write_all(conns, &route.nodes, payloads, scatter::Counting::Sum, out, fmt).await,
-        Mode::Merge(plan) => merge::run(conns, payloads, plan.as_ref(), out, fmt, merge_limit).await,
+        Mode::Merge(plan) => merge::run(conns, &route.nodes, payloads, plan.as_ref(), out, fmt, merge_limit, ask).await,
     }
 }
 

@@ -385,7 +385,14 @@ impl Session {
         let cfg = self.rt.config.clone();
         let rules = self.rt.rules.clone();
         let (user, backends) = (self.user.clone(), self.rt.backends.clone());
-        let ctx = crate::route::Ctx { cfg: &cfg, rules: &rules, user: &user, backends: &backends, parents: None };
+        let ctx = crate::route::Ctx {
+            cfg: &cfg,
+            rules: &rules,
+            user: &user,
+            backends: &backends,
+            parents: None,
+            learned: None,
+        };
         let placer = crate::route::insert::value_placer(&ctx, schema, t).ok_or_else(|| {
             Error::unsupported(format!(
                 "LOAD DATA into '{}': an ER child placed by its parent rows cannot be loaded across shards yet",

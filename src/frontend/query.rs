@@ -393,7 +393,18 @@ impl Session {
 
     /// Routing's view of this session: its config, schema rights and node liveness.
     pub fn route_ctx<'a>(&'a self, cfg: &'a Config, rules: &'a route::Rules) -> route::Ctx<'a> {
-        route::Ctx { cfg, rules, user: &self.user, backends: &self.rt.backends, parents: None }
+        let learned = Some(crate::exec::learned::Ask { learned: &self.rt.learned, session: self.charsets_key() });
+        route::Ctx { cfg, rules, user: &self.user, backends: &self.rt.backends, parents: None, learned }
+    }
+
+    /// The session's character sets and SETs as one key: what a merge learned of its string keys
+    /// holds only under the same ones (`exec::learned`).
+    pub fn charsets_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        self.charset.hash(&mut h);
+        self.sets.hash(&mut h);
+        h.finish()
     }
 
     /// The session's schema, or (for statements needing none) the first schema the user may use.

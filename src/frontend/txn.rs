@@ -287,8 +287,13 @@ impl Session {
         self.ctl.start(conns.iter().map(|c| &**c));
         let guard = self.guard_write();
         let t0 = std::time::Instant::now();
-        let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit).await;
+        let ask = crate::exec::learned::Ask { learned: &self.rt.learned, session: self.charsets_key() };
+        let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit, Some(ask)).await;
         self.ctl.finish().await;
+        if matches!(self.stmt_kind, crate::sql::classify::Kind::Ddl | crate::sql::classify::Kind::Call) {
+            // a column's collation may have changed: merges learn their string keys again
+            self.rt.learned.forget();
+        }
         self.meter(r, conns, &res, t0.elapsed());
         self.after_write(guard);
         for c in conns.iter_mut() {

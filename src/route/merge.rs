@@ -111,6 +111,12 @@ pub struct MergePlan {
     /// Per hidden column: when it is a weight, the hidden column naming the collation its value is
     /// compared by while the weight is NULL (`Builder::weigh`).
     pub collation_of: Vec<Option<usize>>,
+    /// `shard_sql` with NULL for every collation and weight column: what the shards run once the
+    /// proxy learned what those columns say for this statement (`exec::learned`). It also names the
+    /// statement in what was learned.
+    pub lean_sql: Option<String>,
+    /// Set when the shards run `lean_sql`: the collation of each hidden weight column, as learned.
+    pub told: Option<std::sync::Arc<[Option<crate::exec::collation::Collation>]>>,
 }
 
 impl MergePlan {
@@ -128,7 +134,39 @@ impl MergePlan {
             feed: Vec::new(),
             labels: Vec::new(),
             collation_of: Vec::new(),
+            lean_sql: None,
+            told: None,
         }
+    }
+
+    /// Every string key's (weight column, value column): what a run learns from.
+    pub fn weighed(&self) -> Vec<(usize, ColRef)> {
+        let mut out: Vec<(usize, ColRef)> = Vec::new();
+        let mut add = |weight: ColRef, value: ColRef| {
+            if let ColRef::Hidden(j) = weight {
+                if !out.iter().any(|(w, _)| *w == j) {
+                    out.push((j, value));
+                }
+            }
+        };
+        for k in self.order.iter().chain(&self.feed) {
+            add(k.weight, k.col);
+        }
+        for g in self.group.iter().flatten() {
+            add(g.weight, g.col);
+        }
+        for a in &self.aggs {
+            match &a.kind {
+                AggKind::Min { weight } | AggKind::Max { weight } => add(*weight, ColRef::Visible(a.col)),
+                AggKind::Distinct { args, .. } | AggKind::Concat { args, .. } => {
+                    for g in args {
+                        add(g.weight, g.col);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The text of column `c` (its position when unknown).
@@ -695,6 +733,8 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     // merge, no LIMIT when groups are merged (a group may span shards)
     let mut shard_sql = sql.to_string();
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    // the hidden columns' text, and the same with NULLs for what a run learns (`lean_sql`)
+    let mut lean_cols: Option<(String, String)> = None;
     let mut feed = Vec::new();
     if let (Some(keys), Some(primary)) = (&group, &b.primary) {
         // DISTINCT aggregates: the shards group by the arguments too and send their groups ordered
@@ -739,7 +779,19 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         // FROM after it begins, outside quotes and parentheses (without FROM, where the span ends)
         let end = select_list_end(sql, start).unwrap_or(end);
         let cols: Vec<String> = b.hidden.iter().enumerate().map(|(i, h)| format!("{h} AS `__sc_{i}`")).collect();
-        edits.push((end, end, format!(", {}", cols.join(", "))));
+        let full = format!(", {}", cols.join(", "));
+        edits.push((end, end, full.clone()));
+        if !b.collations.is_empty() {
+            // the lean text: a NULL for each collation and weight column (`MergePlan::lean_sql`)
+            let learnt = |i: usize| b.collations.iter().any(|(w, c)| *w == i || *c == i);
+            let cols: Vec<String> = b
+                .hidden
+                .iter()
+                .enumerate()
+                .map(|(i, h)| if learnt(i) { format!("NULL AS `__sc_{i}`") } else { format!("{h} AS `__sc_{i}`") })
+                .collect();
+            lean_cols = Some((full, format!(", {}", cols.join(", "))));
+        }
     }
     if let Some(h) = s.having.as_ref().filter(|_| feed.is_empty()) {
         // from the HAVING keyword to the next clause (ORDER BY, LIMIT) or the end
@@ -767,6 +819,14 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         edits.push((kw, end, String::new()));
     }
     edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let lean_sql = lean_cols.map(|(full, cols)| {
+        let mut lean = shard_sql.clone();
+        for (a, z, text) in &edits {
+            let text = if *text == full { &cols } else { text };
+            lean.replace_range(*a..*z, text);
+        }
+        lean
+    });
     for (a, z, text) in edits {
         shard_sql.replace_range(a..z, &text);
     }
@@ -779,7 +839,20 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
     }
     labels.extend(b.hidden.iter().cloned());
     let collation_of = b.collation_of();
-    Ok(MergePlan { shard_sql, hidden: b.hidden.len(), order, group, aggs, limit, having, feed, labels, collation_of })
+    Ok(MergePlan {
+        shard_sql,
+        hidden: b.hidden.len(),
+        order,
+        group,
+        aggs,
+        limit,
+        having,
+        feed,
+        labels,
+        collation_of,
+        lean_sql,
+        told: None,
+    })
 }
 
 /// Where the clauses after GROUP BY begin (HAVING, ORDER BY, LIMIT), or the statement's end.
@@ -949,6 +1022,8 @@ pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         labels,
         // the union's column collation is the branches' together: the weights compare, always
         collation_of: vec![None; width],
+        lean_sql: None,
+        told: None,
     })
 }
 
@@ -1038,6 +1113,21 @@ mod tests {
             "SELECT id, created AS `__sc_0`, C(created) AS `__sc_1`, W(created) AS `__sc_2` FROM t ORDER BY created"
         );
         assert_eq!(m.order[0].col, ColRef::Hidden(0));
+        // the lean text: NULL where the collation and weight were, every other helper kept
+        assert_eq!(
+            m.lean_sql.as_deref(),
+            Some("SELECT id, created AS `__sc_0`, NULL AS `__sc_1`, NULL AS `__sc_2` FROM t ORDER BY created")
+        );
+        assert_eq!(m.weighed(), vec![(2, ColRef::Hidden(0))]);
+        let m = p("SELECT g, MIN(v), COUNT(DISTINCT d) FROM t GROUP BY g").unwrap();
+        let lean = m.lean_sql.clone().unwrap();
+        assert!(!lean.contains("COLLATION(") && !lean.contains("WEIGHT_STRING("), "{lean}");
+        let weights: Vec<usize> =
+            m.collation_of.iter().enumerate().filter(|(_, c)| c.is_some()).map(|(j, _)| j).collect();
+        let mut weighed: Vec<usize> = m.weighed().iter().map(|(j, _)| *j).collect();
+        weighed.sort();
+        assert_eq!(weighed, weights, "every weight column belongs to a key a run learns from");
+        assert_eq!(p("SELECT COUNT(*) FROM t").unwrap().lean_sql, None, "no string key, nothing to learn");
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct Ctx<'a> {
     pub backends: &'a Backends,
     /// Parent rows found by an ER lookup (joinKey value → node), for child-table INSERTs.
     pub parents: Option<&'a std::collections::HashMap<String, Arc<str>>>,
+    /// What merges learned of their shards' string keys under this session's character sets: a
+    /// merge whose every node told runs its lean text.
+    pub learned: Option<crate::exec::learned::Ask<'a>>,
 }
 
 impl Ctx<'_> {
@@ -499,7 +502,8 @@ pub mod testing {
     pub fn route_sql(sql: &str, params: &[Param]) -> Result<Vec<(String, String)>> {
         let f = fixture();
         let user = f.cfg.users[0].clone();
-        let ctx = Ctx { cfg: &f.cfg, rules: &f.rules, user: &user, backends: &f.backends, parents: None };
+        let ctx =
+            Ctx { cfg: &f.cfg, rules: &f.rules, user: &user, backends: &f.backends, parents: None, learned: None };
         let schema = f.cfg.schema("shard").unwrap();
         let a = crate::sql::analyze::analyze(sql).map_err(Error::unsupported)?;
         let (kind, _) = crate::sql::classify::classify(sql);

@@ -428,6 +428,13 @@ pub fn route(ctx: &Ctx<'_>, schema: &Schema, q: &Query, a: &Analysis, sql: &str,
         },
         (Some(_), _) => {
             let mut plan = super::merge::plan(sql, q, &binder)?;
+            if let (Some(ask), Some(lean)) = (ctx.learned, plan.lean_sql.as_deref()) {
+                // every node told what its string keys' COLLATION/WEIGHT_STRING columns say
+                if let Some(told) = ask.learned.told(lean, &route.nodes, ask.session) {
+                    plan.shard_sql = lean.to_string();
+                    plan.told = Some(told);
+                }
+            }
             if let (None, Some(n)) = (plan.limit, auto) {
                 // sqlMaxLimit: the proxy keeps n rows of the merged result; plain merges let shards stop at n
                 plan.limit = Some((0, n));
