@@ -675,9 +675,21 @@ async fn the_merge_memory_cap_turns_into_an_error() {
     assert_eq!(n, Some(60));
     let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM customer").await.unwrap();
     assert_eq!(n, Some(60), "the connection is still usable");
+    // DISTINCT ordered by exactly its columns streams (neighbours compared, one row held per shard): no
+    // cap; without that ORDER BY its rows are held, and the cap ends it
+    let mut o = direct_conn(PRIMARY1, ORACLE_DB).await;
+    for q in [
+        "SELECT DISTINCT score, id FROM customer ORDER BY id, score",
+        "SELECT DISTINCT born FROM customer ORDER BY born DESC",
+    ] {
+        let want: Vec<mysql_async::Row> = o.query(q).await.unwrap();
+        let got: Vec<mysql_async::Row> = c.query(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(answer(&got), answer(&want), "{q}");
+    }
+    let e = c.query_drop("SELECT DISTINCT score, id FROM customer").await.unwrap_err();
+    assert_eq!(server_error(&e).map(|(code, _, msg)| (code, msg.contains("mergeMemoryLimit"))), Some((1105, true)));
     // a joined table bigger than the cap is read for the keys of the first table's rows: those the
     // WHERE leaves, or (without one) all of them when they are few; the same answer as one server
-    let mut o = direct_conn(PRIMARY1, ORACLE_DB).await;
     for q in [
         "SELECT t.id, c.name FROM t_range t JOIN customer c ON c.id = t.id % 60 WHERE t.id < 5000 ORDER BY t.id",
         "SELECT t.id, c.name FROM t_range t JOIN customer c ON c.id = t.id % 7 ORDER BY t.id",

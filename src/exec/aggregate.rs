@@ -191,6 +191,17 @@ fn normalised(
     Some(k)
 }
 
+/// What a row's `keys` group by (numbers by value, strings by their collation), NULL a value of its own.
+pub fn group_key(
+    cols: &[ColumnInfo],
+    visible: usize,
+    collations: &Collations,
+    keys: &[GroupKey],
+    row: &Row,
+) -> Vec<u8> {
+    normalised(cols, visible, collations, keys, row, true).unwrap_or_default()
+}
+
 pub struct Aggregator<'a> {
     aggs: &'a [AggSpec],
     keys: &'a [GroupKey],

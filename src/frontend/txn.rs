@@ -287,8 +287,10 @@ impl Session {
         self.ctl.start(conns.iter().map(|c| &**c));
         let guard = self.guard_write();
         let t0 = std::time::Instant::now();
-        let ask = crate::exec::learned::Ask { learned: &self.rt.learned, session: self.charsets_key() };
-        let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit, Some(ask)).await;
+        // only a merge learns
+        let session = matches!(r.mode, crate::route::Mode::Merge(_)).then(|| self.charsets_key());
+        let ask = session.map(|session| crate::exec::learned::Ask { learned: &self.rt.learned, session });
+        let res = crate::exec::run(r, conns, payloads, &mut self.out, fmt, limit, ask).await;
         self.ctl.finish().await;
         if matches!(self.stmt_kind, crate::sql::classify::Kind::Ddl | crate::sql::classify::Kind::Call) {
             // a column's collation may have changed: merges learn their string keys again

@@ -71,7 +71,7 @@ impl Route {
                 if let Some((m, n)) = plan.limit {
                     ops.push(format!("Limit offset={m} count={n}"));
                 }
-                if plan.group.is_some() && !plan.order.is_empty() {
+                if plan.group.is_some() && !plan.order.is_empty() && !plan.distinct_sorted {
                     ops.push(format!("Sort by {}", keys(plan, &plan.order)));
                 }
                 if let Some(h) = &plan.having {
@@ -80,7 +80,8 @@ impl Route {
                 match &plan.group {
                     Some(g) if plan.aggs.is_empty() => {
                         let labels: Vec<String> = g.iter().map(|k| plan.label(k.col)).collect();
-                        ops.push(format!("Distinct by {}", labels.join(", ")));
+                        let how = if plan.distinct_sorted { " (neighbours compared, one row held)" } else { "" };
+                        ops.push(format!("Distinct by {}{how}", labels.join(", ")));
                     }
                     Some(g) => {
                         let by = if g.is_empty() {
@@ -94,7 +95,7 @@ impl Route {
                 }
                 if !plan.feed.is_empty() {
                     ops.push(format!("MergeSort by {}", keys(plan, &plan.feed)));
-                } else if plan.group.is_none() && !plan.order.is_empty() {
+                } else if (plan.group.is_none() || plan.distinct_sorted) && !plan.order.is_empty() {
                     ops.push(format!("MergeSort by {} (one row held per node)", keys(plan, &plan.order)));
                 } else {
                     ops.push("Concat (rows of every node as they come)".into());
@@ -147,6 +148,17 @@ mod tests {
         );
         let r = merged("SELECT id FROM t ORDER BY name DESC");
         assert_eq!(r.describe()[0], "MergeSort by name DESC (one row held per node)");
+        // DISTINCT ordered by exactly its columns streams; otherwise its rows are held, then sorted
+        assert_eq!(
+            merged("SELECT DISTINCT a, b FROM t ORDER BY b DESC, a LIMIT 3").describe(),
+            vec![
+                "Limit offset=0 count=3".to_string(),
+                "└─ Distinct by a, b (neighbours compared, one row held)".into(),
+                "   └─ MergeSort by b DESC, a (one row held per node)".into(),
+                "      └─ Route to 2 dataNodes (dn1, dn2)".into(),
+            ]
+        );
+        assert_eq!(merged("SELECT DISTINCT a, b FROM t ORDER BY a").describe()[0], "Sort by a");
         let single = Route::single("dn1");
         assert_eq!(single.describe(), vec!["Route to dataNode dn1".to_string()]);
     }

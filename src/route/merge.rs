@@ -117,6 +117,9 @@ pub struct MergePlan {
     pub lean_sql: Option<String>,
     /// Set when the shards run `lean_sql`: the collation of each hidden weight column, as learned.
     pub told: Option<std::sync::Arc<[Option<crate::exec::collation::Collation>]>>,
+    /// A DISTINCT whose ORDER BY names exactly its columns: the shards' sorted rows are merged by ORDER
+    /// BY and a row is kept when it differs from the last one kept — streamed, one row held per shard.
+    pub distinct_sorted: bool,
 }
 
 impl MergePlan {
@@ -136,6 +139,7 @@ impl MergePlan {
             collation_of: Vec::new(),
             lean_sql: None,
             told: None,
+            distinct_sorted: false,
         }
     }
 
@@ -486,11 +490,14 @@ impl Builder<'_> {
     /// @@character_set_results`): it then compares the values itself (`exec::collation`, PAD SPACE
     /// included); the weight's column.
     fn weigh(&mut self, t: &str) -> ColRef {
-        let known: Vec<String> = crate::exec::collation::KNOWN.iter().map(|n| format!("'{n}'")).collect();
+        // the names, quoted and listed once per process
+        static KNOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let known = KNOWN.get_or_init(|| {
+            crate::exec::collation::KNOWN.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+        });
         let c = self.add(format!("COLLATION({t})"));
         let w = self.add(format!(
-            "IF(COLLATION({t}) IN ({}) AND CHARSET({t}) = @@character_set_results, NULL, WEIGHT_STRING({t}))",
-            known.join(", ")
+            "IF(COLLATION({t}) IN ({known}) AND CHARSET({t}) = @@character_set_results, NULL, WEIGHT_STRING({t}))"
         ));
         if let (ColRef::Hidden(c), ColRef::Hidden(w)) = (c, w) {
             if !self.collations.iter().any(|(x, _)| *x == w) {
@@ -704,6 +711,15 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         }
     }
 
+    // DISTINCT ordered by exactly its columns: equal rows arrive next to each other in the merged order
+    let distinct_sorted = distinct
+        && s.having.is_none()
+        && group.as_ref().is_some_and(|g| {
+            !g.is_empty()
+                && g.iter().all(|k| order.iter().any(|o| o.col == k.col))
+                && order.iter().all(|o| g.iter().any(|k| k.col == o.col))
+        });
+
     // a joined GROUP_CONCAT has no weight from the shards to sort by
     for o in &order {
         if aggs.iter().any(|a| ColRef::Visible(a.col) == o.col && matches!(a.kind, AggKind::Concat { .. })) {
@@ -852,6 +868,7 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         collation_of,
         lean_sql,
         told: None,
+        distinct_sorted,
     })
 }
 
@@ -1024,6 +1041,7 @@ pub fn plan_union(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         collation_of: vec![None; width],
         lean_sql: None,
         told: None,
+        distinct_sorted: false,
     })
 }
 
