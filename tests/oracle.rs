@@ -178,6 +178,10 @@ const CORPUS: &[(&str, &str)] = &[
     // ordered scans
     ("o", "SELECT id, name FROM customer ORDER BY id"),
     ("o", "SELECT id, name FROM customer ORDER BY id DESC"),
+    // DISTINCT ordered by exactly its columns: streamed, each shard stopping at LIMIT m+n
+    ("o", "SELECT DISTINCT score FROM customer ORDER BY score DESC LIMIT 2, 3"),
+    ("o", "SELECT DISTINCT born, score FROM customer ORDER BY born DESC, score LIMIT 1, 4"),
+    ("o", "SELECT DISTINCT total FROM orders WHERE total > 10 ORDER BY total LIMIT 6"),
     ("o", "SELECT id, name, city FROM customer ORDER BY name, id"),
     ("o", "SELECT id, name FROM customer ORDER BY name DESC, id DESC"),
     ("o", "SELECT id, city FROM customer ORDER BY city, id"),

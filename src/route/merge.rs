@@ -781,7 +781,9 @@ pub fn plan(sql: &str, q: &Query, binder: &Binder) -> Result<MergePlan> {
         feed.extend(primary.keys.iter().copied());
     } else if let Some((m, n)) = limit {
         let (start, end) = limit_region(sql, q).ok_or_else(|| refuse("a LIMIT shardcat cannot locate"))?;
-        let replacement = if group.is_some() {
+        // a group may span shards: no LIMIT for them — but a shard's first m+n distinct rows in the
+        // ORDER BY hold every row of the merged first m+n when the DISTINCT streams
+        let replacement = if group.is_some() && !distinct_sorted {
             String::new()
         } else {
             format!("LIMIT {}", m.checked_add(n).ok_or_else(|| refuse("LIMIT overflow"))?)
@@ -1146,6 +1148,12 @@ mod tests {
         weighed.sort();
         assert_eq!(weighed, weights, "every weight column belongs to a key a run learns from");
         assert_eq!(p("SELECT COUNT(*) FROM t").unwrap().lean_sql, None, "no string key, nothing to learn");
+        // a streamed DISTINCT lets each shard stop at LIMIT m+n; a held one reads every row
+        let m = p("SELECT DISTINCT a FROM t ORDER BY a LIMIT 2, 3").unwrap();
+        assert!(m.distinct_sorted && m.shard_sql.ends_with("ORDER BY a LIMIT 5"), "{}", m.shard_sql);
+        assert_eq!(m.limit, Some((2, 3)));
+        let m = p("SELECT DISTINCT a, b FROM t ORDER BY a LIMIT 3").unwrap();
+        assert!(!m.distinct_sorted && !m.shard_sql.contains("LIMIT"), "{}", m.shard_sql);
     }
 
     #[test]
