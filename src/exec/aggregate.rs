@@ -155,7 +155,7 @@ fn add(sum_dec: &mut Option<Dec>, sum_f: &mut Option<f64>, v: &[u8], exact: Opti
 fn normalised(
     cols: &[ColumnInfo],
     visible: usize,
-    collations: &Collations,
+    collations: &Collations<'_>,
     keys: &[GroupKey],
     row: &Row,
     nulls: bool,
@@ -191,23 +191,12 @@ fn normalised(
     Some(k)
 }
 
-/// What a row's `keys` group by (numbers by value, strings by their collation), NULL a value of its own.
-pub fn group_key(
-    cols: &[ColumnInfo],
-    visible: usize,
-    collations: &Collations,
-    keys: &[GroupKey],
-    row: &Row,
-) -> Vec<u8> {
-    normalised(cols, visible, collations, keys, row, true).unwrap_or_default()
-}
-
 pub struct Aggregator<'a> {
     aggs: &'a [AggSpec],
     keys: &'a [GroupKey],
     cols: &'a [ColumnInfo],
     visible: usize,
-    collations: &'a Collations,
+    collations: &'a Collations<'a>,
     /// Keyed by values from the shards' rows: foldhash's keyed quality hasher (fast, seeded per process).
     groups: HashMap<Vec<u8>, (Row, Vec<Acc>), foldhash::quality::RandomState>,
     order: Vec<Vec<u8>>,
@@ -225,7 +214,7 @@ impl<'a> Aggregator<'a> {
         keys: &'a [GroupKey],
         cols: &'a [ColumnInfo],
         visible: usize,
-        collations: &'a Collations,
+        collations: &'a Collations<'a>,
         limit_bytes: usize,
     ) -> Self {
         Aggregator {

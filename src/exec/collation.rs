@@ -201,23 +201,23 @@ pub fn group_cell(v: &Cell, w: &Cell, c: Option<Collation>) -> Cell {
 /// The collation each weight column of a merge compares by: told beforehand (a lean run, whose
 /// shards send neither COLLATION nor WEIGHT_STRING: `exec::learned`), or read off the first row that
 /// names it — every row of a result names the same one, so it is looked up once per merge.
-pub struct Collations {
+pub struct Collations<'a> {
     /// Per hidden weight column, the hidden column naming its collation (`MergePlan::collation_of`).
-    of: Vec<Option<usize>>,
+    of: &'a [Option<usize>],
     known: Vec<OnceLock<Option<Collation>>>,
     /// Where the hidden columns begin.
     visible: usize,
 }
 
-impl Collations {
-    pub fn new(of: &[Option<usize>], visible: usize, told: Option<&[Option<Collation>]>) -> Collations {
+impl<'a> Collations<'a> {
+    pub fn new(of: &'a [Option<usize>], visible: usize, told: Option<&[Option<Collation>]>) -> Collations<'a> {
         let known = (0..of.len())
             .map(|j| match told {
                 Some(t) => OnceLock::from(t.get(j).copied().flatten()),
                 None => OnceLock::new(),
             })
             .collect();
-        Collations { of: of.to_vec(), known, visible }
+        Collations { of, known, visible }
     }
 
     /// The collation of weight column `weight`, as `row` (or an earlier one) names it.

@@ -172,19 +172,19 @@ pub async fn run<W: AsyncWrite + Unpin>(
             true
         };
         match &plan.group {
-            Some(group_keys) if plan.distinct_sorted => {
-                // merged by ORDER BY, which names exactly the DISTINCT columns: equal rows are neighbours
-                let mut last: Option<Vec<u8>> = None;
+            Some(_) if plan.distinct_sorted => {
+                // merged by ORDER BY, which names exactly the DISTINCT columns: rows equal under it are
+                // equal rows, and neighbours
+                let mut last: Option<Row> = None;
                 let mut heads = first_rows(conns, total, &mut warnings, &mut live, &mut learner).await?;
                 while let Some(i) = keys.next(&heads) {
                     let Some(row) = heads[i].take() else { break };
-                    let k = super::aggregate::group_key(&cols, visible, &collations, group_keys, &row);
-                    if last.as_ref() != Some(&k) {
+                    if last.as_ref().is_none_or(|l| keys.cmp(l, &row) != std::cmp::Ordering::Equal) {
                         if !emit(&row, out, &mut reply) {
                             break;
                         }
                         out.flush_if_large().await?;
-                        last = Some(k);
+                        last = Some(row);
                     }
                     heads[i] = next_row(conns, i, total, &mut warnings, &mut learner).await?;
                     live[i] = heads[i].is_some();

@@ -14,7 +14,7 @@ pub struct Keys<'a> {
     /// Number of client columns (hidden helper columns follow).
     pub visible: usize,
     /// The collation each weight column compares by.
-    pub collations: &'a Collations,
+    pub collations: &'a Collations<'a>,
 }
 
 /// A row's value and weight cells for a string key (missing ones NULL).
