@@ -51,6 +51,21 @@ impl Error {
         }
     }
 
+    /// The error an ERR packet the proxy kept (a read run first, its reply diverted) carries: the
+    /// proxy's own `MemoryLimit` comes back as itself (so a caller can still tell it from the rest).
+    pub fn from_packet(code: u16, state: &str, message: String) -> Self {
+        if code == 1105 {
+            let limit = message
+                .strip_suffix(" bytes (mergeMemoryLimit)")
+                .and_then(|m| m.rsplit_once(" needs more than "))
+                .and_then(|(what, n)| Some((what.to_string(), n.parse::<usize>().ok()?)));
+            if let Some((what, limit)) = limit {
+                return Error::MemoryLimit { what, limit };
+            }
+        }
+        Error::Sql { code, state: static_state(state), message }
+    }
+
     /// Errors after which the backend connection can no longer be trusted.
     pub fn breaks_backend(&self) -> bool {
         matches!(self, Error::BackendLost { .. } | Error::BackendProtocol { .. } | Error::Connect { .. })
@@ -66,4 +81,22 @@ pub fn static_state(s: &str) -> &'static str {
         "XAE09", "22008", "22019",
     ];
     KNOWN.iter().copied().find(|k| *k == s).unwrap_or("HY000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cap's error, sent as a packet and read back, is the cap's error again; others stay SQL errors.
+    #[test]
+    fn the_caps_error_survives_a_packet() {
+        let e = Error::MemoryLimit { what: "the subquery (SELECT 1)".into(), limit: 2048 };
+        let (code, state) = e.code_and_state();
+        match Error::from_packet(code, state, e.to_string()) {
+            Error::MemoryLimit { what, limit } => assert_eq!((what.as_str(), limit), ("the subquery (SELECT 1)", 2048)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(Error::from_packet(1105, "HY000", "bytes (mergeMemoryLimit)".into()), Error::Sql { .. }));
+        assert!(matches!(Error::from_packet(1064, "42000", e.to_string()), Error::Sql { code: 1064, .. }));
+    }
 }

@@ -365,6 +365,14 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT t.id, c.id FROM t_range t LEFT JOIN customer c ON c.score = t.id % 101 - 50 WHERE t.v IN ('r1', 'r2') ORDER BY t.id, c.id"),
     ("o", "SELECT t.v, COUNT(*), SUM(c.amt) FROM t_range t JOIN customer c ON c.id = t.id % 60 WHERE (t.id > 100 OR t.v = 'r0') GROUP BY t.v ORDER BY t.v"),
     ("o", "SELECT t.id, c.name FROM t_range t JOIN customer c ON c.id = t.id % 60 WHERE t.id < 0 ORDER BY t.id"),
+    // a page of LEFT joins ordered by the first table: the page of it first, then its joined rows in
+    // batches (frontend::join); keys that are columns or expressions, joined rows that are all NULL
+    ("o", "SELECT t.id, t.v, c.name, c.score FROM t_range t LEFT JOIN customer c ON c.id = t.id % 60 WHERE t.id > 100 ORDER BY t.id LIMIT 5, 10"),
+    ("o", "SELECT c.id, c.name, c.score, c.amt, c.born, t.v FROM customer c LEFT JOIN t_range t ON t.id = c.id * 1237 ORDER BY c.id DESC LIMIT 12"),
+    ("o", "SELECT o.id, o.created, o.total, r.name, c.name, c.city FROM orders o LEFT JOIN customer c ON c.id = o.customer_id % 9 LEFT JOIN region r ON r.id = o.customer_id % 5 ORDER BY o.created DESC, o.id LIMIT 3 OFFSET 4"),
+    ("o", "SELECT t.id, c.name, c.amt, c.born FROM t_range t LEFT JOIN customer c ON c.id = t.id ORDER BY t.id LIMIT 20"),
+    ("o", "SELECT * FROM t_range t LEFT JOIN customer c ON c.id = t.id % 60 LEFT JOIN orders o ON o.id = t.id % 150 + 1001 WHERE t.v LIKE 'r1%' ORDER BY t.v, t.id LIMIT 100"),
+    ("o", "SELECT c.name, t.id FROM customer c LEFT JOIN t_range t ON t.id = c.id * 1237 WHERE c.id > 100 ORDER BY c.id LIMIT 3"),
     // concatenation (no merge needed)
     ("", "SELECT id, name FROM customer"),
     ("", "SELECT id, name FROM customer WHERE born IS NULL"),
@@ -703,10 +711,51 @@ async fn the_merge_memory_cap_turns_into_an_error() {
         assert_eq!(got, want, "{q}");
         assert!(!want.is_empty(), "{q}");
     }
-    // too many keys and too big a table: still the error naming the cap
+    // the joined rows the shards' join needs outgrow the cap, the first table's rows do not: the proxy
+    // joins in batches (frontend::join), halving a batch whose joined rows outgrow it — one server's rows
+    for q in [
+        "SELECT c.id, c.name, o.id, o.total FROM customer c JOIN orders o ON o.customer_id = c.id + 0 WHERE c.id <= 20 ORDER BY c.id",
+        "SELECT c.id, o.id, o.status FROM customer c LEFT JOIN orders o ON o.customer_id = c.id + 0 WHERE c.id BETWEEN 5 AND 30",
+        "SELECT t.id, c.name FROM t_range t JOIN customer c ON c.id = t.id % 61 - 1",
+    ] {
+        let want: Vec<Row> = o.query(q).await.unwrap();
+        let got: Vec<Row> = c.query(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+        let (mut want, mut got) = (answer(&want), answer(&got));
+        assert!(want.1.len() > 30, "{q}: the joined rows are more than the cap holds");
+        want.1.sort();
+        got.1.sort();
+        assert_eq!(got, want, "{q}");
+    }
+    // joined rows too big for the shards' join and a first table too big to hold for the batches:
+    // still the error naming the cap, and what outgrew it
     let e =
-        c.query_drop("SELECT t.id, c.name FROM t_range t JOIN customer c ON c.id = t.id % 61 - 1").await.unwrap_err();
+        c.query_drop("SELECT c.id, o.id FROM customer c JOIN orders o ON o.customer_id = c.id + 0").await.unwrap_err();
     let (code, _, msg) = server_error(&e).unwrap_or_else(|| panic!("{e}"));
     assert_eq!(code, 1105);
-    assert!(msg.contains("mergeMemoryLimit"), "{msg}");
+    assert!(msg.contains("mergeMemoryLimit") && msg.contains("first table"), "{msg}");
+}
+
+/// EXPLAIN of a page of a join the shards cannot run together: the proxy's join in batches, the first
+/// table's page read first (with the LIMIT), the joined table per batch of its keys.
+#[tokio::test]
+async fn explain_shows_a_join_in_batches() {
+    load().await;
+    let mut c = mysql_async::Conn::new(opts(proxy().port, "app", "app", Some("shard"))).await.unwrap();
+    let q = "SELECT t.id, c.name FROM t_range t LEFT JOIN customer c ON c.id = t.id % 60 WHERE t.id > 100 ORDER BY t.id LIMIT 5, 10";
+    let rows: Vec<(String, String, String)> = c.query(format!("EXPLAIN {q}")).await.unwrap();
+    let plan: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    assert!(
+        plan[0].starts_with("Join in batches of up to") && plan[0].ends_with("Limit 5, 10 over the joined rows"),
+        "{plan:?}"
+    );
+    assert_eq!(plan[1], "├─ First: SELECT * FROM t_range AS t WHERE (t.id > 100) ORDER BY t.id LIMIT 15", "{plan:?}");
+    assert_eq!(
+        plan[2], "├─ Per batch: SELECT * FROM customer WHERE customer.`id` IN (the batch's t.id % 60)",
+        "{plan:?}"
+    );
+    // an INNER join may drop rows: the shards' join, with the batches only if what it reads outgrows the cap
+    let rows: Vec<(String, String, String)> = c.query(format!("EXPLAIN {}", q.replace("LEFT ", ""))).await.unwrap();
+    let plan: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    assert!(plan[0].starts_with("Then the statement"), "{plan:?}");
+    assert!(plan.contains(&"If what runs first outgrows mergeMemoryLimit:"), "{plan:?}");
 }

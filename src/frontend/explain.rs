@@ -35,13 +35,22 @@ impl Session {
                 Ok(r) => r,
                 // what runs first (frontend::subquery): named, not run — EXPLAIN executes nothing
                 Err(e) if kind == Kind::Select && e.code_and_state().0 == 1105 => {
+                    let batched = self.batch_plan(inner, &a);
                     let first = self.runs_first(inner, &a);
-                    if first.is_empty() {
-                        return Err(e);
+                    let mut plan = match &batched {
+                        Some(b) if b.left_limited => b.describe(),
+                        _ if first.is_empty() => return Err(e),
+                        _ => {
+                            let mut plan =
+                                vec!["Then the statement with their values written in, routed as written".to_string()];
+                            plan.extend(first.iter().map(|q| format!("└─ Runs first: {q}")));
+                            plan
+                        }
+                    };
+                    if let Some(b) = batched.filter(|b| !b.left_limited) {
+                        plan.push("If what runs first outgrows mergeMemoryLimit:".into());
+                        plan.extend(b.describe());
                     }
-                    let mut plan =
-                        vec!["Then the statement with their values written in, routed as written".to_string()];
-                    plan.extend(first.iter().map(|q| format!("└─ Runs first: {q}")));
                     let rows: Vec<Vec<Option<String>>> =
                         plan.into_iter().map(|p| vec![Some(String::new()), Some(String::new()), Some(p)]).collect();
                     return self.send_result("", &explain_cols(), &rows).await;

@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod explain;
 pub mod handshake;
 pub mod insert_select;
+pub mod join;
 pub mod load;
 pub mod load_sharded;
 pub mod local;

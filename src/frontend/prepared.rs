@@ -420,7 +420,20 @@ impl Session {
                         let Ok((text, inlined)) = self.inline_text(&sql, Some(a.as_ref()), &bound) else {
                             return Err(e);
                         };
-                        let Some(folded) = self.fold_subqueries(&text, &inlined).await? else { return Err(e) };
+                        use super::join::Batching;
+                        if self.join_in_batches(&text, &inlined, true, Batching::Preferred).await? {
+                            return Ok(());
+                        }
+                        let folded = match self.fold_subqueries(&text, &inlined).await {
+                            Err(Error::MemoryLimit { what, limit }) => {
+                                if self.join_in_batches(&text, &inlined, true, Batching::Fallback).await? {
+                                    return Ok(());
+                                }
+                                return Err(Error::MemoryLimit { what, limit });
+                            }
+                            r => r?,
+                        };
+                        let Some(folded) = folded else { return Err(e) };
                         let r = self.route_folded(&schema_name, kind, &folded).await?;
                         return self.execute_merged(&sql, kind, r, &folded).await;
                     }

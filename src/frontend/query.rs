@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::join::Batching;
 use super::session::ReadHint;
 use super::session::Session;
 use crate::config::model::{Config, Schema};
@@ -672,7 +673,21 @@ impl Session {
                 // a SELECT its shards cannot run for a subquery in it: the subqueries run first
                 Err(e) if kind == Kind::Select && e.code_and_state().0 == 1105 => {
                     let a = a.clone();
-                    return match self.fold_subqueries(sql, &a).await? {
+                    // a page of a join: the first table's page, then its joined rows (frontend::join)
+                    if self.join_in_batches(sql, &a, false, Batching::Preferred).await? {
+                        return Ok(());
+                    }
+                    let folded = match self.fold_subqueries(sql, &a).await {
+                        // what the shards' join needs first outgrew the cap: the proxy joins in batches
+                        Err(Error::MemoryLimit { what, limit }) => {
+                            if self.join_in_batches(sql, &a, false, Batching::Fallback).await? {
+                                return Ok(());
+                            }
+                            return Err(Error::MemoryLimit { what, limit });
+                        }
+                        r => r?,
+                    };
+                    return match folded {
                         Some(folded) => {
                             let payload = crate::proto::packets::com_query(&self.client_text(&folded));
                             // the folded statement counts as a level too: it never folds without end

@@ -2,7 +2,7 @@
 //! `IN`/`NOT IN` and `[NOT] EXISTS` subqueries of its WHERE, HAVING and JOIN conditions, run first by
 //! the session as reads of their own and written back into the statement as literals.
 
-use sqlparser::ast::{Expr, InTarget, JoinConstraint, JoinOperator, SetExpr, Spanned, Statement};
+use sqlparser::ast::{Expr, InTarget, JoinConstraint, JoinOperator, SetExpr, Spanned, Statement, TableFactor};
 
 use super::session::Session;
 use crate::error::{Error, Result};
@@ -91,38 +91,16 @@ impl Session {
     /// with the first table is read for the first table's keys only, `(SELECT * FROM t WHERE t.k IN
     /// (SELECT DISTINCT f.k FROM f WHERE …)) AS t`, as `reduce` says. `None` when there are none.
     fn broadcast_joins(&self, sql: &str, a: &Analysis, reduce: Reduce) -> Option<String> {
-        use sqlparser::ast::TableFactor;
         let [Statement::Query(q)] = a.stmts.as_slice() else { return None };
         let SetExpr::Select(s) = q.body.as_ref() else { return None };
         let cfg = self.rt.config.clone();
         let schema = self.schema.as_deref().and_then(|n| cfg.schema(n))?;
-        let partitioned = |f: &TableFactor| match f {
-            TableFactor::Table { name, .. } if name.0.len() == 1 => name
-                .0
-                .last()
-                .and_then(|p| p.as_ident())
-                .and_then(|i| schema.table(&i.value))
-                .is_some_and(|t| t.data_nodes.len() > 1 && t.kind != crate::config::model::TableKind::Global),
-            _ => false,
-        };
+        let partitioned = |f: &TableFactor| partitioned(schema, f);
         if s.from.len() != 1 || !partitioned(&s.from[0].relation) {
             return None;
         }
-        let first = match &s.from[0].relation {
-            TableFactor::Table { name, alias, .. } => {
-                let (a0, a1) = byte_span(sql, name.span())?;
-                let qualifier = match alias {
-                    Some(al) => al.name.value.clone(),
-                    None => name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())?,
-                };
-                let from = match alias {
-                    Some(al) => format!("{} AS {}", &sql[a0..a1], al.name),
-                    None => sql[a0..a1].to_string(),
-                };
-                (qualifier, from)
-            }
-            _ => return None,
-        };
+        let first = table_ref(sql, &s.from[0].relation)?;
+        let first = (first.qualifier, first.text);
         let pushed = first_only_conjuncts(sql, s.selection.as_ref(), &first.0);
         let mut edits: Vec<(usize, usize, String)> = Vec::new();
         for j in &s.from[0].joins {
@@ -136,18 +114,7 @@ impl Session {
             if !inner_or_right {
                 return None; // RIGHT/FULL/CROSS…: left as refused
             }
-            let TableFactor::Table { name, alias, .. } = &j.relation else { return None };
-            let (a0, a1) = byte_span(sql, name.span())?;
-            let end = match alias {
-                Some(al) => byte_span(sql, al.name.span)?.1,
-                None => a1,
-            };
-            let table = &sql[a0..a1];
-            let qualifier = match alias {
-                Some(al) => al.name.value.clone(),
-                None => name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())?,
-            };
-            let alias = alias.as_ref().map_or_else(|| table.to_string(), |al| al.name.to_string());
+            let TableRef { span: (a0, end), table, qualifier, alias, .. } = table_ref(sql, &j.relation)?;
             let on = match &j.join_operator {
                 JoinOperator::Join(JoinConstraint::On(e))
                 | JoinOperator::Inner(JoinConstraint::On(e))
@@ -200,6 +167,56 @@ impl Session {
     }
 }
 
+/// Whether a table reference names a sharded table of `schema` (not global, on several dataNodes).
+pub(super) fn partitioned(schema: &crate::config::model::Schema, f: &TableFactor) -> bool {
+    match f {
+        TableFactor::Table { name, .. } if name.0.len() == 1 => name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .and_then(|i| schema.table(&i.value))
+            .is_some_and(|t| t.data_nodes.len() > 1 && t.kind != crate::config::model::TableKind::Global),
+        _ => false,
+    }
+}
+
+/// A table reference `name [AS alias]` as the statement's text has it.
+pub(super) struct TableRef {
+    /// From the name to the end of the alias.
+    pub span: (usize, usize),
+    /// The name as written.
+    pub table: String,
+    /// What the statement's columns are qualified with: the alias, else the table's name.
+    pub qualifier: String,
+    /// `name AS alias`, or the name.
+    pub text: String,
+    /// The alias as written, else the name.
+    pub alias: String,
+}
+
+/// The reference of a table (not a derived table, a function…) in `sql`.
+pub(super) fn table_ref(sql: &str, f: &TableFactor) -> Option<TableRef> {
+    let TableFactor::Table { name, alias, .. } = f else { return None };
+    let (a0, a1) = byte_span(sql, name.span())?;
+    let table = sql[a0..a1].to_string();
+    Some(match alias {
+        Some(al) => TableRef {
+            span: (a0, byte_span(sql, al.name.span)?.1),
+            text: format!("{table} AS {}", al.name),
+            qualifier: al.name.value.clone(),
+            alias: al.name.to_string(),
+            table,
+        },
+        None => TableRef {
+            span: (a0, a1),
+            qualifier: name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())?,
+            text: table.clone(),
+            alias: table.clone(),
+            table,
+        },
+    })
+}
+
 /// How much of a joined table the proxy reads first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reduce {
@@ -212,7 +229,7 @@ enum Reduce {
 
 /// Whether `e` reads only columns qualified by `qualifier` (no bare column, no subquery, no
 /// placeholder): what a query of that table alone can compute.
-fn only_of(e: &Expr, qualifier: &str) -> bool {
+pub(super) fn only_of(e: &Expr, qualifier: &str) -> bool {
     let mut own = true;
     let _ = sqlparser::ast::visit_expressions(e, |x: &Expr| {
         own &= match x {
@@ -232,7 +249,7 @@ fn only_of(e: &Expr, qualifier: &str) -> bool {
 }
 
 /// The top-level AND terms of `e`.
-fn conjuncts(e: &Expr) -> Vec<&Expr> {
+pub(super) fn conjuncts(e: &Expr) -> Vec<&Expr> {
     match e {
         Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::And, right } => {
             let mut v = conjuncts(left);
@@ -246,7 +263,7 @@ fn conjuncts(e: &Expr) -> Vec<&Expr> {
 
 /// The texts of the WHERE's AND terms that read only the first table (`qualifier`): they narrow
 /// the rows, and so the join keys, of that table alone.
-fn first_only_conjuncts(sql: &str, selection: Option<&Expr>, qualifier: &str) -> Vec<String> {
+pub(super) fn first_only_conjuncts(sql: &str, selection: Option<&Expr>, qualifier: &str) -> Vec<String> {
     let Some(w) = selection else { return Vec::new() };
     conjuncts(w)
         .into_iter()
@@ -257,7 +274,7 @@ fn first_only_conjuncts(sql: &str, selection: Option<&Expr>, qualifier: &str) ->
 
 /// An AND term of a join's ON that equates a column of the joined table (`joined`) with an
 /// expression of the first table alone (`first`): (that column, the expression's text).
-fn join_key(sql: &str, on: &Expr, joined: &str, first: &str) -> Option<(String, String)> {
+pub(super) fn join_key(sql: &str, on: &Expr, joined: &str, first: &str) -> Option<(String, String)> {
     conjuncts(on).into_iter().find_map(|c| {
         let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } = c else { return None };
         let column = |e: &Expr| match e {
@@ -281,7 +298,7 @@ fn parse_result(data: &[u8], deprecate_eof: bool, extended: bool) -> Result<(Vec
     let packets: Vec<&[u8]> = crate::proto::codec::captured(data).collect();
     if let Some(e) = packets.iter().find(|p| p.first() == Some(&packets::ERR_HEADER)) {
         let e = packets::parse_err(e);
-        return Err(Error::Sql { code: e.code, state: crate::error::static_state(&e.state), message: e.message });
+        return Err(Error::from_packet(e.code, &e.state, e.message));
     }
     let mut it = packets.into_iter();
     let first = it.next().ok_or_else(|| Error::unsupported("a subquery sent no reply"))?;
@@ -500,7 +517,7 @@ pub fn literal(cell: &Option<Vec<u8>>, col: &ColumnInfo) -> String {
 fn typed_literal(cell: &Option<Vec<u8>>, col: &ColumnInfo) -> String {
     let v = literal(cell, col);
     if cell.is_none() {
-        return v;
+        return typed_null(col);
     }
     let unsigned = col.flags & 32 != 0;
     let d = col.decimals.min(30);
@@ -513,8 +530,47 @@ fn typed_literal(cell: &Option<Vec<u8>>, col: &ColumnInfo) -> String {
         0x0A | 0x0E => format!("CAST({v} AS DATE)"),
         0x07 | 0x0C | 0x11 | 0x12 => format!("CAST({v} AS DATETIME({}))", d.min(6)),
         0x0B | 0x13 => format!("CAST({v} AS TIME({}))", d.min(6)),
+        _ if v.starts_with('_') => match collation_name(col.charset) {
+            Some(name) => format!("{v} COLLATE {name}"),
+            None => v,
+        },
         _ => v,
     }
+}
+
+/// NULL as a value of the column's type (a derived table's column that is NULL in every row keeps
+/// its type, not NULL's).
+fn typed_null(col: &ColumnInfo) -> String {
+    let d = col.decimals.min(30);
+    match col.ty {
+        0x01..=0x03 | 0x08 | 0x09 if col.flags & 32 != 0 => "CAST(NULL AS UNSIGNED)".into(),
+        0x01..=0x03 | 0x08 | 0x09 => "CAST(NULL AS SIGNED)".into(),
+        0x00 | 0xF6 => format!("CAST(NULL AS DECIMAL(65, {d}))"),
+        0x04 | 0x05 => "CAST(NULL AS DOUBLE)".into(),
+        0x0A | 0x0E => "CAST(NULL AS DATE)".into(),
+        0x07 | 0x0C | 0x11 | 0x12 => format!("CAST(NULL AS DATETIME({}))", d.min(6)),
+        0x0B | 0x13 => format!("CAST(NULL AS TIME({}))", d.min(6)),
+        0x0F | 0xFC | 0xFD | 0xFE if col.charset == 63 => "CAST(NULL AS BINARY)".into(),
+        0x0F | 0xFC | 0xFD | 0xFE => match collation_name(col.charset) {
+            Some(name) => {
+                // a VARCHAR: a NULL cast to CHAR is CHAR(0)
+                let cs = name.split('_').next().unwrap_or("utf8mb4").to_string();
+                format!("IF(FALSE, _{cs} X'20' COLLATE {name}, NULL)")
+            }
+            None => "NULL".into(),
+        },
+        _ => "NULL".into(),
+    }
+}
+
+/// The name of a string column's collation, for ids MariaDB and the table mysql_common holds number
+/// alike (below 255; MySQL 8's own start there).
+fn collation_name(id: u16) -> Option<String> {
+    if !(1..255).contains(&id) || id == 63 {
+        return None;
+    }
+    let c = mysql_common::collations::Collation::resolve(mysql_common::collations::CollationId::from(id));
+    Some(c.collation().to_string()).filter(|n| !n.is_empty())
 }
 
 /// What replaces subquery `f` given its result (columns, rows).
@@ -545,10 +601,10 @@ pub fn replacement(f: &Fold, cols: &[ColumnInfo], rows: &[Row]) -> Result<String
 
 /// A derived table's rows as a query of literals with its column names: `SELECT v1 AS c1, … UNION
 /// ALL SELECT …`, or a row of NULLs cut by `LIMIT 0` when there is none.
-fn derived_rows(cols: &[ColumnInfo], rows: &[Row]) -> String {
+pub(super) fn derived_rows(cols: &[ColumnInfo], rows: &[Row]) -> String {
     let name = |i: usize| format!("`{}`", cols[i].name.replace('`', "``"));
     if rows.is_empty() {
-        let nulls: Vec<String> = (0..cols.len()).map(|i| format!("NULL AS {}", name(i))).collect();
+        let nulls: Vec<String> = (0..cols.len()).map(|i| format!("{} AS {}", typed_null(&cols[i]), name(i))).collect();
         return format!("SELECT {} LIMIT 0", nulls.join(", "));
     }
     let selects: Vec<String> = rows

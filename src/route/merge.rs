@@ -228,7 +228,7 @@ fn func_name(e: &Expr) -> Option<String> {
     }
 }
 
-fn contains_aggregate(e: &Expr) -> bool {
+pub(crate) fn contains_aggregate(e: &Expr) -> bool {
     sqlparser::ast::visit_expressions(e, |x: &Expr| match func_name(x) {
         Some(n) if AGGREGATES.contains(&n.as_str()) => std::ops::ControlFlow::Break(()),
         _ => std::ops::ControlFlow::Continue(()),
