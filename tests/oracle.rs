@@ -373,6 +373,8 @@ const CORPUS: &[(&str, &str)] = &[
     ("o", "SELECT t.id, c.name, c.amt, c.born FROM t_range t LEFT JOIN customer c ON c.id = t.id ORDER BY t.id LIMIT 20"),
     ("o", "SELECT * FROM t_range t LEFT JOIN customer c ON c.id = t.id % 60 LEFT JOIN orders o ON o.id = t.id % 150 + 1001 WHERE t.v LIKE 'r1%' ORDER BY t.v, t.id LIMIT 100"),
     ("o", "SELECT c.name, t.id FROM customer c LEFT JOIN t_range t ON t.id = c.id * 1237 WHERE c.id > 100 ORDER BY c.id LIMIT 3"),
+    ("o", "SELECT t.id, c.name FROM t_range t LEFT JOIN customer c ON c.id = t.id % 60 ORDER BY t.id LIMIT 0"),
+    ("o", "SELECT t.id, c.name FROM t_range t LEFT JOIN customer c ON c.id = t.id % 60 ORDER BY t.v, t.id LIMIT 3, 0"),
     // concatenation (no merge needed)
     ("", "SELECT id, name FROM customer"),
     ("", "SELECT id, name FROM customer WHERE born IS NULL"),
@@ -540,6 +542,22 @@ fn generated(seed: u64, count: usize) -> Vec<(String, String)> {
                 let (on, left) =
                     if rng.random_bool(0.5) { ("t.id = c.id * 1237", "") } else { ("t.id % 60 = c.id", "LEFT ") };
                 format!("SELECT c.id, t.id, t.v FROM customer c {left}JOIN t_range t ON {on} WHERE {p} ORDER BY c.id, t.id{limit}")
+            } else if join && rng.random_bool(0.8) {
+                // ordered by the first table alone (each customer meets one t_range row at most): a page
+                // of LEFT joins is joined in batches by the proxy, the rest by the shards
+                let mut p = pred(&mut rng);
+                for col in ["id", "amt", "score", "city", "name", "born"] {
+                    p = p.replace(&format!("{col} "), &format!("c.{col} "));
+                }
+                let on = ["t.id = c.id * 1237", "t.id = c.id", "t.id = c.score * 1237"][rng.random_range(0..3)];
+                let left = if rng.random_bool(0.7) { "LEFT " } else { "" };
+                let order = ["c.id", "c.id DESC", "c.name, c.id", "c.born DESC, c.id"][rng.random_range(0..4)];
+                let limit = if limit.is_empty() && rng.random_bool(0.7) {
+                    format!(" LIMIT {}, {}", rng.random_range(0..10), rng.random_range(1..30))
+                } else {
+                    limit.clone()
+                };
+                format!("SELECT c.id, c.name, c.score, t.id, t.v FROM customer c {left}JOIN t_range t ON {on} WHERE {p} ORDER BY {order}{limit}")
             } else if join {
                 format!("SELECT c.id, o.id, o.total FROM customer c JOIN orders o ON o.customer_id = c.id WHERE {sub} ORDER BY o.id{limit}")
             } else {
@@ -717,6 +735,9 @@ async fn the_merge_memory_cap_turns_into_an_error() {
         "SELECT c.id, c.name, o.id, o.total FROM customer c JOIN orders o ON o.customer_id = c.id + 0 WHERE c.id <= 20 ORDER BY c.id",
         "SELECT c.id, o.id, o.status FROM customer c LEFT JOIN orders o ON o.customer_id = c.id + 0 WHERE c.id BETWEEN 5 AND 30",
         "SELECT t.id, c.name FROM t_range t JOIN customer c ON c.id = t.id % 61 - 1",
+        // the whole first table is more than the cap holds: read a page at a time by its primary key
+        "SELECT c.id, o.id FROM customer c JOIN orders o ON o.customer_id = c.id + 0",
+        "SELECT c.id, c.city, o.id FROM customer c LEFT JOIN orders o ON o.customer_id = c.id + 0 ORDER BY c.id DESC",
     ] {
         let want: Vec<Row> = o.query(q).await.unwrap();
         let got: Vec<Row> = c.query(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
@@ -726,10 +747,12 @@ async fn the_merge_memory_cap_turns_into_an_error() {
         got.1.sort();
         assert_eq!(got, want, "{q}");
     }
-    // joined rows too big for the shards' join and a first table too big to hold for the batches:
-    // still the error naming the cap, and what outgrew it
-    let e =
-        c.query_drop("SELECT c.id, o.id FROM customer c JOIN orders o ON o.customer_id = c.id + 0").await.unwrap_err();
+    // joined rows too big for the shards' join and a first table too big to hold for the batches (its
+    // order is not its key's, so it is read whole): still the error naming the cap, and what outgrew it
+    let e = c
+        .query_drop("SELECT c.id, o.id FROM customer c JOIN orders o ON o.customer_id = c.id + 0 ORDER BY c.name")
+        .await
+        .unwrap_err();
     let (code, _, msg) = server_error(&e).unwrap_or_else(|| panic!("{e}"));
     assert_eq!(code, 1105);
     assert!(msg.contains("mergeMemoryLimit") && msg.contains("first table"), "{msg}");
@@ -748,7 +771,11 @@ async fn explain_shows_a_join_in_batches() {
         plan[0].starts_with("Join in batches of up to") && plan[0].ends_with("Limit 5, 10 over the joined rows"),
         "{plan:?}"
     );
-    assert_eq!(plan[1], "├─ First: SELECT * FROM t_range AS t WHERE (t.id > 100) ORDER BY t.id LIMIT 15", "{plan:?}");
+    assert_eq!(
+        plan[1],
+        "├─ First, in pages by t.id: SELECT * FROM t_range AS t WHERE (t.id > 100) AND t.`id` > <the last page's last> ORDER BY t.`id` LIMIT 15",
+        "{plan:?}"
+    );
     assert_eq!(
         plan[2], "├─ Per batch: SELECT * FROM customer WHERE customer.`id` IN (the batch's t.id % 60)",
         "{plan:?}"

@@ -57,6 +57,39 @@ pub struct BatchPlan {
     pub limit: Option<((usize, usize), u64, u64)>,
     /// The LIMIT reached the first table's read.
     pub left_limited: bool,
+    /// The first table is read in pages by its primary key (the statement has no ORDER BY but that
+    /// key's): only a page is held. Otherwise its rows are read whole.
+    pub paged: Option<Paging>,
+}
+
+/// Pages of the first table by its primary key: `SELECT * FROM first WHERE … AND key > <the last
+/// page's last> ORDER BY key LIMIT n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paging {
+    /// The key's column name.
+    pub column: String,
+    pub desc: bool,
+    /// `SELECT * FROM first`.
+    select: String,
+    /// The WHERE's terms over the first table alone.
+    narrowing: Vec<String>,
+}
+
+impl Paging {
+    /// The page after `after` (a literal of the key; `None`: the first page), `n` rows at most.
+    pub fn page(&self, first: &str, after: Option<&str>, n: u64) -> String {
+        let key = format!("{first}.`{}`", self.column.replace('`', "``"));
+        let mut terms = self.narrowing.clone();
+        if let Some(a) = after {
+            terms.push(format!("{key} {} {a}", if self.desc { "<" } else { ">" }));
+        }
+        let mut q = self.select.clone();
+        if !terms.is_empty() {
+            q.push_str(&format!(" WHERE {}", terms.join(" AND ")));
+        }
+        q.push_str(&format!(" ORDER BY {key}{} LIMIT {n}", if self.desc { " DESC" } else { "" }));
+        q
+    }
 }
 
 impl BatchPlan {
@@ -70,7 +103,22 @@ impl BatchPlan {
                 None => String::new(),
             }
         )];
-        out.push(format!("├─ First: {}", self.left));
+        match &self.paged {
+            Some(p) => out.push(format!(
+                "├─ First, in pages by {}.{}: {}",
+                self.first,
+                p.column,
+                p.page(
+                    &self.first,
+                    Some("<the last page's last>"),
+                    match self.limit {
+                        Some((_, m, n)) if self.left_limited => m.saturating_add(n).min(BATCH_ROWS as u64),
+                        _ => BATCH_ROWS as u64,
+                    }
+                )
+            )),
+            None => out.push(format!("├─ First: {}", self.left)),
+        }
         for j in &self.joined {
             let keys = match &j.key {
                 Key::Column(c) => format!("the batch's {}.{c}", self.first),
@@ -87,7 +135,12 @@ impl BatchPlan {
 /// HAVING, window, locking) from a sharded first table INNER/LEFT joined to sharded tables each by an
 /// equality with it (other tables — global, one node's — joined as they are), ordered by the first
 /// table alone. `partitioned` says which table references are sharded.
-pub fn plan(sql: &str, stmt: &Statement, partitioned: &dyn Fn(&TableFactor) -> bool) -> Option<BatchPlan> {
+pub fn plan(
+    sql: &str,
+    stmt: &Statement,
+    partitioned: &dyn Fn(&TableFactor) -> bool,
+    primary_key: &dyn Fn(&TableFactor) -> Option<String>,
+) -> Option<BatchPlan> {
     let Statement::Query(q) = stmt else { return None };
     if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() || q.for_clause.is_some() {
         return None;
@@ -151,6 +204,9 @@ pub fn plan(sql: &str, stmt: &Statement, partitioned: &dyn Fn(&TableFactor) -> b
     }
     // ORDER BY over the first table alone: the batches, read in that order, keep it
     let mut order = Vec::new();
+    let key = primary_key(&from.relation);
+    // (None: no ORDER BY; Some(desc): by the primary key alone; no paging otherwise)
+    let mut by_key = Some(None);
     if let Some(ob) = &q.order_by {
         let OrderByKind::Expressions(items) = &ob.kind else { return None };
         if ob.interpolate.is_some() {
@@ -176,6 +232,16 @@ pub fn plan(sql: &str, stmt: &Statement, partitioned: &dyn Fn(&TableFactor) -> b
             if it.options.nulls_first.is_some() {
                 return None;
             }
+            let is_key = match (&it.expr, &key) {
+                (Expr::CompoundIdentifier(p), Some(k)) => {
+                    p.len() == 2 && p[0].value.eq_ignore_ascii_case(&first) && p[1].value.eq_ignore_ascii_case(k)
+                }
+                _ => false,
+            };
+            by_key = match by_key {
+                Some(None) if is_key => Some(Some(matches!(it.options.sort, Some(sqlparser::ast::OrderBySort::Desc)))),
+                _ => None,
+            };
             order.push(o);
         }
     }
@@ -211,7 +277,16 @@ pub fn plan(sql: &str, stmt: &Statement, partitioned: &dyn Fn(&TableFactor) -> b
     if let (true, Some((_, m, n))) = (left_limited, limit) {
         left.push_str(&format!(" LIMIT {}", m.checked_add(n)?));
     }
-    Some(BatchPlan { left, first_span, first, joined, limit, left_limited })
+    let paged = match (key, by_key) {
+        (Some(column), Some(desc)) => Some(Paging {
+            column,
+            desc: desc.unwrap_or(false),
+            select: format!("SELECT * FROM {first_text}"),
+            narrowing,
+        }),
+        _ => None,
+    };
+    Some(BatchPlan { left, first_span, first, joined, limit, left_limited, paged })
 }
 
 /// Whether `e` calls a window function.
@@ -312,7 +387,16 @@ impl Session {
         let cfg = self.rt.config.clone();
         let schema = self.schema.as_deref().and_then(|n| cfg.schema(n))?;
         let partitioned = |f: &TableFactor| partitioned(schema, f);
-        plan(sql, stmt, &partitioned)
+        let primary_key = |f: &TableFactor| match f {
+            TableFactor::Table { name, .. } => name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .and_then(|i| schema.table(&i.value))
+                .and_then(|t| t.primary_key.clone()),
+            _ => None,
+        };
+        plan(sql, stmt, &partitioned, &primary_key)
     }
 
     /// Answers `sql` by joining in batches when `when` allows its shape: `Ok(false)` (nothing sent)
@@ -330,13 +414,23 @@ impl Session {
         }
         let cap = self.rt.config.system.merge_memory_limit;
         let over = |what: String| Error::MemoryLimit { what, limit: cap };
-        let (lcols, lrows) = self.subquery_rows(&plan.left).await.map_err(|e| match e {
-            Error::MemoryLimit { .. } => over(format!("the join's rows of its first table ({})", plan.left)),
+        let first_rows = |e: Error, q: &str| match e {
+            Error::MemoryLimit { .. } => over(format!("the join's rows of its first table ({q})")),
             e => e,
-        })?;
+        };
+        // the first table's rows: whole, or a page at a time
+        let held = match &plan.paged {
+            None => Some(self.subquery_rows(&plan.left).await.map_err(|e| first_rows(e, &plan.left))?),
+            Some(_) => None,
+        };
         let (mut skip, mut want) = match plan.limit {
             Some((_, m, n)) => (m, n),
             None => (0, u64::MAX),
+        };
+        // rows of the first table that can still give rows of the page (LEFT joins: one each at least)
+        let mut left_budget = match plan.limit {
+            Some((_, m, n)) if plan.left_limited => m.saturating_add(n),
+            _ => u64::MAX,
         };
         let deprecate_eof = self.deprecate_eof();
         let fmt = self.stmt_fmt();
@@ -344,10 +438,28 @@ impl Session {
         let mut sent = 0u64;
         let mut warnings = 0u16;
         let mut at = 0;
+        let mut after: Option<String> = None;
+        let mut exhausted = held.as_ref().is_some_and(|h| h.1.is_empty());
         let mut size = BATCH_ROWS;
-        // at least one batch, empty when the first table gave no rows: the result's columns
-        while (at < lrows.len() || cols.is_none()) && want > 0 {
-            let batch = &lrows[at..(at + size).min(lrows.len())];
+        // at least one batch (empty when the first table gave no rows, or LIMIT 0): the result's columns
+        while cols.is_none() || (want > 0 && !exhausted) {
+            let (lcols, batch, asked) = match (&held, &plan.paged) {
+                (Some((c, rows)), _) => (c.clone(), rows[at..(at + size).min(rows.len())].to_vec(), size as u64),
+                (None, Some(p)) => {
+                    let n = (size as u64).min(left_budget);
+                    let q = p.page(&plan.first, after.as_deref(), n);
+                    match self.subquery_rows(&q).await {
+                        Ok((c, r)) => (c, r, n),
+                        Err(Error::MemoryLimit { .. }) if size > 1 => {
+                            size /= 2;
+                            continue;
+                        }
+                        Err(e) => return Err(first_rows(e, &q)),
+                    }
+                }
+                (None, None) => return Err(Error::unsupported("a join in batches without its first table's rows")),
+            };
+            let batch = batch.as_slice();
             let text = match self.batch_text(sql, &plan, &lcols, batch, skip.saturating_add(want)).await {
                 Ok(t) => t,
                 Err(Error::MemoryLimit { .. }) if batch.len() > 1 => {
@@ -404,7 +516,23 @@ impl Session {
                 }
             }
             self.out.flush_if_large().await?;
-            at += batch.len();
+            match (&held, &plan.paged) {
+                (Some((_, rows)), _) => {
+                    at += batch.len();
+                    exhausted = at >= rows.len();
+                }
+                (None, Some(p)) => {
+                    left_budget = left_budget.saturating_sub(batch.len() as u64);
+                    exhausted = (batch.len() as u64) < asked || left_budget == 0;
+                    if let Some(last) = batch.last() {
+                        let i = lcols.iter().position(|c| c.name.eq_ignore_ascii_case(&p.column)).ok_or_else(|| {
+                            Error::unsupported(format!("the join's first table has no column {}", p.column))
+                        })?;
+                        after = Some(literal(&last.get(i).cloned().flatten(), &lcols[i]));
+                    }
+                }
+                (None, None) => {}
+            }
             size = BATCH_ROWS;
         }
         crate::exec::relay::write_terminator(&mut self.out, &fmt, warnings, fmt.status);
@@ -491,7 +619,34 @@ mod tests {
     fn plan_of(sql: &str) -> Option<BatchPlan> {
         let stmt = Parser::parse_sql(&MySqlDialect {}, sql).unwrap().remove(0);
         let sharded = |f: &TableFactor| matches!(f, TableFactor::Table { name, .. } if ["orders", "customer", "t_range"].contains(&name.to_string().as_str()));
-        plan(sql, &stmt, &sharded)
+        plan(sql, &stmt, &sharded, &|_| Some("id".to_string()))
+    }
+
+    /// Without an ORDER BY, or ordered by its primary key alone, the first table is read a page at a
+    /// time, each after the last key of the one before.
+    #[test]
+    fn the_first_table_is_paged_by_its_key() {
+        let p = plan_of("SELECT o.id, c.name FROM orders o JOIN customer c ON c.id = o.customer_id WHERE o.total > 1 AND c.city = 'x'").unwrap();
+        let paging = p.paged.unwrap();
+        assert_eq!(
+            paging.page("o", None, 256),
+            "SELECT * FROM orders AS o WHERE (o.total > 1) ORDER BY o.`id` LIMIT 256"
+        );
+        assert_eq!(
+            paging.page("o", Some("1020"), 128),
+            "SELECT * FROM orders AS o WHERE (o.total > 1) AND o.`id` > 1020 ORDER BY o.`id` LIMIT 128"
+        );
+        let p = plan_of("SELECT * FROM orders LEFT JOIN customer ON customer.id = orders.customer_id ORDER BY orders.ID DESC LIMIT 3").unwrap();
+        assert_eq!(
+            p.paged.unwrap().page("orders", Some("7"), 3),
+            "SELECT * FROM orders WHERE orders.`id` < 7 ORDER BY orders.`id` DESC LIMIT 3"
+        );
+        for sql in [
+            "SELECT o.id FROM orders o JOIN customer c ON c.id = o.customer_id ORDER BY o.created",
+            "SELECT o.id FROM orders o JOIN customer c ON c.id = o.customer_id ORDER BY o.id, o.created",
+        ] {
+            assert_eq!(plan_of(sql).unwrap().paged, None, "{sql}");
+        }
     }
 
     /// A page of a LEFT join ordered by the first table: the first table's read gets the page's LIMIT,

@@ -543,8 +543,10 @@ fn typed_literal(cell: &Option<Vec<u8>>, col: &ColumnInfo) -> String {
 fn typed_null(col: &ColumnInfo) -> String {
     let d = col.decimals.min(30);
     match col.ty {
-        0x01..=0x03 | 0x08 | 0x09 if col.flags & 32 != 0 => "CAST(NULL AS UNSIGNED)".into(),
-        0x01..=0x03 | 0x08 | 0x09 => "CAST(NULL AS SIGNED)".into(),
+        // (CAST(NULL AS SIGNED) is an INT; the other branch of an IF gives the type)
+        0x08 if col.flags & 32 != 0 => "IF(FALSE, 18446744073709551615, NULL)".into(),
+        0x08 => "IF(FALSE, 9223372036854775807, NULL)".into(),
+        0x01..=0x03 | 0x09 => "IF(FALSE, 0, NULL)".into(),
         0x00 | 0xF6 => format!("CAST(NULL AS DECIMAL(65, {d}))"),
         0x04 | 0x05 => "CAST(NULL AS DOUBLE)".into(),
         0x0A | 0x0E => "CAST(NULL AS DATE)".into(),
