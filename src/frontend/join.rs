@@ -57,6 +57,9 @@ pub struct BatchPlan {
     pub limit: Option<((usize, usize), u64, u64)>,
     /// The LIMIT reached the first table's read.
     pub left_limited: bool,
+    /// Nothing but the first table and the sharded joined ones is read, and no subquery: a batch's
+    /// statement reads only the literals written in, and goes to any node without a parse of its own.
+    pub self_contained: bool,
     /// The first table is read in pages by its primary key (the statement has no ORDER BY but that
     /// key's): only a page is held. Otherwise its rows are read whole.
     pub paged: Option<Paging>,
@@ -286,7 +289,20 @@ pub fn plan(
         }),
         _ => None,
     };
-    Some(BatchPlan { left, first_span, first, joined, limit, left_limited, paged })
+    let mut relations = 0usize;
+    let _ = sqlparser::ast::visit_relations(stmt, |_| {
+        relations += 1;
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let subqueries = sqlparser::ast::visit_expressions(stmt, |e: &Expr| match e {
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { target: sqlparser::ast::InTarget::Subquery(_), .. } => {
+            std::ops::ControlFlow::Break(())
+        }
+        _ => std::ops::ControlFlow::Continue(()),
+    })
+    .is_break();
+    let self_contained = relations == 1 + joined.len() && !subqueries;
+    Some(BatchPlan { left, first_span, first, joined, limit, left_limited, self_contained, paged })
 }
 
 /// Whether `e` calls a window function.
@@ -471,7 +487,7 @@ impl Session {
                 }
                 Err(e) => return Err(e),
             };
-            let data = self.batch_reply(&text, cap).await?;
+            let data = self.batch_reply(&text, cap, plan.self_contained).await?;
             let Some(data) = data else {
                 if batch.len() > 1 {
                     size = batch.len() / 2;
@@ -597,16 +613,34 @@ impl Session {
         Ok(out)
     }
 
-    /// Runs one batch's statement with its reply kept (at most `cap` bytes: `None` beyond).
-    async fn batch_reply(&mut self, text: &str, cap: usize) -> Result<Option<Vec<u8>>> {
+    /// Runs one batch's statement with its reply kept (at most `cap` bytes: `None` beyond). A
+    /// `self_contained` one goes to any node as it is: parsing its literals only to learn that would
+    /// cost a hundred times their bytes.
+    async fn batch_reply(&mut self, text: &str, cap: usize, self_contained: bool) -> Result<Option<Vec<u8>>> {
         let payload = packets::com_query(&self.client_text(text));
         self.out.start_divert(cap);
         self.fold_depth += 1;
-        let r = Box::pin(self.routed_in(text, Kind::Select, None, payload)).await;
+        let r = if self_contained {
+            self.on_any_node(text, payload).await
+        } else {
+            Box::pin(self.routed_in(text, Kind::Select, None, payload)).await
+        };
         self.fold_depth -= 1;
         let data = self.out.take_divert();
         r?;
         Ok(data)
+    }
+
+    /// A read of literals alone, on any live node of the session's schema.
+    async fn on_any_node(&mut self, text: &str, payload: bytes::Bytes) -> Result<()> {
+        let cfg = self.rt.config.clone();
+        let schema = self.current_or_first_schema(&cfg)?;
+        let node = crate::route::any_node(schema, &|n| self.rt.backends.node_alive(n))?;
+        let r = crate::route::Route::single(node);
+        let payloads = super::query::text_payloads(&r, &payload, &self.client_charset, self.text_exact)?;
+        let reply = self.execute_as(&r, &payloads, super::query::Access::Read).await?;
+        self.after_reply(Kind::Select, &reply, text);
+        Ok(())
     }
 }
 
