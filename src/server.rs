@@ -65,7 +65,19 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
     }
     // the version clients see is the backends' (learned once, at start)
     let backend_version = backends.first_server_version(std::time::Duration::from_secs(2)).await;
-    let shared = Shared::new(runtime, backend_version.as_deref());
+    let tls = match (&runtime.config.system.tls_cert, &runtime.config.system.tls_key) {
+        (Some(c), Some(k)) => {
+            let dir = &runtime.config.config_dir;
+            Some(
+                crate::proto::stream::acceptor(&dir.join(c), &dir.join(k))
+                    .await
+                    .map_err(|e| StartError::Config(format!("TLS: {e}")))?,
+            )
+        }
+        (None, None) => None,
+        _ => return Err(StartError::Config("TLS: server.xml sets one of tlsCert and tlsKey without the other".into())),
+    };
+    let shared = Shared::new(runtime, backend_version.as_deref(), tls);
     shared.cache.follow(&shared.rt());
     shared.cdc.configure(shared.rt());
     crate::admin::announce(&shared);

@@ -45,7 +45,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Resul
 }
 
 async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>) {
-    let (r, w) = stream.into_split();
+    let (r, w) = crate::proto::stream::split(stream);
     let rt = shared.rt();
     let mut reader = PacketReader::new(r);
     reader.set_max_packet(rt.config.system.max_packet_size);

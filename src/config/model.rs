@@ -243,6 +243,10 @@ pub struct System {
     /// After a session writes, its reads wait for replicas that applied the write (`readYourWrites`,
     /// shardcat's; on by default; a user's own `readYourWrites` property overrides it).
     pub read_your_writes: bool,
+    /// TLS for clients (`tlsCert`, `tlsKey`: PEM files, relative to the conf dir): CLIENT_SSL is
+    /// offered when both are set.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
     /// Worker threads of the runtime (`processors`, Mycat's name; default: one per core).
     pub processors: Option<usize>,
     /// How long a statement inside a transaction may wait before the distributed deadlock detector
@@ -297,6 +301,8 @@ impl Default for System {
             merge_memory_limit: 256 << 20,
             sequence_handler_type: 0,
             read_your_writes: true,
+            tls_cert: None,
+            tls_key: None,
             processors: None,
             properties: BTreeMap::new(),
         }
@@ -314,6 +320,8 @@ pub struct User {
     pub read_only: bool,
     /// The user's own `readYourWrites` (overrides the system property).
     pub read_your_writes: Option<bool>,
+    /// Logs in only over TLS (`requireSecureTransport`).
+    pub require_secure_transport: bool,
     pub benchmark: u32,
     pub default_account: bool,
     /// May log in on the manager port (`<property name="manager">true</property>`).

@@ -2,11 +2,11 @@
 //! `caching_sha2_password` (fast path; the proxy knows the password, so the full path is never needed),
 //! auth switch for other plugins, user/firewall/schema checks with MySQL's error codes.
 
+use crate::proto::stream::{ClientRead, ClientWrite};
 use bytes::{BufMut, BytesMut};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::HandshakeResponse;
 use std::net::SocketAddr;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::Shared;
 use crate::config::model::{Config, User};
@@ -125,8 +125,8 @@ pub enum Port {
 
 /// Runs the handshake. On failure the error packet has already been sent.
 pub async fn login(
-    reader: &mut PacketReader<OwnedReadHalf>,
-    out: &mut PacketWriter<OwnedWriteHalf>,
+    reader: &mut PacketReader<ClientRead>,
+    out: &mut PacketWriter<ClientWrite>,
     shared: &Shared,
     conn_id: u32,
     peer: &SocketAddr,
@@ -144,7 +144,11 @@ pub async fn login(
     // in front of MariaDB the greeting is MariaDB's: CLIENT_MYSQL off, MariaDB's extended capabilities
     // in the last 4 filler bytes
     let mariadb = shared.server_version.contains("MariaDB");
-    let caps_lo = (SERVER_CAPS.bits() & 0xFFFF) as u16 & if mariadb { !0x0001 } else { 0xFFFF };
+    let offered = match &shared.tls {
+        Some(_) => SERVER_CAPS | CapabilityFlags::CLIENT_SSL,
+        None => SERVER_CAPS,
+    };
+    let caps_lo = (offered.bits() & 0xFFFF) as u16 & if mariadb { !0x0001 } else { 0xFFFF };
     g.put_u16_le(caps_lo);
     g.put_u8(server_collation(&cfg));
     g.put_u16_le(StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits());
@@ -160,7 +164,18 @@ pub async fn login(
     out.push(&g);
     out.flush().await?;
 
-    let (seq, resp) = reader.expect().await?;
+    let (mut seq, mut resp) = reader.expect().await?;
+    // an SSLRequest (the response's first 32 bytes, CLIENT_SSL set): TLS, then the whole response
+    let wants_tls = resp.len() == 32
+        && u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]) & CapabilityFlags::CLIENT_SSL.bits() != 0;
+    if let (true, Some(acceptor)) = (wants_tls && !reader.buffered(), &shared.tls) {
+        let r = reader.swap_inner(ClientRead::Gone);
+        let w = out.swap_inner(ClientWrite::Gone);
+        let (r, w) = crate::proto::stream::upgrade(r, w, acceptor).await?;
+        reader.swap_inner(r);
+        out.swap_inner(w);
+        (seq, resp) = reader.expect().await?;
+    }
     out.set_seq(seq.wrapping_add(1));
     let result = authenticate(reader, out, &cfg, &nonce, &resp, peer, port).await;
     match result {
@@ -185,14 +200,15 @@ pub async fn login(
 }
 
 async fn authenticate(
-    reader: &mut PacketReader<OwnedReadHalf>,
-    out: &mut PacketWriter<OwnedWriteHalf>,
+    reader: &mut PacketReader<ClientRead>,
+    out: &mut PacketWriter<ClientWrite>,
     cfg: &Config,
     nonce: &[u8; 20],
     resp: &[u8],
     peer: &SocketAddr,
     port: Port,
 ) -> Result<Login> {
+    let tls = reader.get_ref().is_tls();
     if resp.len() >= 4 {
         let caps = u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]);
         if caps & CapabilityFlags::CLIENT_SSL.bits() != 0 && resp.len() <= 32 {
@@ -217,6 +233,10 @@ async fn authenticate(
         tracing::info!(user = %user_name, peer = %peer, "login refused: unknown user");
         return Err(access_denied(&user_name, peer, !answer.is_empty()));
     };
+    if user.require_secure_transport && !tls {
+        tracing::info!(user = %user_name, peer = %peer, "login refused: requireSecureTransport and no TLS");
+        return Err(access_denied(&user_name, peer, !answer.is_empty()));
+    }
     if !firewall_allows(cfg, &user_name, peer) {
         tracing::info!(user = %user_name, peer = %peer, "login refused by the firewall whitehost list");
         return Err(Error::sql(

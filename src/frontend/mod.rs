@@ -82,6 +82,8 @@ pub struct Shared {
     next_conn_id: AtomicU32,
     next_session_uid: AtomicU64,
     sessions: Mutex<HashMap<u32, SessionEntry>>,
+    /// TLS for clients (server.xml `tlsCert`/`tlsKey`), loaded at start.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 struct SessionEntry {
@@ -90,7 +92,7 @@ struct SessionEntry {
 
 impl Shared {
     /// `backend_version`: the handshake version of the first reachable writeHost, if any.
-    pub fn new(runtime: Runtime, backend_version: Option<&str>) -> Arc<Self> {
+    pub fn new(runtime: Runtime, backend_version: Option<&str>, tls: Option<tokio_rustls::TlsAcceptor>) -> Arc<Self> {
         let version =
             runtime.config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
         let stats = crate::stats::Stats::new(runtime.config.system.sql_slow_time_ms);
@@ -120,6 +122,7 @@ impl Shared {
             next_conn_id: AtomicU32::new(1),
             next_session_uid: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
+            tls,
         })
     }
 

@@ -1,12 +1,12 @@
 //! One client session: its state (schema, charset, autocommit, transaction, variables, prepared
 //! statements, pinned backend connections) and the command loop that dispatches every COM_* packet.
 
+use crate::proto::stream::{ClientRead, ClientWrite};
 use bytes::{BufMut, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::control::SessionControl;
@@ -28,8 +28,8 @@ pub struct Session {
     /// The runtime generation this statement runs on: taken anew before each command, except while a
     /// transaction holds connections (it finishes on the generation it started on).
     pub rt: Arc<crate::runtime::Runtime>,
-    pub reader: PacketReader<OwnedReadHalf>,
-    pub out: PacketWriter<OwnedWriteHalf>,
+    pub reader: PacketReader<ClientRead>,
+    pub out: PacketWriter<ClientWrite>,
     pub peer: SocketAddr,
     pub caps: CapabilityFlags,
     /// The client negotiated MariaDB's extended column metadata.
@@ -146,7 +146,7 @@ pub struct ReadHint {
 pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Shared>, ctl: Arc<SessionControl>) {
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
     ctl.report(|a| a.local_port = local_port);
-    let (r, w) = stream.into_split();
+    let (r, w) = crate::proto::stream::split(stream);
     let rt = shared.rt();
     let mut reader = PacketReader::new(r);
     reader.set_max_packet(rt.config.system.max_packet_size);

@@ -70,6 +70,11 @@ impl CompIn {
 }
 
 impl<R: AsyncRead + Unpin> PacketReader<R> {
+    /// The stream, replaced by `with` (a connection upgraded to TLS: nothing is buffered then).
+    pub fn swap_inner(&mut self, with: R) -> R {
+        std::mem::replace(&mut self.inner, with)
+    }
+
     pub fn new(inner: R) -> Self {
         PacketReader { inner, buf: BytesMut::with_capacity(16 * 1024), max_packet: 1 << 30, comp: None, bytes_in: 0 }
     }
@@ -301,6 +306,11 @@ const KEEP_CAPACITY: usize = 256 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
+    /// The stream, replaced by `with` (a connection upgraded to TLS).
+    pub fn swap_inner(&mut self, with: W) -> W {
+        std::mem::replace(&mut self.inner, with)
+    }
+
     pub fn new(inner: W) -> Self {
         PacketWriter {
             inner,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod codec;
 pub mod packets;
 pub mod result;
+pub mod stream;
 
 pub use mysql_common::constants::{CapabilityFlags, StatusFlags};
 

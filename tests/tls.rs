@@ -1,0 +1,77 @@
+//! TLS between clients and the proxy (issue 15): server.xml's `tlsCert`/`tlsKey` make the proxy offer
+//! CLIENT_SSL; the mariadb CLI's `--ssl` then runs over TLS, and a user with `requireSecureTransport`
+//! logs in only that way.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// A proxy on tests/fixtures/sharding with a certificate made here and a user that needs TLS.
+fn tls_proxy() -> (tempfile::TempDir, Proxy) {
+    stack();
+    let conf = fixture_copy("sharding");
+    let dir = conf.path();
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = std::fs::read_to_string(dir.join("server.xml")).unwrap();
+    let server = server
+        .replace(
+            "<property name=\"charset\">",
+            "<property name=\"tlsCert\">cert.pem</property><property name=\"tlsKey\">key.pem</property><property name=\"charset\">",
+        )
+        .replace(
+            "</mycat:server>",
+            "<user name=\"secure\"><property name=\"password\">secure</property><property name=\"schemas\">shard</property><property name=\"requireSecureTransport\">true</property></user>\n</mycat:server>",
+        );
+    std::fs::write(dir.join("server.xml"), server).unwrap();
+    let p = Proxy::start(dir, None);
+    (conf, p)
+}
+
+/// The mariadb CLI against the proxy: (success, stdout, stderr).
+fn cli(port: u16, user: &str, pass: &str, ssl: bool, sql: &str) -> (bool, String, String) {
+    let mut c = Command::new("mariadb");
+    c.args(["--protocol=TCP", "-h127.0.0.1", &format!("-P{port}"), &format!("-u{user}"), &format!("-p{pass}")]);
+    c.arg(if ssl { "--ssl" } else { "--skip-ssl" });
+    let out = c.args(["shard", "-e", sql]).output().expect("mariadb client");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_talks_to_the_proxy_over_tls() {
+    let (_conf, p) = tls_proxy();
+    let (ok, out, err) = cli(p.port, "app", "app", true, "status");
+    assert!(ok, "{err}");
+    let ssl_line = out.lines().find(|l| l.trim_start().starts_with("SSL:")).unwrap_or_default();
+    assert!(ssl_line.contains("Cipher in use is"), "{out}");
+    // statements run over it as over plain TCP, routed to the shards
+    let (ok, out, err) = cli(p.port, "app", "app", true, "SELECT 6 * 7 AS answer; SHOW DATABASES");
+    assert!(ok, "{err}");
+    assert!(out.contains("42") && out.contains("shard"), "{out}");
+    // plain TCP still works for a user that does not need TLS
+    let (ok, out, err) = cli(p.port, "app", "app", false, "status");
+    assert!(ok, "{err}");
+    assert!(out.lines().any(|l| l.trim_start().starts_with("SSL:") && l.contains("Not in use")), "{out}");
+}
+
+#[test]
+fn a_user_that_requires_tls_logs_in_only_over_it() {
+    let (_conf, p) = tls_proxy();
+    let (ok, _, err) = cli(p.port, "secure", "secure", false, "SELECT 1");
+    assert!(!ok);
+    assert!(err.contains("1045"), "{err}");
+    let (ok, out, err) = cli(p.port, "secure", "secure", true, "SELECT 'over tls' AS how");
+    assert!(ok, "{err}");
+    assert!(out.contains("over tls"), "{out}");
+}
