@@ -37,9 +37,14 @@ fn tls_proxy() -> (tempfile::TempDir, Proxy) {
 
 /// The mariadb CLI against the proxy: (success, stdout, stderr).
 fn cli(port: u16, user: &str, pass: &str, ssl: bool, sql: &str) -> (bool, String, String) {
+    cli_with(port, user, pass, ssl, &[], sql)
+}
+
+fn cli_with(port: u16, user: &str, pass: &str, ssl: bool, extra: &[&str], sql: &str) -> (bool, String, String) {
     let mut c = Command::new("mariadb");
     c.args(["--protocol=TCP", "-h127.0.0.1", &format!("-P{port}"), &format!("-u{user}"), &format!("-p{pass}")]);
     c.arg(if ssl { "--ssl" } else { "--skip-ssl" });
+    c.args(extra);
     let out = c.args(["shard", "-e", sql]).output().expect("mariadb client");
     (
         out.status.success(),
@@ -74,4 +79,29 @@ fn a_user_that_requires_tls_logs_in_only_over_it() {
     let (ok, out, err) = cli(p.port, "secure", "secure", true, "SELECT 'over tls' AS how");
     assert!(ok, "{err}");
     assert!(out.contains("over tls"), "{out}");
+}
+
+/// caching_sha2_password as MySQL runs it while TLS is offered: a user's first login takes the full
+/// path — the password itself, over TLS; without TLS it is refused (no RSA key exchange) —, and once
+/// the proxy knows the password the fast path (the scramble alone) works over plain TCP too.
+#[test]
+fn caching_sha2_full_authentication_runs_over_tls() {
+    let (_conf, p) = tls_proxy();
+    let sha2 = |ssl: bool, pass: &str| {
+        cli_with(p.port, "app", pass, ssl, &["--default-auth=caching_sha2_password"], "SELECT 'in' AS how")
+    };
+    let (ok, _, err) = sha2(false, "app");
+    assert!(!ok, "the full path without TLS");
+    // (libmariadb asks for the server's RSA key there and reads the proxy's ERR as a broken handshake)
+    assert!(["1045", "2061", "2012"].iter().any(|c| err.contains(c)), "{err}");
+    let (ok, _, err) = sha2(true, "wrong");
+    assert!(!ok && err.contains("1045"), "a wrong password over the full path: {err}");
+    let (ok, out, err) = sha2(true, "app");
+    assert!(ok, "the full path over TLS: {err}");
+    assert!(out.contains("in"), "{out}");
+    let (ok, _, err) = sha2(false, "app");
+    assert!(ok, "the fast path once the password is known: {err}");
+    // a wrong scramble is a cache miss: the full path again, which plain TCP cannot take
+    let (ok, _, err) = sha2(false, "wrong");
+    assert!(!ok && ["1045", "2061", "2012"].iter().any(|c| err.contains(c)), "{err}");
 }

@@ -177,7 +177,7 @@ pub async fn login(
         (seq, resp) = reader.expect().await?;
     }
     out.set_seq(seq.wrapping_add(1));
-    let result = authenticate(reader, out, &cfg, &nonce, &resp, peer, port).await;
+    let result = authenticate(reader, out, shared, &nonce, &resp, peer, port).await;
     match result {
         Ok(mut login) => {
             // MariaDB clients put their extended capabilities where MySQL has filler (CLIENT_MYSQL off)
@@ -202,13 +202,15 @@ pub async fn login(
 async fn authenticate(
     reader: &mut PacketReader<ClientRead>,
     out: &mut PacketWriter<ClientWrite>,
-    cfg: &Config,
+    shared: &Shared,
     nonce: &[u8; 20],
     resp: &[u8],
     peer: &SocketAddr,
     port: Port,
 ) -> Result<Login> {
     let tls = reader.get_ref().is_tls();
+    let rt = shared.rt();
+    let cfg = &rt.config;
     if resp.len() >= 4 {
         let caps = u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]);
         if caps & CapabilityFlags::CLIENT_SSL.bits() != 0 && resp.len() <= 32 {
@@ -248,21 +250,53 @@ async fn authenticate(
     let ok = match plugin.as_str() {
         auth::NATIVE => auth::verify(auth::NATIVE, nonce, &user.password, &answer),
         auth::CACHING_SHA2 => {
-            let ok = auth::verify(auth::CACHING_SHA2, nonce, &user.password, &answer);
-            if ok && !user.password.is_empty() {
-                out.push(&[0x01, 0x03]); // fast_auth_success
+            let mut answer = answer.clone();
+            if answer.is_empty() && !user.password.is_empty() {
+                // the client's plugin saw no challenge (the greeting names mysql_native_password:
+                // libmariadb then sends nothing and waits for one): switch to it with the same nonce
+                out.push(&auth_switch(auth::CACHING_SHA2, nonce));
+                out.flush().await?;
+                let (seq, again) = reader.expect().await?;
+                out.set_seq(seq.wrapping_add(1));
+                answer = again.to_vec();
             }
-            ok
+            let ok = auth::verify(auth::CACHING_SHA2, nonce, &user.password, &answer);
+            // as MySQL: the fast path for a password its cache holds (always, while no TLS is offered:
+            // the full path would have nothing to run over); otherwise the full authentication — the
+            // password itself, over TLS only (no RSA key exchange here)
+            let fast = shared.tls.is_none() || shared.sha2_cache.knows(&user_name, &user.password);
+            if user.password.is_empty() || (shared.tls.is_none() && !ok) {
+                ok
+            } else if ok && fast {
+                out.push(&[0x01, 0x03]); // fast_auth_success
+                true
+            } else {
+                out.push(&[0x01, 0x04]); // perform_full_authentication
+                out.flush().await?;
+                let (seq, sent) = reader.expect().await?;
+                out.set_seq(seq.wrapping_add(1));
+                if !tls {
+                    tracing::info!(user = %user_name, peer = %peer, "login refused: caching_sha2_password's full authentication without TLS");
+                    return Err(Error::sql(
+                        1045,
+                        "28000",
+                        format!(
+                            "Access denied for user '{user_name}'@'{}': caching_sha2_password's full authentication needs TLS (shardcat offers no RSA key exchange)",
+                            peer.ip()
+                        ),
+                    ));
+                }
+                let given = sent.strip_suffix(&[0]).unwrap_or(&sent);
+                let ok = auth::constant_time_eq(given, user.password.as_bytes());
+                if ok {
+                    shared.sha2_cache.learn(&user_name, &user.password);
+                }
+                ok
+            }
         }
         _ => {
             // switch to mysql_native_password with the same challenge
-            let mut b = BytesMut::new();
-            b.put_u8(0xFE);
-            b.extend_from_slice(auth::NATIVE.as_bytes());
-            b.put_u8(0);
-            b.extend_from_slice(nonce);
-            b.put_u8(0);
-            out.push(&b);
+            out.push(&auth_switch(auth::NATIVE, nonce));
             out.flush().await?;
             let (seq, again) = reader.expect().await?;
             out.set_seq(seq.wrapping_add(1));
@@ -286,6 +320,17 @@ async fn authenticate(
         None => None,
     };
     Ok(Login { user, caps, schema, collation, nonce: *nonce, extended_metadata: false })
+}
+
+/// An AuthSwitchRequest to `plugin` with the challenge `nonce`.
+fn auth_switch(plugin: &str, nonce: &[u8; 20]) -> BytesMut {
+    let mut b = BytesMut::new();
+    b.put_u8(0xFE);
+    b.extend_from_slice(plugin.as_bytes());
+    b.put_u8(0);
+    b.extend_from_slice(nonce);
+    b.put_u8(0);
+    b
 }
 
 #[cfg(test)]

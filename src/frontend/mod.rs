@@ -84,6 +84,8 @@ pub struct Shared {
     sessions: Mutex<HashMap<u32, SessionEntry>>,
     /// TLS for clients (server.xml `tlsCert`/`tlsKey`), loaded at start.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// caching_sha2_password's cache of fully authenticated users.
+    pub sha2_cache: crate::proto::auth::Sha2Cache,
 }
 
 struct SessionEntry {
@@ -123,6 +125,7 @@ impl Shared {
             next_session_uid: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
             tls,
+            sha2_cache: Default::default(),
         })
     }
 

@@ -33,6 +33,27 @@ pub fn verify(plugin: &str, nonce: &[u8], password: &str, answer: &[u8]) -> bool
     }
 }
 
+/// Users whose password `caching_sha2_password`'s full authentication proved since start — MySQL's
+/// cache, keyed by user and a digest of the password (a changed password is a miss): only they get
+/// the fast path while the proxy offers TLS.
+#[derive(Default)]
+pub struct Sha2Cache(parking_lot::Mutex<std::collections::HashSet<(String, [u8; 32])>>);
+
+impl Sha2Cache {
+    fn key(user: &str, password: &str) -> (String, [u8; 32]) {
+        use sha2::Digest;
+        (user.to_string(), sha2::Sha256::digest(password.as_bytes()).into())
+    }
+
+    pub fn knows(&self, user: &str, password: &str) -> bool {
+        self.0.lock().contains(&Self::key(user, password))
+    }
+
+    pub fn learn(&self, user: &str, password: &str) {
+        self.0.lock().insert(Self::key(user, password));
+    }
+}
+
 /// The answer a client gives to a server's challenge (used towards backends).
 pub fn answer(plugin: &str, nonce: &[u8], password: &str) -> Option<Vec<u8>> {
     if password.is_empty() {
@@ -45,7 +66,7 @@ pub fn answer(plugin: &str, nonce: &[u8], password: &str) -> Option<Vec<u8>> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
