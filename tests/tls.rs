@@ -105,3 +105,38 @@ fn caching_sha2_full_authentication_runs_over_tls() {
     let (ok, _, err) = sha2(false, "wrong");
     assert!(!ok && ["1045", "2061", "2012"].iter().any(|c| err.contains(c)), "{err}");
 }
+
+/// PyMySQL (`ssl_ca`: the certificate verified against the one made here) and Connector/J
+/// (`useSsl=true&trustServerCertificate=true`) log in over TLS as the user that needs it.
+#[test]
+fn pymysql_and_jdbc_connect_over_tls() {
+    let (conf, p) = tls_proxy();
+    let script = "import sys, pymysql\n\
+                  c = pymysql.connect(host='127.0.0.1', port=int(sys.argv[1]), user='secure', password='secure', database='shard', ssl_ca=sys.argv[2], ssl_verify_identity=False)\n\
+                  cur = c.cursor(); cur.execute('SELECT 6 * 7'); print(cur.fetchone()[0], c._sock.version())\n";
+    let out = Command::new("python3")
+        .args(["-c", script, &p.port.to_string()])
+        .arg(conf.path().join("cert.pem"))
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("42 TLSv1."), "{stdout}");
+    let classes = root().join("target/java-tests");
+    std::fs::create_dir_all(&classes).unwrap();
+    let jar = "/usr/share/java/mariadb-java-client.jar";
+    let javac = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(root().join("tests/clients/JdbcTls.java"))
+        .output()
+        .expect("javac");
+    assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
+    let out = Command::new("java")
+        .args(["-cp", &format!("{jar}:{}", classes.display()), "JdbcTls", &p.port.to_string()])
+        .output()
+        .expect("java");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), "jdbc over tls");
+}
