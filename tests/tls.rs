@@ -15,6 +15,7 @@ fn tls_proxy() -> (tempfile::TempDir, Proxy) {
     let dir = conf.path();
     let out = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "subjectAltName=DNS:localhost"])
         .args(["-keyout", "key.pem", "-out", "cert.pem"])
         .current_dir(dir)
         .output()
@@ -139,4 +140,104 @@ fn pymysql_and_jdbc_connect_over_tls() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.trim(), "jdbc over tls");
+}
+
+/// A client that sends its TLS ClientHello in the same write as its SSLRequest (what PyMySQL did in
+/// CI): the bytes the proxy read past the SSLRequest start the TLS handshake, and the login goes on.
+#[tokio::test]
+async fn a_client_hello_behind_the_ssl_request_in_one_write() {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+    /// A stream whose first write goes out together with `prefix`, in one write.
+    struct Glued {
+        io: tokio::net::TcpStream,
+        prefix: Vec<u8>,
+        pending: Vec<u8>,
+    }
+    impl AsyncRead for Glued {
+        fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().io).poll_read(cx, b)
+        }
+    }
+    impl AsyncWrite for Glued {
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<std::io::Result<usize>> {
+            let me = self.get_mut();
+            if !me.prefix.is_empty() {
+                // the first write: the prefix and these bytes, written as one buffer
+                me.pending = std::mem::take(&mut me.prefix);
+                me.pending.extend_from_slice(b);
+            }
+            if me.pending.is_empty() {
+                return Pin::new(&mut me.io).poll_write(cx, b);
+            }
+            while !me.pending.is_empty() {
+                match Pin::new(&mut me.io).poll_write(cx, &me.pending) {
+                    Poll::Ready(Ok(n)) => {
+                        me.pending.drain(..n);
+                    }
+                    other => return other,
+                }
+            }
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        }
+    }
+
+    let (conf, p) = tls_proxy();
+    let mut io = tokio::net::TcpStream::connect(("127.0.0.1", p.port)).await.unwrap();
+    let mut head = [0u8; 4];
+    io.read_exact(&mut head).await.unwrap();
+    let mut greeting = vec![0u8; u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize];
+    io.read_exact(&mut greeting).await.unwrap();
+    // SSLRequest: CLIENT_PROTOCOL_41 | CLIENT_SSL | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH
+    let caps: u32 = 0x0200 | 0x0800 | 0x8000 | 0x0008_0000;
+    let mut ssl_request = vec![32, 0, 0, 1];
+    ssl_request.extend_from_slice(&caps.to_le_bytes());
+    ssl_request.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    ssl_request.push(45);
+    ssl_request.extend_from_slice(&[0; 23]);
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    for c in tokio_rustls::rustls::pki_types::CertificateDer::pem_file_iter(conf.path().join("cert.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let glued = Glued { io, prefix: ssl_request, pending: Vec::new() };
+    let mut tls = connector.connect(name, glued).await.expect("TLS over the glued SSLRequest");
+    // the login over TLS: a user with no password (nonePasswordLogin is off: the proxy answers 1045),
+    // which is still an answer read over TLS, in sequence 3
+    let mut resp = Vec::new();
+    resp.extend_from_slice(&caps.to_le_bytes());
+    resp.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    resp.push(45);
+    resp.extend_from_slice(&[0; 23]);
+    resp.extend_from_slice(b"secure\0");
+    resp.push(0);
+    resp.extend_from_slice(b"mysql_native_password\0");
+    let mut pkt = (resp.len() as u32).to_le_bytes()[..3].to_vec();
+    pkt.push(2);
+    pkt.extend_from_slice(&resp);
+    tls.write_all(&pkt).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut head = [0u8; 4];
+    tls.read_exact(&mut head).await.expect("a reply over TLS");
+    let mut body = vec![0u8; u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize];
+    tls.read_exact(&mut body).await.unwrap();
+    assert_eq!(head[3], 3, "the reply's sequence id");
+    assert_eq!(body[0], 0xFF, "an ERR packet: {body:?}");
+    assert_eq!(u16::from_le_bytes([body[1], body[2]]), 1045);
 }

@@ -168,10 +168,10 @@ pub async fn login(
     // an SSLRequest (the response's first 32 bytes, CLIENT_SSL set): TLS, then the whole response
     let wants_tls = resp.len() == 32
         && u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]) & CapabilityFlags::CLIENT_SSL.bits() != 0;
-    if let (true, Some(acceptor)) = (wants_tls && !reader.buffered(), &shared.tls) {
-        let r = reader.swap_inner(ClientRead::Gone);
+    if let (true, Some(acceptor)) = (wants_tls, &shared.tls) {
+        let (r, head) = reader.swap_inner(ClientRead::Gone);
         let w = out.swap_inner(ClientWrite::Gone);
-        let (r, w) = crate::proto::stream::upgrade(r, w, acceptor).await?;
+        let (r, w) = crate::proto::stream::upgrade(r, w, head, acceptor).await?;
         reader.swap_inner(r);
         out.swap_inner(w);
         (seq, resp) = reader.expect().await?;

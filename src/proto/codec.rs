@@ -70,9 +70,10 @@ impl CompIn {
 }
 
 impl<R: AsyncRead + Unpin> PacketReader<R> {
-    /// The stream, replaced by `with` (a connection upgraded to TLS: nothing is buffered then).
-    pub fn swap_inner(&mut self, with: R) -> R {
-        std::mem::replace(&mut self.inner, with)
+    /// The stream, replaced by `with` (a connection upgraded to TLS), and the bytes read from it that
+    /// no packet has taken (they belong to the new stream's first bytes).
+    pub fn swap_inner(&mut self, with: R) -> (R, BytesMut) {
+        (std::mem::replace(&mut self.inner, with), self.buf.split())
     }
 
     pub fn new(inner: R) -> Self {

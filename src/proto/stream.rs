@@ -13,7 +13,7 @@ use tokio_rustls::server::TlsStream;
 /// The reading half.
 pub enum ClientRead {
     Tcp(OwnedReadHalf),
-    Tls(ReadHalf<TlsStream<TcpStream>>),
+    Tls(ReadHalf<TlsStream<Prefixed>>),
     /// Taken while the connection is upgraded to TLS.
     Gone,
 }
@@ -21,7 +21,7 @@ pub enum ClientRead {
 /// The writing half.
 pub enum ClientWrite {
     Tcp(OwnedWriteHalf),
-    Tls(WriteHalf<TlsStream<TcpStream>>),
+    Tls(WriteHalf<TlsStream<Prefixed>>),
     Gone,
 }
 
@@ -41,18 +41,52 @@ pub fn split(stream: TcpStream) -> (ClientRead, ClientWrite) {
     (ClientRead::Tcp(r), ClientWrite::Tcp(w))
 }
 
-/// The halves of a plain connection upgraded to TLS by `acceptor` (the handshake done); `None` when
-/// they were not a plain connection's.
+/// A TCP stream that first yields bytes already read from it: a client may send its TLS ClientHello
+/// right behind the SSLRequest, and the packet reader may hold some of it.
+pub struct Prefixed {
+    head: bytes::BytesMut,
+    io: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        if !me.head.is_empty() {
+            let n = me.head.len().min(buf.remaining());
+            buf.put_slice(&me.head.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut me.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// The halves of a plain connection upgraded to TLS by `acceptor` (the handshake done), `head` being
+/// what was read from it past the SSLRequest.
 pub async fn upgrade(
     r: ClientRead,
     w: ClientWrite,
+    head: bytes::BytesMut,
     acceptor: &tokio_rustls::TlsAcceptor,
 ) -> io::Result<(ClientRead, ClientWrite)> {
     let (ClientRead::Tcp(r), ClientWrite::Tcp(w)) = (r, w) else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "TLS requested twice"));
     };
-    let stream = r.reunite(w).map_err(|e| io::Error::other(e.to_string()))?;
-    let tls = acceptor.accept(stream).await?;
+    let io = r.reunite(w).map_err(|e| io::Error::other(e.to_string()))?;
+    let tls = acceptor.accept(Prefixed { head, io }).await?;
     let (r, w) = tokio::io::split(tls);
     Ok((ClientRead::Tls(r), ClientWrite::Tls(w)))
 }
