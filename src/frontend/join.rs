@@ -449,7 +449,6 @@ impl Session {
             _ => u64::MAX,
         };
         let deprecate_eof = self.deprecate_eof();
-        let fmt = self.stmt_fmt();
         let mut cols: Option<Vec<ColumnInfo>> = None;
         let mut sent = 0u64;
         let mut warnings = 0u16;
@@ -551,6 +550,8 @@ impl Session {
             }
             size = BATCH_ROWS;
         }
+        // the session's status now: with autocommit off the batches may have opened its transaction
+        let fmt = self.stmt_fmt();
         crate::exec::relay::write_terminator(&mut self.out, &fmt, warnings, fmt.status);
         self.out.flush().await?;
         let reply = crate::exec::Reply { rows: sent, result_set: true, warnings, ..Default::default() };
