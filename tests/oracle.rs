@@ -4,6 +4,8 @@
 //! completely, as multisets otherwise — or, for a shape shardcat refuses, an error (never other rows).
 
 mod common;
+#[path = "common/raw.rs"]
+mod raw;
 
 use std::sync::OnceLock;
 
@@ -785,4 +787,29 @@ async fn explain_shows_a_join_in_batches() {
     let plan: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
     assert!(plan[0].starts_with("Then the statement"), "{plan:?}");
     assert!(plan.contains(&"If what runs first outgrows mergeMemoryLimit:"), "{plan:?}");
+}
+
+/// With autocommit off, a join in batches opens the transaction as one server's SELECT does, and its
+/// reply's status says so (drivers decide COMMIT/ROLLBACK on IN_TRANS).
+#[tokio::test]
+async fn a_join_in_batches_reports_the_transaction_it_opened() {
+    load().await;
+    const IN_TRANS: u16 = 0x0001;
+    let q = "SELECT t.id, c.name FROM t_range t LEFT JOIN customer c ON c.id = t.id % 60 ORDER BY t.id LIMIT 3";
+    let mut seen = Vec::new();
+    for (port, user, pass, db) in [(proxy().port, "app", "app", "shard"), (PRIMARY1, "proxy", "proxy", ORACLE_DB)] {
+        let (mut c, _) = raw::login(port, user, pass, Some(db), "mysql_native_password").await;
+        let mut flags = Vec::new();
+        for sql in ["SET autocommit=0", q, "COMMIT", q, "ROLLBACK", "SET autocommit=1", q] {
+            c.queue_query(sql);
+            c.flush().await;
+            let reply = c.read_reply().await;
+            let last = reply.last().unwrap();
+            assert_ne!(last[0], 0xFF, "{sql}: {:?}", shardcat::proto::packets::parse_err(last));
+            flags.push(shardcat::proto::packets::parse_ok(last).unwrap().status & IN_TRANS);
+        }
+        seen.push(flags);
+    }
+    assert_eq!(seen[0], seen[1], "the proxy's IN_TRANS after each statement, and one server's");
+    assert_eq!(seen[1][1], IN_TRANS, "the SELECT opened the transaction");
 }
