@@ -73,21 +73,6 @@ fn pymysql_sees_what_mariadb_sends() {
 #[test]
 fn jdbc_connector_j_sees_what_mariadb_sends() {
     let port = demo().port;
-    let classes = root().join("target/java-tests");
-    std::fs::create_dir_all(&classes).unwrap();
-    let jar = "/usr/share/java/mariadb-java-client.jar";
-    assert!(std::path::Path::new(jar).exists(), "install Debian's libmariadb-java");
-    let javac = Command::new("javac")
-        .arg("-d")
-        .arg(&classes)
-        .arg(root().join("tests/clients/JdbcCheck.java"))
-        .output()
-        .expect("javac");
-    assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
-    let cp = format!("{jar}:{}", classes.display());
-    let out = Command::new("java")
-        .args(["-cp", &cp, "JdbcCheck", &port.to_string(), &PRIMARY1.to_string()])
-        .output()
-        .expect("java");
+    let out = run_java("JdbcCheck", &[&port.to_string(), &PRIMARY1.to_string()]);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

@@ -123,20 +123,7 @@ fn pymysql_and_jdbc_connect_over_tls() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.starts_with("42 TLSv1."), "{stdout}");
-    let classes = root().join("target/java-tests");
-    std::fs::create_dir_all(&classes).unwrap();
-    let jar = "/usr/share/java/mariadb-java-client.jar";
-    let javac = Command::new("javac")
-        .arg("-d")
-        .arg(&classes)
-        .arg(root().join("tests/clients/JdbcTls.java"))
-        .output()
-        .expect("javac");
-    assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
-    let out = Command::new("java")
-        .args(["-cp", &format!("{jar}:{}", classes.display()), "JdbcTls", &p.port.to_string()])
-        .output()
-        .expect("java");
+    let out = run_java("JdbcTls", &[&p.port.to_string()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.trim(), "jdbc over tls");

@@ -10,7 +10,7 @@ use sqlparser::ast::{
 
 use super::session::Session;
 use super::subquery::{
-    conjuncts, derived_rows, first_only_conjuncts, join_key, literal, only_of, partitioned, table_ref, TableRef,
+    conjuncts, derived_rows, first_only_conjuncts, join_key, literal, only_of, partitioned, splice, table_ref, TableRef,
 };
 use crate::error::{Error, Result};
 use crate::exec::cell::{decode_row, encode_binary_row, ColumnInfo, Row};
@@ -458,13 +458,18 @@ impl Session {
         let mut size = BATCH_ROWS;
         // at least one batch (empty when the first table gave no rows, or LIMIT 0): the result's columns
         while cols.is_none() || (want > 0 && !exhausted) {
-            let (lcols, batch, asked) = match (&held, &plan.paged) {
-                (Some((c, rows)), _) => (c.clone(), rows[at..(at + size).min(rows.len())].to_vec(), size as u64),
+            // a page read for this batch (a first table held whole lends its rows instead)
+            let page;
+            let (lcols, batch, asked): (&[ColumnInfo], &[Row], u64) = match (&held, &plan.paged) {
+                (Some((c, rows)), _) => (c, &rows[at..(at + size).min(rows.len())], size as u64),
                 (None, Some(p)) => {
                     let n = (size as u64).min(left_budget);
                     let q = p.page(&plan.first, after.as_deref(), n);
                     match self.subquery_rows(&q).await {
-                        Ok((c, r)) => (c, r, n),
+                        Ok(read) => {
+                            page = read;
+                            (&page.0, &page.1, n)
+                        }
                         Err(Error::MemoryLimit { .. }) if size > 1 => {
                             size /= 2;
                             continue;
@@ -474,8 +479,7 @@ impl Session {
                 }
                 (None, None) => return Err(Error::unsupported("a join in batches without its first table's rows")),
             };
-            let batch = batch.as_slice();
-            let text = match self.batch_text(sql, &plan, &lcols, batch, skip.saturating_add(want)).await {
+            let text = match self.batch_text(sql, &plan, lcols, batch, skip.saturating_add(want)).await {
                 Ok(t) => t,
                 Err(Error::MemoryLimit { .. }) if batch.len() > 1 => {
                     size = batch.len() / 2;
@@ -580,9 +584,9 @@ impl Session {
                             let mut seen = std::collections::HashSet::new();
                             let list: Vec<String> = batch
                                 .iter()
-                                .filter_map(|r| r.get(i).cloned().flatten())
-                                .filter(|v| seen.insert(v.clone()))
-                                .map(|v| literal(&Some(v), &cols[i]))
+                                .filter_map(|r| r.get(i).filter(|v| v.is_some()))
+                                .filter(|v| seen.insert(*v))
+                                .map(|v| literal(v, &cols[i]))
                                 .collect();
                             if list.is_empty() {
                                 "NULL".to_string()
@@ -603,15 +607,7 @@ impl Session {
             edits.push((span, limit.to_string()));
         }
         edits.sort_by_key(|e| e.0 .0);
-        let mut out = String::with_capacity(sql.len() + left.len() * 2);
-        let mut at = 0;
-        for ((a, z), t) in &edits {
-            out.push_str(&sql[at..*a]);
-            out.push_str(t);
-            at = *z;
-        }
-        out.push_str(&sql[at..]);
-        Ok(out)
+        Ok(splice(sql, edits.iter().map(|(span, t)| (*span, t.as_str()))))
     }
 
     /// Runs one batch's statement with its reply kept (at most `cap` bytes: `None` beyond). A

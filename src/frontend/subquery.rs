@@ -652,12 +652,17 @@ pub(super) fn derived_rows(cols: &[ColumnInfo], rows: &[Row]) -> String {
 
 /// `sql` with every fold's text replaced by its replacement (`folds` in text order, not overlapping).
 pub fn apply(sql: &str, folds: &[Fold], replacements: &[String]) -> String {
+    splice(sql, folds.iter().map(|f| f.span).zip(replacements.iter().map(String::as_str)))
+}
+
+/// `sql` with each span replaced by its text (spans in text order, not overlapping).
+pub fn splice<'a>(sql: &str, edits: impl IntoIterator<Item = ((usize, usize), &'a str)>) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut at = 0;
-    for (f, r) in folds.iter().zip(replacements) {
-        out.push_str(&sql[at..f.span.0]);
+    for ((a, z), r) in edits {
+        out.push_str(&sql[at..a]);
         out.push_str(r);
-        at = f.span.1;
+        at = z;
     }
     out.push_str(&sql[at..]);
     out

@@ -312,3 +312,23 @@ pub async fn jetstream_messages(
     let _ = s.delete_consumer(&name).await;
     Some(out)
 }
+
+/// Compiles `tests/clients/<class>.java` against Debian's Connector/J and runs it with `args`.
+pub fn run_java(class: &str, args: &[&str]) -> std::process::Output {
+    let classes = root().join("target/java-tests");
+    std::fs::create_dir_all(&classes).unwrap();
+    let jar = "/usr/share/java/mariadb-java-client.jar";
+    assert!(Path::new(jar).exists(), "install Debian's libmariadb-java");
+    let javac = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(root().join(format!("tests/clients/{class}.java")))
+        .output()
+        .expect("javac");
+    assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
+    Command::new("java")
+        .args(["-cp", &format!("{jar}:{}", classes.display()), class])
+        .args(args)
+        .output()
+        .expect("java")
+}
