@@ -5,7 +5,7 @@
 //! from the last GTID it processed (on whichever host is the writeHost then). Beside the stream, a second
 //! connection polls `@@gtid_binlog_pos` so the registry knows how far behind the reader is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,11 +132,51 @@ pub fn statement_tables(sql: &str, default_db: &str) -> Option<Vec<(String, Stri
     }
 }
 
-/// One transaction being read: its GTID and what it touched so far.
+/// One transaction being read: its GTID and what it touched so far; and the tables of XA
+/// transactions prepared but not yet committed, by XID (their rows become visible at XA COMMIT).
 #[derive(Default)]
 struct Group {
     gtid: Option<Gtid>,
     change: Change,
+    prepared: HashMap<String, Change>,
+}
+
+/// Prepared XA transactions remembered at most (beyond, their commits move everything).
+const PREPARED_KEPT: usize = 10_000;
+
+/// An XID as `XA …` statements in the binlog write it, normalised (`X'…',X'…',format`, upper case).
+pub fn xid_text(format: u32, gtrid: &[u8], bqual: &[u8]) -> String {
+    let h = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    format!("X'{}',X'{}',{format}", h(gtrid), h(bqual))
+}
+
+/// The XID of an XA_PREPARE_LOG_EVENT's body: one_phase (1 byte), formatID, gtrid and bqual
+/// lengths (4 bytes each, little endian), then gtrid and bqual.
+pub fn xa_prepare_xid(data: &[u8]) -> Option<String> {
+    let u = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?)) };
+    let (format, g, b) = (u(1)?, u(5)? as usize, u(9)? as usize);
+    let gtrid = data.get(13..13 + g)?;
+    let bqual = data.get(13 + g..13 + g + b)?;
+    Some(xid_text(format, gtrid, bqual))
+}
+
+/// `XA COMMIT <xid>` / `XA ROLLBACK <xid>` as logged: (true for COMMIT, the normalised XID); None
+/// for any other statement.
+pub fn xa_end_statement(sql: &str) -> Option<(bool, String)> {
+    let t = sql.trim();
+    let head = t.get(..9)?.to_ascii_uppercase();
+    let (commit, rest) = if head.starts_with("XA COMMIT") {
+        (true, &t[9..])
+    } else if t.get(..11)?.eq_ignore_ascii_case("XA ROLLBACK") {
+        (false, &t[11..])
+    } else {
+        return None;
+    };
+    let mut xid: String = rest.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    if let Some(x) = xid.strip_suffix("ONEPHASE") {
+        xid = x.to_string();
+    }
+    Some((commit, xid))
 }
 
 impl Group {
@@ -472,15 +512,38 @@ fn handle(
     use mysql_common::binlog::events::EventData;
     let header = ev.header();
     if header.event_type_raw() == MARIADB_GTID_EVENT {
-        *group = Group { gtid: Gtid::decode(header.server_id(), ev.data()), change: Change::default() };
+        group.gtid = Gtid::decode(header.server_id(), ev.data());
+        group.change = Change::default();
         return;
     }
     let Ok(Some(data)) = ev.read_data() else { return };
     match data {
         EventData::TableMapEvent(t) => group.touch(&t.database_name(), &t.table_name()),
+        EventData::XaPrepareLogEvent(body) => {
+            // its rows are not visible before XA COMMIT: the tables are moved again then
+            if let Some(xid) = xa_prepare_xid(&body) {
+                if group.prepared.len() >= PREPARED_KEPT {
+                    group.prepared.clear();
+                }
+                group.prepared.insert(xid, group.change.clone());
+            }
+            finish(set, group, header.log_pos(), pos, sink);
+        }
         EventData::QueryEvent(q) => {
             let sql = q.query();
             let word = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            if word == "XA" {
+                // XA START / XA END inside a prepared group say nothing; COMMIT and ROLLBACK end one
+                if let Some((commit, xid)) = xa_end_statement(&sql) {
+                    let tables = group.prepared.remove(&xid);
+                    if commit {
+                        // a prepare this reader did not see (it started after it): everything
+                        group.change = tables.unwrap_or(Change { everything: true, ..Change::default() });
+                    }
+                    finish(set, group, header.log_pos(), pos, sink);
+                }
+                return;
+            }
             match word.as_str() {
                 "BEGIN" => {}
                 "COMMIT" => finish(set, group, header.log_pos(), pos, sink),
@@ -514,9 +577,9 @@ fn handle(
 
 /// The transaction is committed: the sink learns of it, then the position moves past it.
 fn finish(set: &DataHostSet, group: &mut Group, log_pos: u32, pos: &mut Option<Position>, sink: &dyn Sink) {
-    let g = std::mem::take(group);
-    let mut change = g.change;
-    if let Some(gtid) = g.gtid {
+    let mut change = std::mem::take(&mut group.change);
+    let gtid = group.gtid.take();
+    if let Some(gtid) = gtid {
         change.gtid = gtid.to_string();
     }
     if !change.tables.is_empty() || !change.databases.is_empty() || change.everything {
@@ -524,7 +587,7 @@ fn finish(set: &DataHostSet, group: &mut Group, log_pos: u32, pos: &mut Option<P
     }
     crate::stats::binlog_transaction(&set.cfg.name);
     let position = pos.get_or_insert_with(Position::default);
-    if let Some(gtid) = g.gtid {
+    if let Some(gtid) = gtid {
         position.set(gtid);
     }
     set.binlog.processed(position.to_string(), u64::from(log_pos));
@@ -548,6 +611,23 @@ mod tests {
         p.set(g);
         assert_eq!(p.to_string(), "1-3308-11,2-3309-5,7-3307-42");
         assert_eq!(Position::parse("").to_string(), "");
+    }
+
+    #[test]
+    fn xa_events_name_their_xid_alike() {
+        // XA_PREPARE_LOG_EVENT: one_phase, formatID 1, gtrid "a1", bqual ""
+        let mut body = vec![0u8];
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(&2u32.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(b"a1");
+        let xid = xa_prepare_xid(&body).unwrap();
+        assert_eq!(xid, "X'6131',X'',1");
+        assert_eq!(xa_end_statement("XA COMMIT X'6131',X'',1"), Some((true, xid.clone())));
+        assert_eq!(xa_end_statement("xa rollback x'6131', x'', 1"), Some((false, xid)));
+        assert_eq!(xa_prepare_xid(&body[..14]), None);
+        assert_eq!(xa_end_statement("XA START X'6131'"), None);
+        assert_eq!(xa_end_statement("XA"), None);
     }
 
     #[test]
