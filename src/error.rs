@@ -37,6 +37,25 @@ impl Error {
         Error::sql(1105, "HY000", message)
     }
 
+    /// The same error again (one failure reported for several statements or nodes); a client I/O
+    /// error keeps its kind and text.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Error::Sql { code, state, message } => Error::Sql { code: *code, state, message: message.clone() },
+            Error::Connect { addr, data_host, reason } => {
+                Error::Connect { addr: addr.clone(), data_host: data_host.clone(), reason: reason.clone() }
+            }
+            Error::BackendLost { addr, data_host, reason } => {
+                Error::BackendLost { addr: addr.clone(), data_host: data_host.clone(), reason: reason.clone() }
+            }
+            Error::BackendProtocol { addr, reason } => {
+                Error::BackendProtocol { addr: addr.clone(), reason: reason.clone() }
+            }
+            Error::MemoryLimit { what, limit } => Error::MemoryLimit { what: what.clone(), limit: *limit },
+            Error::Client(e) => Error::Client(io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+
     pub fn code_and_state(&self) -> (u16, &'static str) {
         match self {
             Error::Sql { code, state, .. } => (*code, state),

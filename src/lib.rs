@@ -18,3 +18,4 @@ pub mod sequence;
 pub mod server;
 pub mod sql;
 pub mod stats;
+pub mod xa;

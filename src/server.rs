@@ -77,7 +77,13 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         (None, None) => None,
         _ => return Err(StartError::Config("TLS: server.xml sets one of tlsCert and tlsKey without the other".into())),
     };
-    let shared = Shared::new(runtime, backend_version.as_deref(), tls);
+    // the coordinator log before any client: what an earlier run decided is owed from the start
+    let xa = crate::xa::Coordinator::open(runtime.config.xa_log_dir(), runtime.config.system.xa_log_name.clone())
+        .await
+        .map_err(|e| StartError::Config(format!("XA coordinator log: {e}")))?;
+    let shared = Shared::new(runtime, backend_version.as_deref(), tls, xa.clone());
+    let rsh = shared.clone();
+    tokio::spawn(crate::xa::recover::run(xa, std::sync::Arc::new(move || rsh.rt().backends.clone())));
     shared.cache.follow(&shared.rt());
     shared.cdc.configure(shared.rt());
     crate::admin::announce(&shared);

@@ -149,6 +149,7 @@ impl SlowLog {
 
 /// The names of the metrics recorded through the `metrics` facade (the HTTP port renders them).
 pub mod names {
+    pub const XA: &str = "shardcat_xa_transactions_total";
     pub const STATEMENTS: &str = "shardcat_statements_total";
     pub const STATEMENT_SECONDS: &str = "shardcat_statement_duration_seconds";
     pub const COMMANDS: &str = "shardcat_commands_total";
@@ -192,6 +193,10 @@ pub fn describe() {
     describe_counter!(names::HOST_STATEMENTS, "Statements run on a backend host");
     describe_counter!(names::HOST_ERRORS, "Statements that failed on a backend host");
     describe_histogram!(names::POOL_WAIT_SECONDS, Unit::Seconds, "Time to get a backend connection from a pool");
+    describe_counter!(
+        names::XA,
+        "Transactions across dataNodes by outcome: commit (two-phase), one_phase, rollback, recovered_commit, recovered_rollback"
+    );
     describe_counter!(names::FAILOVERS, "writeHost switches of a dataHost (automatic or switch @@datasource)");
     describe_counter!(names::RELOADS, "Configuration reloads by result (ok, refused)");
     describe_counter!(names::BINLOG_TRANSACTIONS, "Transactions the binlog reader of a dataHost processed");
@@ -269,6 +274,11 @@ pub fn client_bytes(received: u64, sent: u64) {
 /// A reload ended (`ok`) or was refused.
 pub fn reload(ok: bool) {
     metrics::counter!(names::RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
+}
+
+/// A transaction's end by XA (`outcome`: commit, one_phase, rollback, recovered_commit, recovered_rollback).
+pub fn xa(outcome: &'static str) {
+    metrics::counter!(names::XA, "outcome" => outcome).increment(1);
 }
 
 /// A dataHost's writeHost switched.

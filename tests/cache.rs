@@ -260,6 +260,9 @@ async fn a_repeatable_read_transaction_is_served_only_what_its_snapshot_would_sh
     let (_one, p, mut c) = ready().await;
     let v0: Rows = c.query(RANGE).await.unwrap(); // stored
     let mut t = app(p).await;
+    // an XA branch opens no snapshot at once (XA START has no WITH CONSISTENT SNAPSHOT): the cache
+    // serves transactions of sessions that commit locally
+    t.query_drop("SET xa = off").await.unwrap();
     t.query_drop("BEGIN").await.unwrap();
     let (h0, _) = counts(p);
     let first: Rows = t.query(RANGE).await.unwrap();
@@ -292,4 +295,12 @@ async fn a_repeatable_read_transaction_is_served_only_what_its_snapshot_would_sh
     assert!(own.contains(&(7002, "in-own-tx".into())));
     assert_eq!(counts(p).0, h);
     t.query_drop("ROLLBACK").await.unwrap();
+    // with XA on (server.xml's default), a transaction's reads go to its servers, never to the cache
+    t.query_drop("SET xa = on").await.unwrap();
+    t.query_drop("BEGIN").await.unwrap();
+    let h = counts(p).0;
+    let xa_read: Rows = t.query(RANGE).await.unwrap();
+    assert_eq!(xa_read, after);
+    assert_eq!(counts(p).0, h, "an XA transaction was served from the cache");
+    t.query_drop("COMMIT").await.unwrap();
 }

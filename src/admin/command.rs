@@ -16,6 +16,8 @@ pub enum Show {
     Binlog,
     /// shardcat's: the change queue's feeds.
     Cdc,
+    /// shardcat's: in-doubt XA transactions (this proxy's owed commits, foreign prepared ones).
+    Xa,
     Connection,
     ConnectionSql,
     Backend,
@@ -89,6 +91,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("show @@session", "Report front session details"),
     ("show @@cache", "Report system cache usage"),
     ("show @@cdc", "Report change queue feeds (position, lag, events, errors)"),
+    ("show @@xa", "Report in-doubt XA transactions (commits owed by a dataNode, other coordinators' prepared ones)"),
     ("show @@cache.tables", "Report result cache invalidations per table"),
     ("show @@sql.slow", "Report slow SQL"),
     ("show @@sysparam", "Report system param"),
@@ -169,6 +172,7 @@ pub fn parse(text: &str) -> Result<Command, Unknown> {
                 "@@white" => none(Show::White),
                 "@@cache" => none(Show::Cache),
                 "@@cdc" => none(Show::Cdc),
+                "@@xa" => none(Show::Xa),
                 "@@cache.tables" => none(Show::CacheTables),
                 "@@sql.slow" => none(Show::SqlSlow),
                 "@@time.current" => none(Show::TimeCurrent),

@@ -557,6 +557,21 @@ pub async fn show(shared: &Shared, what: &Show) -> Result<Table, String> {
                 t.row(row);
             }
         }
+        Show::Xa => {
+            t = Table::new(&[("XID", T), ("STATE", T), ("DATANODE", T), ("HOST", T)]);
+            let rt = shared.rt();
+            for (gtrid, nodes) in shared.xa.pending() {
+                for n in nodes {
+                    let host = rt.backends.node(&n).map(|t| t.host.writer().name.clone()).unwrap_or_default();
+                    t.row(vec![gtrid.clone(), "COMMIT OWED".into(), n, host]);
+                }
+            }
+            let foreign = shared.xa.foreign.lock().clone();
+            for f in foreign.into_values().flatten() {
+                let xid = format!("{}:{}:{}", f.format, f.gtrid, f.bqual);
+                t.row(vec![xid, "PREPARED, NOT OURS".into(), String::new(), f.host]);
+            }
+        }
         Show::CacheTables => {
             t = Table::new(&[("SCHEMA", T), ("TABLE", T), ("EPOCH", N), ("PROXY", N), ("BINLOG", N), ("RESET", N)]);
             for (l, m) in shared.cache.moves() {

@@ -47,6 +47,14 @@ pub struct SessionSync<'a> {
 
 /// The client capabilities a backend connection must share with the client it serves, because they
 /// change what the server sends: affected-row counting and the EOF framing of result sets.
+/// An XA branch a connection is in: its XID as XA statements write it, and whether a statement
+/// that may write ran in it (a branch that only read ends in one phase, never prepared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XaBranch {
+    pub xid: String,
+    pub wrote: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Variant {
     pub found_rows: bool,
@@ -128,6 +136,8 @@ pub struct BackendConn {
     /// System variables a client statement changed, as the server's session tracking reported them
     /// (the session adopts them into its replayable state).
     tracked: Vec<(String, String)>,
+    /// The XA branch this connection is in (XA START sent, its end not yet done).
+    pub xa: Option<XaBranch>,
     /// When it was opened, and its local port (the manager port's `show @@backend`).
     pub opened: Instant,
     pub local_port: u16,
@@ -269,6 +279,7 @@ impl BackendConn {
             last_names: Vec::new(),
             ahead: 0,
             tracked: Vec::new(),
+            xa: None,
             opened: Instant::now(),
             local_port,
         };
@@ -355,6 +366,7 @@ impl BackendConn {
         self.sets_owner = 0;
         self.sets_applied = 0;
         self.dirty = false;
+        self.xa = None;
         self.enable_tracking().await?;
         self.state = false;
         Ok(())

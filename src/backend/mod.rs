@@ -125,6 +125,14 @@ impl Backends {
         self.nodes.get(name).ok_or_else(|| Error::unsupported(format!("dataNode '{name}' is not configured")))
     }
 
+    /// The dataNodes that live on a dataHost.
+    pub fn nodes_of(&self, data_host: &str) -> Vec<Arc<str>> {
+        let mut v: Vec<Arc<str>> =
+            self.nodes.values().filter(|t| &*t.data_host == data_host).map(|t| t.name.clone()).collect();
+        v.sort();
+        v
+    }
+
     /// Whether a dataNode's current writeHost is up (heartbeat and last connection attempt).
     pub fn node_alive(&self, name: &str) -> bool {
         self.nodes.get(name).is_some_and(|t| {

@@ -85,7 +85,7 @@ impl std::ops::DerefMut for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some((c, permit)) = self.conn.take() {
-            if c.clean && !c.in_transaction() && !self.pool.retired.load(Ordering::Relaxed) {
+            if c.clean && !c.in_transaction() && c.xa.is_none() && !self.pool.retired.load(Ordering::Relaxed) {
                 self.pool.idle.lock().push((c, permit));
             }
         }

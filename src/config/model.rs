@@ -32,6 +32,14 @@ impl Config {
             None => self.config_dir.join("..").join("state"),
         }
     }
+    /// Where the XA coordinator log lives (`XARecoveryLogBaseDir`, else the state dir).
+    pub fn xa_log_dir(&self) -> PathBuf {
+        match &self.system.xa_log_dir {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => self.config_dir.join(p),
+            None => self.state_dir(),
+        }
+    }
     pub fn schema(&self, name: &str) -> Option<&Schema> {
         self.schemas.iter().find(|s| s.name.eq_ignore_ascii_case(name))
     }
@@ -268,6 +276,14 @@ pub struct System {
     /// Where the proxy keeps what must survive a restart: the change queue's positions (`stateDir`,
     /// shardcat's; default `state` beside the conf dir, see `Config::state_dir`).
     pub state_dir: Option<std::path::PathBuf>,
+    /// How a transaction that wrote on several dataNodes commits (`transactionMode`, shardcat's):
+    /// two-phase by XA (the default) or one node after the other (`local`). `SET xa=on|off` (Mycat)
+    /// chooses per session.
+    pub xa: bool,
+    /// The XA coordinator log: `XARecoveryLogBaseDir` (relative to the conf dir; default the state
+    /// dir) and `XARecoveryLogBaseName` (default `tmlog`), Mycat's names.
+    pub xa_log_dir: Option<std::path::PathBuf>,
+    pub xa_log_name: String,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -298,6 +314,9 @@ impl Default for System {
             result_cache_max_lag_ms: 1000,
             binlog_server_id: None,
             state_dir: None,
+            xa: true,
+            xa_log_dir: None,
+            xa_log_name: "tmlog".into(),
             merge_memory_limit: 256 << 20,
             sequence_handler_type: 0,
             read_your_writes: true,

@@ -124,6 +124,7 @@ const KNOWN_SYSTEM: &[&str] = &[
     "resultCacheMaxLag",
     "binlogServerId",
     "stateDir",
+    "transactionMode",
 ];
 
 /// A size with an optional K, M or G suffix (powers of 1024), as `resultCacheSize` takes it.
@@ -244,6 +245,21 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
                 None => {}
             },
             "stateDir" => sys.state_dir = Some(std::path::PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty()),
+            "transactionMode" => match v.to_ascii_lowercase().as_str() {
+                "xa" => sys.xa = true,
+                "local" => sys.xa = false,
+                _ => d.error(path, p.line, format!("system property '{name}': '{v}' is not xa or local")),
+            },
+            "XARecoveryLogBaseDir" => {
+                sys.xa_log_dir = Some(std::path::PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty())
+            }
+            "XARecoveryLogBaseName" => {
+                if v.is_empty() || v.contains(['/', '\\']) {
+                    d.error(path, p.line, format!("system property '{name}': '{v}' is not a file name"));
+                } else {
+                    sys.xa_log_name = v.to_string();
+                }
+            }
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,
             _ => {}
         }

@@ -429,7 +429,7 @@ impl Session {
                 t.name
             )));
         };
-        let res = self.load_lines(sql, &o, key, &placer, &t.name, &mut conns).await;
+        let res = self.load_lines(sql, &o, key, &placer, t, &mut conns).await;
         // a shard left mid-file (the client went away) is not clean: its connection is dropped
         let ok: Result<()> = match &res {
             Ok(_) => Ok(()),
@@ -455,9 +455,12 @@ impl Session {
         o: &LoadOptions,
         key: usize,
         placer: &crate::route::insert::ValuePlacer<'_>,
-        table: &str,
+        t: &Table,
         conns: &mut [crate::backend::Pooled],
     ) -> Result<(u64, String, u16)> {
+        let table = t.name.as_str();
+        let nodes: Vec<Arc<str>> = t.data_nodes.iter().map(|n| Arc::from(n.as_str())).collect();
+        let nodes = nodes.as_slice();
         // the shards' statement: the lines to skip are skipped here
         let shard_sql = match o.ignore_span {
             Some((a, z)) => format!("{}{}", &sql[..a], &sql[z..]),
@@ -465,6 +468,9 @@ impl Session {
         };
         let payload = packets::com_query(&self.client_text(&shard_sql));
         let in_tx = self.tx_active();
+        // outside the session's transaction the shards' parts are one of their own (by XA when on)
+        let gtrid = (!in_tx && self.xa).then(|| self.shared.xa.next_gtrid());
+        let begin = Begin { in_tx, gtrid: gtrid.as_ref() };
         // ask the client for its file
         let mut req = bytes::BytesMut::new();
         bytes::BufMut::put_u8(&mut req, LOCAL_INFILE_HEADER);
@@ -520,7 +526,7 @@ impl Session {
                 };
                 shards[i].buf.extend_from_slice(line);
                 if shards[i].buf.len() >= SEND_AT {
-                    if let Err(e) = send_part(&mut conns[i], &mut shards[i], &payload, in_tx).await {
+                    if let Err(e) = send_part(&mut conns[i], &mut shards[i], &payload, &begin, &nodes[i]).await {
                         failure = Some(e);
                         break;
                     }
@@ -545,7 +551,7 @@ impl Session {
                     let _ = finish_file(c, s).await;
                 }
             }
-            end_all(conns, &mut shards, in_tx, false).await;
+            let _ = end_all(&self.shared.xa, &begin, nodes, conns, &shards, false).await;
             return Err(e);
         }
         // the rest to each shard that has rows, then the end of its file and its answer
@@ -553,12 +559,12 @@ impl Session {
         let mut affected = 0u64;
         let mut warnings = 0u16;
         let mut err = None;
-        for (c, s) in conns.iter_mut().zip(shards.iter_mut()) {
+        for ((c, s), node) in conns.iter_mut().zip(shards.iter_mut()).zip(nodes) {
             if s.buf.is_empty() && !s.started {
                 continue;
             }
             let r = async {
-                send_part(c, s, &payload, in_tx).await?;
+                send_part(c, s, &payload, &begin, node).await?;
                 finish_file(c, s).await
             }
             .await;
@@ -576,10 +582,12 @@ impl Session {
             }
         }
         let applied = err.is_none();
-        end_all(conns, &mut shards, in_tx, applied).await;
+        let ended = end_all(&self.shared.xa, &begin, nodes, conns, &shards, applied).await;
         if let Some(e) = err {
             return Err(e);
         }
+        // the client must not see the OK of rows not committed on every shard
+        ended?;
         let info =
             format!("Records: {}  Deleted: {}  Skipped: {}  Warnings: {}", totals[0], totals[1], totals[2], totals[3]);
         Ok((affected, info, warnings))
@@ -616,11 +624,27 @@ fn packets_info(rest: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Sends a shard's buffered lines, starting its LOAD DATA first (inside a transaction of its own
-/// when the session has none, or after a savepoint in the session's).
-async fn send_part(c: &mut crate::backend::Pooled, s: &mut Shard, payload: &Bytes, in_tx: bool) -> Result<()> {
+/// How a shard's part begins: after a savepoint in the session's transaction, or in a transaction of
+/// its own (XA START of its branch when `gtrid`).
+struct Begin<'a> {
+    in_tx: bool,
+    gtrid: Option<&'a Arc<str>>,
+}
+
+/// Sends a shard's buffered lines, starting its LOAD DATA first (see `Begin`).
+async fn send_part(
+    c: &mut crate::backend::Pooled,
+    s: &mut Shard,
+    payload: &Bytes,
+    begin: &Begin<'_>,
+    node: &Arc<str>,
+) -> Result<()> {
     if !s.started {
-        c.queue_ahead(if in_tx { "SAVEPOINT __shardcat_load" } else { "BEGIN" });
+        if begin.in_tx {
+            c.queue_ahead("SAVEPOINT __shardcat_load");
+        } else {
+            super::txn::begin_each(begin.gtrid, std::slice::from_ref(node), std::iter::once(&mut *c));
+        }
         c.send(payload).await?;
         let first = c.read().await?;
         if first.first() == Some(&packets::ERR_HEADER) {
@@ -643,17 +667,27 @@ async fn send_part(c: &mut crate::backend::Pooled, s: &mut Shard, payload: &Byte
     Ok(())
 }
 
-/// Ends every started shard's part: COMMIT (RELEASE SAVEPOINT) when all applied, ROLLBACK (TO
-/// SAVEPOINT) otherwise.
-async fn end_all(conns: &mut [crate::backend::Pooled], shards: &mut [Shard], in_tx: bool, applied: bool) {
-    let verb = match (in_tx, applied) {
-        (false, true) => "COMMIT",
-        (false, false) => "ROLLBACK",
-        (true, true) => "RELEASE SAVEPOINT __shardcat_load",
-        (true, false) => "ROLLBACK TO SAVEPOINT __shardcat_load",
-    };
-    let started = conns.iter_mut().zip(shards.iter()).filter(|(_, s)| s.started).map(|(c, _)| c);
-    let _ = super::txn::on_every(started, verb).await;
+/// Ends every started shard's part: in the session's transaction RELEASE SAVEPOINT when all applied,
+/// ROLLBACK TO SAVEPOINT otherwise; else their own transaction ends (`txn::end_branches`: COMMIT,
+/// two-phase by XA when on, or ROLLBACK), and a commit that failed is the statement's error.
+async fn end_all(
+    xa: &crate::xa::Coordinator,
+    begin: &Begin<'_>,
+    nodes: &[Arc<str>],
+    conns: &mut [crate::backend::Pooled],
+    shards: &[Shard],
+    applied: bool,
+) -> Result<()> {
+    let started: Vec<usize> = (0..shards.len()).filter(|&i| shards[i].started).collect();
+    let conns: Vec<&mut crate::backend::Pooled> =
+        conns.iter_mut().enumerate().filter(|(i, _)| started.contains(i)).map(|(_, c)| c).collect();
+    if begin.in_tx {
+        let verb = if applied { "RELEASE SAVEPOINT __shardcat_load" } else { "ROLLBACK TO SAVEPOINT __shardcat_load" };
+        let _ = super::txn::on_every(conns.into_iter(), verb).await;
+        return Ok(());
+    }
+    let nodes: Vec<Arc<str>> = started.iter().filter_map(|&i| nodes.get(i).cloned()).collect();
+    super::txn::end_branches(xa, begin.gtrid.map(|g| &**g), &nodes, conns, applied).await.0
 }
 
 #[cfg(test)]

@@ -86,6 +86,8 @@ pub struct Shared {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// caching_sha2_password's cache of fully authenticated users.
     pub sha2_cache: crate::proto::auth::Sha2Cache,
+    /// Two-phase commit's coordinator: XIDs, the decision log, what recovery still owes.
+    pub xa: Arc<crate::xa::Coordinator>,
 }
 
 struct SessionEntry {
@@ -94,7 +96,12 @@ struct SessionEntry {
 
 impl Shared {
     /// `backend_version`: the handshake version of the first reachable writeHost, if any.
-    pub fn new(runtime: Runtime, backend_version: Option<&str>, tls: Option<tokio_rustls::TlsAcceptor>) -> Arc<Self> {
+    pub fn new(
+        runtime: Runtime,
+        backend_version: Option<&str>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        xa: Arc<crate::xa::Coordinator>,
+    ) -> Arc<Self> {
         let version =
             runtime.config.system.fake_mysql_version.clone().unwrap_or_else(|| presented_version(backend_version));
         let stats = crate::stats::Stats::new(runtime.config.system.sql_slow_time_ms);
@@ -126,6 +133,7 @@ impl Shared {
             sessions: Mutex::new(HashMap::new()),
             tls,
             sha2_cache: Default::default(),
+            xa,
         })
     }
 

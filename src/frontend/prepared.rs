@@ -146,6 +146,8 @@ impl Session {
         // without the logical schema's prefix under checkSQLschema
         let real: Arc<str> = Arc::from(self.backend_text(&schema_name, &sql).as_str());
         let nodes = vec![node];
+        // a node the prepare joins to the open transaction joins it as the statement would
+        self.stmt_kind = kind;
         let mut conns = self.acquire(&nodes).await?;
         let fmt = self.stmt_fmt();
         let wire = self.client_text(&real);
@@ -352,7 +354,9 @@ impl Session {
         let (sql, kind, params, types) = (st.sql.clone(), st.kind, st.params, st.param_types.clone());
         self.stmt_kind = kind;
         self.stmt_tables = None;
+        self.stmt_tableless = false;
         let (schema_name, analysis, fixed) = (st.schema.clone(), st.analysis.clone(), st.fixed.clone());
+        self.stmt_tableless = kind == Kind::Select && analysis.as_ref().is_some_and(|a| a.tables.is_empty());
         let long_data = std::mem::take(&mut st.long_data);
         if std::mem::take(&mut st.long_data_overflow) {
             return Err(Error::sql(

@@ -213,6 +213,7 @@ impl Session {
         let (kind, start) = classify(sql);
         self.stmt_kind = kind;
         self.stmt_tables = None;
+        self.stmt_tableless = false;
         if kind == Kind::Select && self.shared.cache.store.on() && crate::cache::eligible::text_allows(sql) {
             // a stored reply for this text: sent before any parse or route
             if let Some(key) = self.cache_key_here(sql.as_bytes().to_vec(), false) {
@@ -315,6 +316,29 @@ impl Session {
                 {
                     // the client's own trackers: the proxy answers for them (its backends keep theirs)
                     self.client_tracking.set(s);
+                }
+                SetItem::Other(s) if crate::sql::session::set_key(s).as_deref() == Some("xa") => {
+                    // Mycat's switch of the session's commit across dataNodes
+                    let v = crate::sql::session::set_value(s).to_ascii_lowercase();
+                    let on = match v.as_str() {
+                        "on" | "1" | "true" => true,
+                        "off" | "0" | "false" => false,
+                        _ => {
+                            return Err(Error::sql(
+                                1231,
+                                "42000",
+                                format!("Variable 'xa' can't be set to the value of '{v}'"),
+                            ))
+                        }
+                    };
+                    if on != self.xa && self.pinned.iter().any(|h| h.joined) {
+                        return Err(Error::sql(
+                            1568,
+                            "25001",
+                            "Transaction characteristics can't be changed while a transaction is in progress",
+                        ));
+                    }
+                    self.xa = on;
                 }
                 SetItem::Other(s) => {
                     let key = crate::sql::session::set_key(s);
@@ -649,6 +673,7 @@ impl Session {
             }
         };
         self.check_privileges(kind, &schema.name, analysis.as_deref())?;
+        self.stmt_tableless = kind == Kind::Select && analysis.as_ref().is_some_and(|a| a.tables.is_empty());
         if let Some(a) = &analysis {
             if let Some(local) = &a.local {
                 let local = local.clone();

@@ -44,6 +44,11 @@ pub struct Session {
     pub in_tx: bool,
     /// The statement that opened it, replayed on each node the transaction touches.
     pub begin_sql: String,
+    /// A transaction that writes on several dataNodes commits by XA (server.xml `transactionMode`,
+    /// `SET xa=on|off`).
+    pub xa: bool,
+    /// The open transaction's global id once a node joined it by XA START.
+    pub tx_xid: Option<Arc<str>>,
     /// `SET TRANSACTION …` (no scope) waiting for the next transaction.
     pub next_tx: Option<String>,
     pub isolation: String,
@@ -101,6 +106,9 @@ pub struct Session {
     /// write guards move their epochs).
     pub stmt_kind: crate::sql::classify::Kind,
     pub stmt_tables: Option<Vec<crate::config::placement::Logical>>,
+    /// The statement being run is a SELECT known (parsed) to read no table: on one server it opens
+    /// no implicit transaction, so under autocommit=0 it joins none by XA START either.
+    pub stmt_tableless: bool,
     /// Write guards of the open transaction: its tables are neither cached nor served until it ends.
     pub write_guards: Vec<crate::cache::WriteGuard>,
     /// The statement running holds a write guard already (a write on several nodes, until its COMMIT).
@@ -171,6 +179,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
     let Login { user, caps, schema, collation, nonce, extended_metadata } = login;
     let charset = charset_of(collation);
     let isolation = isolation_name(rt.config.system.tx_isolation).to_string();
+    let default_xa = rt.config.system.xa;
     let mut s = Session {
         id,
         uid: shared.session_uid(),
@@ -188,6 +197,8 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         autocommit: true,
         in_tx: false,
         begin_sql: "BEGIN".into(),
+        xa: default_xa,
+        tx_xid: None,
         next_tx: None,
         isolation,
         sets: Vec::new(),
@@ -217,6 +228,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, id: u32, shared: Arc<Share
         client_tracking: Default::default(),
         pending_track: Vec::new(),
         stmt_kind: crate::sql::classify::Kind::Empty,
+        stmt_tableless: false,
         stmt_tables: None,
         write_guards: Vec::new(),
         write_guarded: false,

@@ -4,12 +4,16 @@
 use std::sync::Arc;
 
 use super::session::{Held, Session};
+use crate::backend::conn::XaBranch;
 use crate::backend::{Pooled, SessionSync};
 use crate::config::model::TableKind;
 use crate::error::{Error, Result};
 use crate::exec::Reply;
 use crate::proto::codec::Mark;
 use crate::proto::StatusFlags;
+
+/// How long a statement waits for recovery to finish a commit its node owes.
+const OWED_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// ER_LOCK_DEADLOCK.
 const ER_LOCK_DEADLOCK: u16 = 1213;
@@ -36,6 +40,10 @@ impl Session {
     /// form the snapshot cannot be added to, or a node could not join (the statement then runs on
     /// the server and reports what went wrong).
     pub async fn join_snapshot(&mut self, nodes: &[Arc<str>]) -> bool {
+        // XA START takes no snapshot at once: the cache stays out of XA transactions
+        if self.tx_is_xa() {
+            return false;
+        }
         // autocommit=0 opened it implicitly: an explicit one ends at the same COMMIT
         let begin = if self.in_tx {
             match snapshot_begin(&self.begin_sql) {
@@ -64,6 +72,17 @@ impl Session {
         let begin_ahead = read;
         // a miss the result cache will keep reads what the writeHost has: the binlog it follows
         let read = read && (!self.tx_active() || detached) && !self.read_hint.writer;
+        for node in nodes {
+            // a committed transaction whose XA COMMIT a node still owes (its host was down): the
+            // node's rows are read once recovery finished it, never half of it
+            if !self.shared.xa.settled(node, OWED_COMMIT_WAIT).await {
+                return Err(Error::sql(
+                    1399,
+                    "XAE07",
+                    format!("dataNode {node} still owes the XA COMMIT of a committed transaction (its writeHost is unreachable or recovering); try again"),
+                ));
+            }
+        }
         let mut out = Vec::with_capacity(nodes.len());
         let variant = self.backend_variant();
         for node in nodes {
@@ -137,12 +156,28 @@ impl Session {
                 }
                 if let (true, Some(begin)) = (r.is_ok(), snapshot) {
                     r = c.exec_simple(begin).await;
+                } else if let (true, Some(xid)) = (r.is_ok(), self.xa_branch(node)) {
+                    let start = format!("XA START {xid}");
+                    if begin_ahead {
+                        c.queue_ahead(&start);
+                    } else {
+                        r = c.exec_simple(&start).await;
+                    }
+                    if r.is_ok() {
+                        c.xa = Some(XaBranch { xid, wrote: false });
+                    }
                 } else if r.is_ok() && self.in_tx {
                     if begin_ahead {
                         c.queue_ahead(&self.begin_sql);
                     } else {
                         r = c.exec_simple(&self.begin_sql).await;
                     }
+                }
+            }
+            if !begin_ahead {
+                // a statement that may write: this branch is prepared at COMMIT when another wrote too
+                if let Some(b) = c.xa.as_mut() {
+                    b.wrote = true;
                 }
             }
             if r.is_ok() && self.reads_last_id {
@@ -229,47 +264,73 @@ impl Session {
         }
     }
 
-    /// Ends the transaction on every connection that joined it with `verb` (COMMIT or ROLLBACK).
-    /// Connections that hold the session's state stay with it; the rest go back to their pools.
-    /// When some nodes committed and others did not, the error names both.
+    /// Ends the transaction on every connection that joined it with `verb` (COMMIT or ROLLBACK), by
+    /// `end_branches`. Connections that hold the session's state stay with it; the rest go back to
+    /// their pools.
     pub async fn finish_pinned(&mut self, verb: &str) -> Result<()> {
         let all = std::mem::take(&mut self.pinned);
         // the next transaction's snapshots are its own
         self.tx_seq.clear();
+        let gtrid = self.tx_xid.take();
         let (mut joined, rest): (Vec<Held>, Vec<Held>) = all.into_iter().partition(|h| h.joined);
         self.pinned = rest;
-        let results = on_every(joined.iter_mut().map(|h| &mut h.conn), verb).await;
-        let mut first_err = None;
-        let (mut done, mut failed) = (Vec::new(), Vec::new());
-        for (mut h, r) in joined.into_iter().zip(results) {
+        let nodes: Vec<Arc<str>> = joined.iter().map(|h| h.node.clone()).collect();
+        let commit = verb == "COMMIT";
+        let (overall, each) = end_branches(
+            &self.shared.xa,
+            gtrid.as_deref(),
+            &nodes,
+            joined.iter_mut().map(|h| &mut h.conn).collect(),
+            commit,
+        )
+        .await;
+        for (mut h, r) in joined.into_iter().zip(each) {
             match r {
-                Ok(_) => {
-                    if verb == "COMMIT" {
+                Ok(()) => {
+                    if commit {
                         let nodes = [h.node.clone()];
                         self.remember_writes(&nodes, std::slice::from_mut(&mut h.conn)).await;
                     }
-                    done.push(h.node.to_string());
                     if self.keeps(&h.node, &h.conn) {
                         self.pinned.push(Held { joined: false, ..h });
                     }
                 }
                 Err(e) => {
-                    failed.push(h.node.to_string());
-                    if e.breaks_backend() {
+                    if e.breaks_backend() || !h.conn.clean {
                         h.conn.discard();
                     } else if self.keeps(&h.node, &h.conn) {
                         self.pinned.push(Held { joined: false, ..h });
                     }
-                    if first_err.is_none() {
-                        first_err = Some(e);
-                    }
                 }
             }
         }
-        match first_err {
-            None => Ok(()),
-            Some(e) => Err(half_done(e, verb, &done, &failed)),
+        overall
+    }
+
+    /// The XID of `node`'s branch when the open transaction commits by XA (server.xml
+    /// `transactionMode`, `SET xa`), its global id taken when the first node joins.
+    fn xa_branch(&mut self, node: &Arc<str>) -> Option<String> {
+        use crate::sql::classify::Kind;
+        if !self.tx_is_xa() {
+            return None;
         }
+        // statements that commit implicitly (DDL, LOCK TABLES, what the proxy does not know) or may
+        // (CALL), and the client's own XA statements, join as on one server: no branch of the proxy's
+        let joins =
+            !matches!(self.stmt_kind, Kind::Ddl | Kind::Lock | Kind::Unlock | Kind::Call | Kind::Xa | Kind::Other);
+        // under autocommit=0 a SELECT that reads no table opens no transaction on one server
+        if !joins || (!self.in_tx && self.stmt_tableless) {
+            return None;
+        }
+        let gtrid = self.tx_xid.get_or_insert_with(|| self.shared.xa.next_gtrid()).clone();
+        Some(crate::xa::Branch { gtrid, node: node.clone() }.sql())
+    }
+
+    /// Whether the open (or next) transaction's nodes join it by XA START: XA is on and the
+    /// transaction began as BEGIN, START TRANSACTION [READ WRITE] or by autocommit=0. READ ONLY
+    /// writes nowhere; WITH CONSISTENT SNAPSHOT has no XA form: those stay local.
+    pub fn tx_is_xa(&self) -> bool {
+        self.xa && (!self.in_tx || xa_form(&self.begin_sql))
     }
 
     /// Runs a routed statement on its acquired connections and streams the reply: the one place a
@@ -355,30 +416,22 @@ impl Session {
         payloads: &[bytes::Bytes],
         fmt: &crate::exec::ClientFmt,
     ) -> (Option<Mark>, Result<Reply>) {
-        for c in conns.iter_mut() {
-            c.queue_ahead("BEGIN");
-        }
+        // DML only: any other statement (DDL) commits implicitly, which an XA branch refuses
+        use crate::sql::classify::Kind;
+        let dml = matches!(self.stmt_kind, Kind::Insert | Kind::Replace | Kind::Update | Kind::Delete);
+        let gtrid = (self.xa && dml).then(|| self.shared.xa.next_gtrid());
+        begin_each(gtrid.as_ref(), &r.nodes, conns.iter_mut());
         let mark = self.out.mark();
         let (watched, res) = self.run_on(r, conns, payloads, fmt).await;
         let applied = matches!(&res, Ok(rep) if rep.failed.is_none());
-        let verb = if applied { "COMMIT" } else { "ROLLBACK" };
-        let results = on_every(conns.iter_mut(), verb).await;
-        let (mut done, mut failed, mut first_err) = (Vec::new(), Vec::new(), None);
-        for (rr, node) in results.into_iter().zip(&r.nodes) {
-            match rr {
-                Ok(()) => done.push(node.to_string()),
-                Err(e) => {
-                    failed.push(node.to_string());
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        match (applied, first_err, res) {
-            (true, None, res) => (watched, res),
-            (true, Some(e), _) => {
+        let (overall, _) =
+            end_branches(&self.shared.xa, gtrid.as_deref(), &r.nodes, conns.iter_mut().collect(), applied).await;
+        match (applied, overall, res) {
+            (true, Ok(()), res) => (watched, res),
+            (true, Err(e), _) => {
                 // the client must not see the OK of a write that is not committed everywhere
                 self.out.rewind(mark);
-                (watched, Err(half_done(e, "COMMIT", &done, &failed)))
+                (watched, Err(e))
             }
             (false, _, Ok(mut rep)) => {
                 if let (Some((node, msg)), Some(err)) = (rep.failed_at.take(), rep.failed.as_mut()) {
@@ -567,26 +620,268 @@ impl Session {
     }
 }
 
-/// Runs `verb` (COMMIT, ROLLBACK) on every connection, sent to all before any reply is awaited: one
-/// round trip, not one per node. A connection left mid-reply gets no verb and an error.
-pub(super) async fn on_every<'a>(conns: impl Iterator<Item = &'a mut Pooled>, verb: &str) -> Vec<Result<()>> {
-    let mut conns: Vec<&mut Pooled> = conns.collect();
-    let mut sent = Vec::with_capacity(conns.len());
-    for c in conns.iter_mut() {
-        sent.push(if c.clean {
-            c.send_query(verb).await
-        } else {
-            Err(Error::unsupported("connection left mid-reply"))
-        });
+/// Opens a transaction of its own on each connection of a statement that runs outside the session's
+/// (a write on several nodes, a sharded LOAD DATA): BEGIN, or — with a global id — XA START of
+/// its node's branch. It goes out ahead of the statement.
+pub(super) fn begin_each<'a>(
+    gtrid: Option<&Arc<str>>,
+    nodes: &[Arc<str>],
+    conns: impl Iterator<Item = &'a mut Pooled>,
+) {
+    for (c, node) in conns.zip(nodes) {
+        match gtrid {
+            Some(g) => {
+                let xid = crate::xa::Branch { gtrid: g.clone(), node: node.clone() }.sql();
+                c.queue_ahead(&format!("XA START {xid}"));
+                c.xa = Some(XaBranch { xid, wrote: true });
+            }
+            None => c.queue_ahead("BEGIN"),
+        }
     }
-    let mut out = Vec::with_capacity(conns.len());
-    for (c, sent) in conns.into_iter().zip(sent) {
-        out.push(match sent {
-            Ok(()) => c.read_reply().await,
-            Err(e) => Err(e),
-        });
+}
+
+/// Ends a transaction on its branches (`nodes[i]` on `conns[i]`), the one place a transaction
+/// across nodes commits or rolls back. Local branches get COMMIT/ROLLBACK. XA branches: when at
+/// most one of them wrote, each ends in one phase (`XA END`, `XA COMMIT … ONE PHASE` in one write:
+/// no extra round trip); when several wrote, those are prepared (the others end in one phase), the
+/// decision is logged and fsync'ed by the coordinator, then `XA COMMIT` goes to each — a branch
+/// that cannot be reached then is left to recovery, and the COMMIT still succeeds. A failed prepare
+/// rolls back every branch, and the client gets that node's error. Returns the client's result and
+/// each connection's (an error there: the connection is not to be reused as it is).
+pub(super) async fn end_branches(
+    xa: &crate::xa::Coordinator,
+    gtrid: Option<&str>,
+    nodes: &[Arc<str>],
+    mut conns: Vec<&mut Pooled>,
+    commit: bool,
+) -> (Result<()>, Vec<Result<()>>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let xid = |c: &Pooled| c.xa.as_ref().map(|b| b.xid.clone());
+    let any_xa = conns.iter().any(|c| c.xa.is_some());
+    let writers: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].xa.as_ref().is_some_and(|b| b.wrote)).collect();
+    let two_phase = commit && writers.len() > 1 && gtrid.is_some();
+    if !two_phase {
+        let plans: Vec<Vec<String>> = conns
+            .iter()
+            .map(|c| match (xid(c), commit) {
+                (None, true) => vec!["COMMIT".to_string()],
+                (None, false) => vec!["ROLLBACK".to_string()],
+                (Some(x), true) => vec![format!("XA END {x}"), format!("XA COMMIT {x} ONE PHASE")],
+                (Some(x), false) => vec![format!("XA END {x}"), format!("XA ROLLBACK {x}")],
+            })
+            .collect();
+        let replies = pipeline(conns.iter_mut().map(|c| &mut **c).zip(plans)).await;
+        let each = settle_branches(&mut conns, replies, !commit);
+        if any_xa {
+            xa.counts.one_phase.fetch_add(u64::from(commit), Relaxed);
+            xa.counts.rolled_back.fetch_add(u64::from(!commit), Relaxed);
+            crate::stats::xa(if commit { "one_phase" } else { "rollback" });
+        }
+        let overall = overall(&each, nodes, if commit { "COMMIT" } else { "ROLLBACK" });
+        return (overall, each);
+    }
+    let Some(gtrid) = gtrid else { return (Ok(()), Vec::new()) };
+    // phase one: the writers prepare, the others end in one phase, all in one round trip
+    xa.begin_flight(gtrid);
+    let plans: Vec<Vec<String>> = conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match xid(c) {
+            None => vec![],
+            Some(x) if writers.contains(&i) => vec![format!("XA END {x}"), format!("XA PREPARE {x}")],
+            Some(x) => vec![format!("XA END {x}"), format!("XA COMMIT {x} ONE PHASE")],
+        })
+        .collect();
+    let replies = pipeline(conns.iter_mut().map(|c| &mut **c).zip(plans)).await;
+    let first: Vec<Result<()>> =
+        replies.into_iter().map(|r| r.into_iter().find(|x| x.is_err()).unwrap_or(Ok(()))).collect();
+    let refused = writers.iter().find_map(|&i| match &first[i] {
+        Err(e) => Some((i, e.duplicate())),
+        Ok(()) => None,
+    });
+    let decided = match refused {
+        Some((i, e)) => {
+            Err(with_where(e, &format!("XA PREPARE on dataNode {}; rolled back on every dataNode", nodes[i])))
+        }
+        None => {
+            let written: Vec<String> = writers.iter().map(|&i| nodes[i].to_string()).collect();
+            xa.decide(gtrid, &written).await.map_err(|e| {
+                Error::sql(1399, "XAE07", format!("the XA coordinator log could not be written ({e}); the transaction was rolled back on every dataNode"))
+            })
+        }
+    };
+    if let Err(e) = decided {
+        // presumed abort: nothing was decided, every prepared branch rolls back (an unreachable one
+        // is rolled back by recovery: no decision names it)
+        let plans: Vec<Vec<String>> = conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match xid(c) {
+                Some(x) if writers.contains(&i) && c.clean => vec![format!("XA ROLLBACK {x}")],
+                None => vec!["ROLLBACK".to_string()],
+                _ => vec![],
+            })
+            .collect();
+        let replies = pipeline(conns.iter_mut().map(|c| &mut **c).zip(plans)).await;
+        let each = settle_branches(&mut conns, replies, true);
+        let each = merged(&mut conns, each, first);
+        xa.end_flight(gtrid);
+        xa.counts.rolled_back.fetch_add(1, Relaxed);
+        crate::stats::xa("rollback");
+        return (Err(e), each);
+    }
+    if let Some(d) = xa.commit_delay {
+        tokio::time::sleep(d).await;
+    }
+    // phase two: the decision is on disk; each prepared branch commits
+    let plans: Vec<Vec<String>> = conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match xid(c) {
+            Some(x) if writers.contains(&i) => vec![format!("XA COMMIT {x}")],
+            None => vec!["COMMIT".to_string()],
+            _ => vec![],
+        })
+        .collect();
+    let replies = pipeline(conns.iter_mut().map(|c| &mut **c).zip(plans)).await;
+    let each = settle_branches(&mut conns, replies, false);
+    let done: Vec<&str> = writers.iter().filter(|&&i| each[i].is_ok()).map(|&i| &*nodes[i]).collect();
+    xa.committed(gtrid, &done);
+    if done.len() < writers.len() {
+        tracing::warn!(xid = %gtrid, committed = ?done, "XA COMMIT did not reach every dataNode: recovery finishes it");
+        xa.leave(gtrid);
+    }
+    xa.end_flight(gtrid);
+    xa.counts.committed.fetch_add(1, Relaxed);
+    crate::stats::xa("commit");
+    let each = merged(&mut conns, each, first);
+    (Ok(()), each)
+}
+
+/// A connection's result over both phases; one that failed in either is not reused as it is.
+fn merged(conns: &mut [&mut Pooled], later: Vec<Result<()>>, first: Vec<Result<()>>) -> Vec<Result<()>> {
+    let out: Vec<Result<()>> = first.into_iter().zip(later).map(|(a, b)| a.and(b)).collect();
+    for (c, r) in conns.iter_mut().zip(&out) {
+        if r.is_err() {
+            c.clean = false;
+        }
     }
     out
+}
+
+/// Each connection's result from its replies (the first error; with `rolling_back`, an error of
+/// `XA END` before a good `XA ROLLBACK`, or `XA ROLLBACK` of a branch the server no longer has, is
+/// no error). A branch's end is done either way: it is no longer in one, and a connection whose
+/// branch failed otherwise is not reused (closing it ends the branch, or leaves a prepared one to
+/// recovery).
+fn settle_branches(conns: &mut [&mut Pooled], replies: Vec<Vec<Result<()>>>, rolling_back: bool) -> Vec<Result<()>> {
+    const ER_XAER_NOTA: u16 = 1397;
+    let mut out = Vec::with_capacity(conns.len());
+    for (c, r) in conns.iter_mut().zip(replies) {
+        let was_xa = c.xa.take().is_some();
+        let res = if was_xa && rolling_back {
+            match r.last() {
+                Some(Ok(())) | None => Ok(()),
+                Some(Err(Error::Sql { code: ER_XAER_NOTA, .. })) => Ok(()),
+                Some(Err(e)) => Err(e.duplicate()),
+            }
+        } else {
+            r.into_iter().find(|x| x.is_err()).unwrap_or(Ok(()))
+        };
+        if was_xa && res.is_err() {
+            c.clean = false;
+        }
+        out.push(res);
+    }
+    out
+}
+
+/// The client's result of a one-phase end: the first error, naming which nodes did and did not
+/// finish when there were several.
+fn overall(each: &[Result<()>], nodes: &[Arc<str>], verb: &str) -> Result<()> {
+    let (mut done, mut failed, mut first) = (Vec::new(), Vec::new(), None);
+    for (r, n) in each.iter().zip(nodes) {
+        match r {
+            Ok(()) => done.push(n.to_string()),
+            Err(e) => {
+                failed.push(n.to_string());
+                first.get_or_insert_with(|| e.duplicate());
+            }
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some(e) => Err(half_done(e, verb, &done, &failed)),
+    }
+}
+
+/// Sends each connection its statements, all connections' in one write each before any reply is
+/// awaited, then reads every reply: one round trip however many nodes and statements. A connection
+/// left mid-reply gets nothing and an error; after a lost connection its later replies are errors.
+pub(super) async fn pipeline<'a>(work: impl Iterator<Item = (&'a mut Pooled, Vec<String>)>) -> Vec<Vec<Result<()>>> {
+    let mut work: Vec<(&mut Pooled, Vec<String>, Option<Error>)> = work.map(|(c, s)| (c, s, None)).collect();
+    for (c, stmts, failed) in work.iter_mut() {
+        if stmts.is_empty() {
+            continue;
+        }
+        if !c.clean {
+            *failed = Some(Error::unsupported("connection left mid-reply"));
+            continue;
+        }
+        for s in stmts.iter() {
+            c.queue(&crate::proto::packets::com_query(s.as_bytes()));
+        }
+        if let Err(e) = c.flush().await {
+            *failed = Some(e);
+        }
+    }
+    let mut out = Vec::with_capacity(work.len());
+    for (c, stmts, failed) in work {
+        let mut replies = Vec::with_capacity(stmts.len());
+        let mut lost = failed;
+        for _ in &stmts {
+            if let Some(e) = &lost {
+                replies.push(Err(e.duplicate()));
+                continue;
+            }
+            let r = c.read_reply().await;
+            if let Err(e) = &r {
+                if e.breaks_backend() {
+                    lost = Some(e.duplicate());
+                }
+            }
+            replies.push(r);
+        }
+        out.push(replies);
+    }
+    out
+}
+
+/// Runs `verb` on every connection, sent to all before any reply is awaited (`pipeline`).
+pub(super) async fn on_every<'a>(conns: impl Iterator<Item = &'a mut Pooled>, verb: &str) -> Vec<Result<()>> {
+    let replies = pipeline(conns.map(|c| (c, vec![verb.to_string()]))).await;
+    replies.into_iter().map(|r| r.into_iter().next().unwrap_or(Ok(()))).collect()
+}
+
+/// BEGIN forms whose transaction may commit by XA (see `Session::tx_is_xa`).
+pub fn xa_form(begin: &str) -> bool {
+    let words: Vec<String> = begin.split_whitespace().map(|w| w.to_ascii_uppercase()).collect();
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    matches!(
+        w.as_slice(),
+        ["BEGIN"] | ["BEGIN", "WORK"] | ["START", "TRANSACTION"] | ["START", "TRANSACTION", "READ", "WRITE"]
+    )
+}
+
+/// An error with where it happened added to its message.
+fn with_where(e: Error, where_: &str) -> Error {
+    match e {
+        Error::Sql { code, state, message } => Error::Sql { code, state, message: format!("{message} ({where_})") },
+        Error::BackendLost { addr, data_host, reason } => {
+            Error::BackendLost { addr, data_host, reason: format!("{reason} ({where_})") }
+        }
+        other => other,
+    }
 }
 
 /// The error of a COMMIT/ROLLBACK that failed on some nodes: the node's own error, and — when the
@@ -597,13 +892,7 @@ fn half_done(e: Error, verb: &str, done: &[String], failed: &[String]) -> Error 
     } else {
         format!("{verb} done on dataNode {}, not on dataNode {}", done.join(", "), failed.join(", "))
     };
-    match e {
-        Error::Sql { code, state, message } => Error::Sql { code, state, message: format!("{message} ({where_})") },
-        Error::BackendLost { addr, data_host, reason } => {
-            Error::BackendLost { addr, data_host, reason: format!("{reason} ({where_})") }
-        }
-        other => other,
-    }
+    with_where(e, &where_)
 }
 
 /// The transaction's BEGIN with a consistent snapshot taken at once (`START TRANSACTION WITH

@@ -48,6 +48,11 @@ impl Proxy {
 
     /// `start`, with more arguments for `shardcat` (`--log-format json`…).
     pub fn start_with(config: &Path, rules: Option<&Path>, extra: &[&str]) -> Proxy {
+        Self::start_env(config, rules, extra, &[])
+    }
+
+    /// `start_with`, with environment variables for the proxy (test-only switches).
+    pub fn start_env(config: &Path, rules: Option<&Path>, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
         let port = free_port();
         let manager_port = free_port();
         let http_port = free_port();
@@ -69,6 +74,7 @@ impl Proxy {
             cmd.arg("--rules").arg(r);
         }
         cmd.args(extra);
+        cmd.envs(env.iter().copied());
         let child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::piped())

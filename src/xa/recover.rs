@@ -1,0 +1,153 @@
+//! Recovery of two-phase commits: `XA RECOVER` on a dataHost's current writeHost, this proxy's
+//! in-doubt branches committed when the log decided so and rolled back otherwise, foreign ones reported.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Coordinator, Foreign};
+use crate::backend::datahost::DataHostSet;
+
+/// ER_XAER_NOTA: the XID is not (or no longer) known to the server.
+const ER_XAER_NOTA: u16 = 1397;
+
+/// What one recovery of a host did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Report {
+    pub committed: usize,
+    pub rolled_back: usize,
+    pub foreign: usize,
+}
+
+/// One row of `XA RECOVER`: formatID, then gtrid and bqual cut from `data` by their lengths.
+pub fn split_row(row: &[Option<Vec<u8>>]) -> Option<(i64, Vec<u8>, Vec<u8>)> {
+    let num = |i: usize| -> Option<usize> { std::str::from_utf8(row.get(i)?.as_ref()?).ok()?.parse().ok() };
+    let format: i64 = std::str::from_utf8(row.first()?.as_ref()?).ok()?.parse().ok()?;
+    let (g, b) = (num(1)?, num(2)?);
+    let data = row.get(3)?.as_ref()?;
+    if data.len() < g + b {
+        return None;
+    }
+    Some((format, data[..g].to_vec(), data[g..g + b].to_vec()))
+}
+
+/// Recovers the dataHost's current writeHost: every in-doubt branch of this proxy is finished as the
+/// log says (a branch a session is still working on is left to it); decided branches of the
+/// dataHost's dataNodes that the server no longer holds were committed before.
+pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Result<Report, String> {
+    let w = set.writer();
+    let mut c = w.pool.get(Default::default()).await.map_err(|e| e.to_string())?;
+    let rows = c.query_rows("XA RECOVER").await.map_err(|e| e.to_string())?;
+    let mut report = Report::default();
+    let mut foreign = Vec::new();
+    let mut held = Vec::new();
+    for row in &rows {
+        let Some((format, gtrid, bqual)) = split_row(row) else { continue };
+        let (g, b) = (String::from_utf8_lossy(&gtrid).into_owned(), String::from_utf8_lossy(&bqual).into_owned());
+        if !xa.ours(format, &g) {
+            foreign.push(Foreign { host: w.name.clone(), format, gtrid: g, bqual: b });
+            continue;
+        }
+        held.push((g.clone(), b.clone()));
+        if xa.in_flight(&g) {
+            continue;
+        }
+        let xid = super::xid_sql(&gtrid, &bqual, super::FORMAT_ID);
+        if xa.decided(&g) {
+            match c.exec_simple(&format!("XA COMMIT {xid}")).await {
+                Ok(()) => {}
+                Err(crate::error::Error::Sql { code: ER_XAER_NOTA, .. }) => {}
+                Err(e) => return Err(format!("XA COMMIT {xid}: {e}")),
+            }
+            xa.committed(&g, &[b.as_str()]);
+            xa.counts.recovered_commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::stats::xa("recovered_commit");
+            report.committed += 1;
+            tracing::info!(host = %w.name, xid = %g, node = %b, "XA recovery: committed (the log decided commit)");
+        } else {
+            match c.exec_simple(&format!("XA ROLLBACK {xid}")).await {
+                Ok(()) => {}
+                Err(crate::error::Error::Sql { code: ER_XAER_NOTA, .. }) => {}
+                Err(e) => return Err(format!("XA ROLLBACK {xid}: {e}")),
+            }
+            xa.counts.recovered_rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::stats::xa("recovered_rollback");
+            report.rolled_back += 1;
+            tracing::info!(host = %w.name, xid = %g, node = %b, "XA recovery: rolled back (no commit decision logged)");
+        }
+    }
+    // decided branches this server does not hold (any more): their XA COMMIT was done
+    for (g, owed) in xa.pending() {
+        if xa.in_flight(&g) {
+            continue;
+        }
+        let here: Vec<&str> = owed
+            .iter()
+            .map(String::as_str)
+            .filter(|n| nodes.iter().any(|x| &**x == *n) && !held.iter().any(|(hg, hb)| *hg == g && hb == n))
+            .collect();
+        if !here.is_empty() {
+            xa.committed(&g, &here);
+        }
+    }
+    if !foreign.is_empty() {
+        tracing::warn!(host = %w.name, count = foreign.len(), "XA RECOVER lists transactions that are not this proxy's: left alone");
+    }
+    report.foreign = foreign.len();
+    xa.foreign.lock().insert(w.name.clone(), foreign);
+    Ok(report)
+}
+
+/// Recovery for as long as the proxy runs: at start, whenever a dataHost's writeHost comes back or
+/// changes (failover), and while a decided commit is owed on one of its dataNodes.
+pub async fn run(xa: Arc<Coordinator>, backends: Arc<dyn Fn() -> Arc<crate::backend::Backends> + Send + Sync>) {
+    // per dataHost: the writeHost last recovered and whether it was up
+    let mut seen: HashMap<String, (String, bool)> = HashMap::new();
+    loop {
+        let notified = xa.changed.notified();
+        let b = backends();
+        let owed = xa.pending();
+        for set in &b.hosts {
+            let w = set.writer();
+            // the heartbeat's word: a pool marked down by a failed statement is tried again by this
+            let alive = w.health.alive();
+            let key = (w.pool.endpoint.addr.clone(), alive);
+            let nodes = b.nodes_of(&set.cfg.name);
+            let owes = owed.values().flatten().any(|n| nodes.iter().any(|x| &**x == n));
+            let fresh = seen.get(&set.cfg.name) != Some(&key);
+            if !alive {
+                seen.insert(set.cfg.name.clone(), key);
+                continue;
+            }
+            if !(fresh || owes) {
+                continue;
+            }
+            match tokio::time::timeout(Duration::from_secs(10), host(&xa, set, &nodes)).await {
+                Ok(Ok(r)) => {
+                    if r != Report::default() {
+                        tracing::info!(data_host = %set.cfg.name, committed = r.committed, rolled_back = r.rolled_back, foreign = r.foreign, "XA recovery");
+                    }
+                    seen.insert(set.cfg.name.clone(), key);
+                }
+                Ok(Err(e)) => tracing::warn!(data_host = %set.cfg.name, error = %e, "XA recovery failed; trying again"),
+                Err(_) => tracing::warn!(data_host = %set.cfg.name, "XA recovery timed out; trying again"),
+            }
+        }
+        drop(b);
+        let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xa_recover_rows_split_into_gtrid_and_bqual() {
+        let row = vec![Some(b"1396916564".to_vec()), Some(b"3".to_vec()), Some(b"2".to_vec()), Some(b"abcdn".to_vec())];
+        assert_eq!(split_row(&row), Some((1396916564, b"abc".to_vec(), b"dn".to_vec())));
+        let short = vec![Some(b"1".to_vec()), Some(b"3".to_vec()), Some(b"2".to_vec()), Some(b"ab".to_vec())];
+        assert_eq!(split_row(&short), None);
+        assert_eq!(split_row(&[None]), None);
+    }
+}
