@@ -78,7 +78,8 @@ pub async fn run(opts: Options) -> Result<(), StartError> {
         _ => return Err(StartError::Config("TLS: server.xml sets one of tlsCert and tlsKey without the other".into())),
     };
     // the coordinator log before any client: what an earlier run decided is owed from the start
-    let xa = crate::xa::Coordinator::open(runtime.config.xa_log_dir(), runtime.config.system.xa_log_name.clone())
+    let xa_name = runtime.config.system.xa_log_name.clone().unwrap_or_else(|| format!("tmlog-{port}"));
+    let xa = crate::xa::Coordinator::open(runtime.config.xa_log_dir(), xa_name)
         .await
         .map_err(|e| StartError::Config(format!("XA coordinator log: {e}")))?;
     let shared = Shared::new(runtime, backend_version.as_deref(), tls, xa.clone());

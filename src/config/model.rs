@@ -281,9 +281,10 @@ pub struct System {
     /// chooses per session.
     pub xa: bool,
     /// The XA coordinator log: `XARecoveryLogBaseDir` (relative to the conf dir; default the state
-    /// dir) and `XARecoveryLogBaseName` (default `tmlog`), Mycat's names.
+    /// dir) and `XARecoveryLogBaseName` (Mycat's names; default `tmlog-<service port>`, so that two
+    /// proxies beside one conf dir never share one).
     pub xa_log_dir: Option<std::path::PathBuf>,
-    pub xa_log_name: String,
+    pub xa_log_name: Option<String>,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -316,7 +317,7 @@ impl Default for System {
             state_dir: None,
             xa: true,
             xa_log_dir: None,
-            xa_log_name: "tmlog".into(),
+            xa_log_name: None,
             merge_memory_limit: 256 << 20,
             sequence_handler_type: 0,
             read_your_writes: true,

@@ -257,7 +257,7 @@ fn read_system(path: &Path, el: &Element, sys: &mut System, d: &mut Diagnostics)
                 if v.is_empty() || v.contains(['/', '\\']) {
                     d.error(path, p.line, format!("system property '{name}': '{v}' is not a file name"));
                 } else {
-                    sys.xa_log_name = v.to_string();
+                    sys.xa_log_name = Some(v.to_string());
                 }
             }
             "handleDistributedTransactions" => sys.handle_distributed_transactions = num(d).unwrap_or(0).min(2) as u8,

@@ -108,11 +108,32 @@ pub async fn open(dir: PathBuf, base: String) -> Result<(Log, Recovered), String
 struct File {
     path: PathBuf,
     file: std::fs::File,
+    /// Held (locked) for as long as the writer runs: the process's claim on the log.
+    _lock: std::fs::File,
 }
 
 fn open_blocking(dir: &Path, base: &str) -> Result<(File, Recovered), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let p = path(dir, base);
+    // one coordinator per log: another proxy's recovery would roll back this one's prepared
+    // transactions as its own
+    let lock_path = dir.join(format!("{base}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(format!(
+                "{} is in use by another running shardcat: give each proxy its own XARecoveryLogBaseDir or XARecoveryLogBaseName",
+                p.display()
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(format!("{}: {e}", lock_path.display())),
+    }
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -126,7 +147,7 @@ fn open_blocking(dir: &Path, base: &str) -> Result<(File, Recovered), String> {
     rec.boot += 1;
     // rewritten whole at start: the pending decisions and the new boot, then renamed over the old
     let f = rewrite(&p, &rec.instance, rec.boot, &rec.pending).map_err(|e| format!("{}: {e}", p.display()))?;
-    Ok((File { path: p, file: f }, rec))
+    Ok((File { path: p, file: f, _lock: lock }, rec))
 }
 
 /// Writes a fresh log (header, boot, pending decisions) beside `p`, fsyncs it and renames it over `p`.
@@ -302,6 +323,21 @@ mod tests {
         assert_eq!(second.instance, first.instance);
         assert_eq!(second.boot, 2);
         assert_eq!(second.pending.keys().cloned().collect::<Vec<_>>(), vec!["g2".to_string(), "g3".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn a_second_coordinator_on_one_log_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = open(dir.path().to_path_buf(), "t".into()).await.unwrap();
+        log.decide("g", &["dn1".into()]).await.unwrap();
+        let second = open(dir.path().to_path_buf(), "t".into()).await;
+        assert!(
+            second.as_ref().err().is_some_and(|e| e.contains("in use by another running shardcat")),
+            "{:?}",
+            second.err()
+        );
+        // another base name in the same dir is another log
+        assert!(open(dir.path().to_path_buf(), "u".into()).await.is_ok());
     }
 
     #[tokio::test]
