@@ -78,6 +78,10 @@ fn every_kind_of_mistake_is_reported_with_file_and_line() {
         ("autopartition-long.txt", "1000M-1500M=2", "1000M-15x00M=2", "is not a number"),
         ("schema.xml", "</dataHost>", "</dataHosts>", "XML syntax error"),
         ("server.xml", "<property name=\"schemas\">TESTDB</property>\n\t\t<property name=\"readOnly\">", "<property name=\"schemas\">NOPE</property>\n\t\t<property name=\"readOnly\">", "unknown schema 'NOPE'"),
+        ("server.xml", "<property name=\"nonePasswordLogin\">0</property>", "<property name=\"transactionMode\">2pc</property>", "'2pc' is not xa or local"),
+        ("schema.xml", "<writeHost host=\"hostM1\" url=\"localhost:3306\"", "<writeHost host=\"hostM1\" url=\"localhost:3306\" ssl=\"true\"", "ssl=\"true\" needs sslCa"),
+        ("schema.xml", "<writeHost host=\"hostM1\" url=\"localhost:3306\"", "<writeHost host=\"hostM1\" url=\"localhost:3306\" ssl=\"true\" sslCa=\"no-ca.pem\"", "no-ca.pem: No such file"),
+        ("schema.xml", "<writeHost host=\"hostM1\" url=\"localhost:3306\"", "<writeHost host=\"hostM1\" url=\"localhost:3306\" ssl=\"true\" sslCa=\"rule.xml\"", "no PEM certificate in it"),
     ];
     for (file, from, to, want) in cases {
         let (dir, line) = broken(file, from, to);

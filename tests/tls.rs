@@ -228,3 +228,87 @@ async fn a_client_hello_behind_the_ssl_request_in_one_write() {
     assert_eq!(body[0], 0xFF, "an ERR packet: {body:?}");
     assert_eq!(u16::from_le_bytes([body[1], body[2]]), 1045);
 }
+
+/// A conf dir whose one dataHost (p1, with its replica) is reached over TLS verified by `ca`.
+fn backend_tls_conf(ca: &std::path::Path) -> tempfile::TempDir {
+    let conf = tempfile::tempdir().unwrap();
+    let ca = ca.display();
+    let schema = format!(
+        r#"<?xml version="1.0"?>
+<!DOCTYPE mycat:schema SYSTEM "schema.dtd">
+<mycat:schema xmlns:mycat="http://io.mycat/">
+	<schema name="passthru" dataNode="tdn"/>
+	<dataNode name="tdn" dataHost="th" database="passthru"/>
+	<dataHost name="th" maxCon="10" minCon="1" balance="0" writeType="0" dbType="mysql" dbDriver="native" switchType="-1">
+		<heartbeat>select 1</heartbeat>
+		<writeHost host="tp" url="127.0.0.1:3307" user="proxy" password="proxy" ssl="true" sslCa="{ca}">
+			<readHost host="tr" url="127.0.0.1:3308" user="proxy" password="proxy" ssl="true" sslCa="{ca}"/>
+		</writeHost>
+	</dataHost>
+</mycat:schema>
+"#
+    );
+    std::fs::write(conf.path().join("schema.xml"), schema).unwrap();
+    std::fs::write(
+        conf.path().join("server.xml"),
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<mycat:server xmlns:mycat="http://io.mycat/">
+	<user name="app"><property name="password">app</property><property name="schemas">passthru</property></user>
+</mycat:server>
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        conf.path().join("rule.xml"),
+        "<?xml version=\"1.0\"?>\n<mycat:rule xmlns:mycat=\"http://io.mycat/\"/>\n",
+    )
+    .unwrap();
+    conf
+}
+
+/// The backends over TLS (`ssl="true"`, `sslCa`): the proxy's connections to MariaDB are encrypted and
+/// verified against the CA scripts/stack made for its servers; a CA that did not sign the server's
+/// certificate makes every connection fail, with the reason.
+#[tokio::test]
+async fn backends_are_reached_over_tls_verified_by_their_ca() {
+    stack();
+    let stack_dir = std::env::var("STACK_DIR").unwrap_or_else(|_| "/tmp/shardcat-stack".into());
+    let ca = std::path::PathBuf::from(&stack_dir).join("tls/ca.pem");
+    assert!(ca.exists(), "scripts/stack made no CA at {}", ca.display());
+    let conf = backend_tls_conf(&ca);
+    let p = Proxy::start(conf.path(), None);
+    let mut c = mysql_async::Conn::new(opts(p.port, "app", "app", Some("passthru"))).await.unwrap();
+    use mysql_async::prelude::Queryable;
+    // the statement runs on the backend connection: its session status says TLS
+    let cipher: Option<String> = c
+        .query_first("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'")
+        .await
+        .unwrap();
+    assert!(cipher.as_deref().is_some_and(|c| !c.is_empty()), "the backend connection is not encrypted: {cipher:?}");
+    let version: Option<String> = c
+        .query_first("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_version'")
+        .await
+        .unwrap();
+    assert!(version.as_deref().is_some_and(|v| v.starts_with("TLSv1.")), "{version:?}");
+    c.disconnect().await.unwrap();
+    drop(p);
+
+    // another CA, made here: the server's certificate does not verify
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=not the stack CA"])
+        .args(["-keyout", "ca.key", "-out", "ca.pem"])
+        .current_dir(other.path())
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let conf = backend_tls_conf(&other.path().join("ca.pem"));
+    let p = Proxy::start(conf.path(), None);
+    let res: Result<(), mysql_async::Error> = async {
+        let mut c = mysql_async::Conn::new(opts(p.port, "app", "app", Some("passthru"))).await?;
+        c.query_drop("SELECT COUNT(*) FROM information_schema.SESSION_STATUS").await
+    }
+    .await;
+    let msg = res.expect_err("a statement through an unverifiable backend").to_string();
+    assert!(msg.contains("TLS") && msg.to_ascii_lowercase().contains("certificate"), "{msg}");
+}

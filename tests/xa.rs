@@ -209,6 +209,25 @@ async fn transfers_stay_whole_through_proxy_and_primary_kills() {
         exec(&mut c, &format!("INSERT INTO account (id, balance) VALUES {}", values.join(", "))).await;
         c.disconnect().await.unwrap();
     }
+    // a branch that cannot prepare (its connection killed on the server) rolls back every branch, and
+    // the client gets that node's error
+    {
+        let p = start(conf.path(), 0);
+        let mut c = conn(&p).await;
+        c.query_drop("BEGIN").await.unwrap();
+        c.exec_drop("UPDATE account SET balance = balance - 5 WHERE id = ?", (0,)).await.unwrap();
+        c.exec_drop("UPDATE account SET balance = balance + 5 WHERE id = ?", (1,)).await.unwrap();
+        let victim = root_sql(P2, "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX").unwrap();
+        assert!(!victim.is_empty() && !victim.contains('\n'), "one transaction on {P2}: {victim:?}");
+        root_sql(P2, &format!("KILL CONNECTION {victim}")).unwrap();
+        let e = c.query_drop("COMMIT").await.expect_err("a COMMIT whose branch could not prepare");
+        let msg = e.to_string();
+        assert!(msg.contains("XA PREPARE on dataNode xdn2; rolled back on every dataNode"), "{msg}");
+        assert_eq!(in_doubt(), Vec::<String>::new());
+        check(&Seen::default(), "after a failed prepare").await;
+        let b0: i64 = root_sql(P1, "SELECT balance FROM xa.account WHERE id = 0").unwrap().parse().unwrap();
+        assert_eq!(b0, START, "the prepared branch on xdn1 was not rolled back");
+    }
     let mut all = Seen::default();
     let mut transfers = 0;
     // the proxy killed 20 times at random moments; most rounds hold each commit 30 ms between its

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 /// Hashing for maps keyed by statement text looked up on every EXECUTE (std's SipHash showed in profiles).
 type FastHash = foldhash::fast::RandomState;
+use crate::proto::stream::{ConnRead, ConnWrite};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
@@ -29,6 +29,8 @@ pub struct Endpoint {
     /// The pool's maxCon: the statements each connection may keep prepared are the server's
     /// `max_prepared_stmt_count` shared among that many connections.
     pub max_con: u32,
+    /// TLS to this host (`ssl="true"`, `sslCa`), or why its connector could not be built.
+    pub tls: Option<Arc<std::result::Result<crate::proto::stream::Connector, String>>>,
 }
 
 /// What a client session wants a borrowed connection to look like.
@@ -95,8 +97,8 @@ pub struct BackendStmt {
 const MAX_STMTS_PER_CONN: usize = 256;
 
 pub struct BackendConn {
-    reader: PacketReader<OwnedReadHalf>,
-    writer: PacketWriter<OwnedWriteHalf>,
+    reader: PacketReader<ConnRead>,
+    writer: PacketWriter<ConnWrite>,
     pub endpoint: Arc<Endpoint>,
     pub thread_id: u32,
     /// The server version of the handshake (MariaDB: `5.5.5-10.11.x-MariaDB…`).
@@ -138,6 +140,8 @@ pub struct BackendConn {
     tracked: Vec<(String, String)>,
     /// The XA branch this connection is in (XA START sent, its end not yet done).
     pub xa: Option<XaBranch>,
+    /// A duplicate of the socket of a TLS connection (`closed_while_idle` peeks at it).
+    probe: Option<std::net::TcpStream>,
     /// When it was opened, and its local port (the manager port's `show @@backend`).
     pub opened: Instant,
     pub local_port: u16,
@@ -178,10 +182,17 @@ impl BackendConn {
         let stream = TcpStream::connect(ep.addr.as_str()).await.map_err(|e| connect_err(&ep, e))?;
         let _ = stream.set_nodelay(true);
         let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
-        let (r, w) = stream.into_split();
+        // under TLS the socket is out of reach: a duplicate of it tells whether the idle server closed it
+        let probe = if ep.tls.is_some() {
+            use std::os::fd::AsFd;
+            stream.as_fd().try_clone_to_owned().ok().map(std::net::TcpStream::from)
+        } else {
+            None
+        };
+        let (r, w) = crate::proto::stream::split(stream);
         let mut reader = PacketReader::new(r);
         let mut writer = PacketWriter::new(w);
-        let (seq, hs) = reader.expect().await.map_err(|e| connect_err(&ep, e))?;
+        let (mut seq, hs) = reader.expect().await.map_err(|e| connect_err(&ep, e))?;
         if hs.first() == Some(&packets::ERR_HEADER) {
             return Err(connect_err(&ep, packets::parse_err(&hs).message));
         }
@@ -201,6 +212,37 @@ impl BackendConn {
         }
         if extended_metadata {
             caps.remove(CapabilityFlags::CLIENT_LONG_PASSWORD); // CLIENT_MYSQL off: MariaDB capabilities follow
+        }
+        if let Some(tls) = &ep.tls {
+            // SSLRequest (the response's first 32 bytes), then TLS, then the response over it
+            let connector = tls.as_ref().as_ref().map_err(|e| connect_err(&ep, e))?;
+            if !server_caps.contains(CapabilityFlags::CLIENT_SSL) {
+                return Err(connect_err(
+                    &ep,
+                    "ssl=\"true\", but the server offers no TLS (its ssl_cert and ssl_key are not set)",
+                ));
+            }
+            caps.insert(CapabilityFlags::CLIENT_SSL);
+            let mut p = BytesMut::with_capacity(32);
+            p.put_u32_le(caps.bits());
+            p.put_u32_le(1 << 30);
+            p.put_u8(packets::UTF8MB4_GENERAL_CI as u8);
+            p.put_bytes(0, 19);
+            p.put_u32_le(if extended_metadata { MARIADB_EXTENDED_METADATA } else { 0 });
+            seq = seq.wrapping_add(1);
+            writer.set_seq(seq);
+            writer.push(&p);
+            writer.flush().await.map_err(|e| connect_err(&ep, e))?;
+            let (r, head) = reader.swap_inner(ConnRead::Gone);
+            let w = writer.swap_inner(ConnWrite::Gone);
+            if !head.is_empty() {
+                return Err(connect_err(&ep, "the server sent more than its greeting before TLS"));
+            }
+            let (r, w) = crate::proto::stream::connect(r, w, connector)
+                .await
+                .map_err(|e| connect_err(&ep, format!("TLS: {e}")))?;
+            reader.swap_inner(r);
+            writer.swap_inner(w);
         }
         let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned()).unwrap_or_else(|| auth::NATIVE.to_string());
         let plugin = if plugin == auth::CACHING_SHA2 { plugin } else { auth::NATIVE.to_string() };
@@ -241,6 +283,14 @@ impl BackendConn {
                 }
                 Some(0x01) => match pkt.get(1) {
                     Some(0x03) => continue, // caching_sha2 fast auth succeeded; OK follows
+                    Some(0x04) if ep.tls.is_some() => {
+                        // caching_sha2 full authentication: over TLS the password itself
+                        let mut pw = ep.password.as_bytes().to_vec();
+                        pw.push(0);
+                        writer.set_seq(seq.wrapping_add(1));
+                        writer.push(&pw);
+                        writer.flush().await.map_err(|e| connect_err(&ep, e))?;
+                    }
                     _ => {
                         return Err(connect_err(
                             &ep,
@@ -280,6 +330,7 @@ impl BackendConn {
             ahead: 0,
             tracked: Vec::new(),
             xa: None,
+            probe,
             opened: Instant::now(),
             local_port,
         };
@@ -665,7 +716,13 @@ impl BackendConn {
             return true;
         }
         let mut b = [0u8; 64];
-        !matches!(self.reader.get_ref().try_read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        let r = match (self.reader.get_ref(), &self.probe) {
+            (ConnRead::Tcp(r), _) => r.try_read(&mut b),
+            // TLS: the socket underneath, peeked through its duplicate
+            (_, Some(p)) => p.peek(&mut b),
+            _ => return false,
+        };
+        !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
     pub async fn ping(&mut self) -> Result<()> {

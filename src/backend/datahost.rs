@@ -258,6 +258,7 @@ pub(crate) mod tests {
             data_host: "dh".into(),
             host_name: name.into(),
             max_con: 4,
+            tls: None,
         };
         let health = Arc::new(Health::default());
         health.facts.write().read_only = Some(name != "w0");

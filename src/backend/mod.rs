@@ -56,23 +56,30 @@ impl Backends {
             Some(p) => p.dnindex.clone(),
             None => datahost::DnIndex::open(cfg.config_dir.join("dnindex.properties")),
         };
-        let member =
-            |h: &crate::config::model::DataHost, host: &str, url: &str, user: &str, password: &str, weight: u32| {
-                let pool = HostPool::new(
-                    conn::Endpoint {
-                        addr: url.to_string(),
-                        user: user.to_string(),
-                        password: password.to_string(),
-                        data_host: h.name.clone(),
-                        host_name: host.to_string(),
-                        max_con: h.max_con,
-                    },
-                    h.max_con,
-                    h.min_con,
-                    idle_check,
-                );
-                Member { name: host.to_string(), pool, health: Arc::new(Health::default()), weight }
-            };
+        let member = |h: &crate::config::model::DataHost,
+                      host: &str,
+                      url: &str,
+                      user: &str,
+                      password: &str,
+                      weight: u32,
+                      tls: &Option<crate::config::model::HostTls>| {
+            let pool = HostPool::new(
+                conn::Endpoint {
+                    addr: url.to_string(),
+                    user: user.to_string(),
+                    password: password.to_string(),
+                    data_host: h.name.clone(),
+                    host_name: host.to_string(),
+                    max_con: h.max_con,
+                    // a connector that cannot be built fails every connection with its reason
+                    tls: tls.as_ref().map(|t| Arc::new(crate::proto::stream::connector(&t.ca_pem, url))),
+                },
+                h.max_con,
+                h.min_con,
+                idle_check,
+            );
+            Member { name: host.to_string(), pool, health: Arc::new(Health::default()), weight }
+        };
         let mut hosts = Vec::new();
         for h in &cfg.data_hosts {
             let kept = previous.and_then(|p| {
@@ -82,13 +89,19 @@ impl Backends {
                 hosts.push(o.clone());
                 continue;
             }
-            let writers: Vec<Member> =
-                h.write_hosts.iter().map(|w| member(h, &w.host, &w.url, &w.user, &w.password, w.weight)).collect();
+            let writers: Vec<Member> = h
+                .write_hosts
+                .iter()
+                .map(|w| member(h, &w.host, &w.url, &w.user, &w.password, w.weight, &w.tls))
+                .collect();
             let readers: Vec<Vec<Member>> = h
                 .write_hosts
                 .iter()
                 .map(|w| {
-                    w.read_hosts.iter().map(|r| member(h, &r.host, &r.url, &r.user, &r.password, r.weight)).collect()
+                    w.read_hosts
+                        .iter()
+                        .map(|r| member(h, &r.host, &r.url, &r.user, &r.password, r.weight, &r.tls))
+                        .collect()
                 })
                 .collect();
             let current = dnindex.get(&h.name).unwrap_or(0);

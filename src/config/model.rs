@@ -199,12 +199,23 @@ pub struct DataHost {
     pub line: usize,
 }
 
+/// TLS to a backend host (`ssl="true"` and `sslCa`, shardcat's): the connection is encrypted and the
+/// server's certificate must be signed by one of these CA certificates and name the url's host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTls {
+    /// `sslCa` as written.
+    pub ca: String,
+    /// The file's PEM text, read when the configuration is loaded (a reload reads it again).
+    pub ca_pem: Vec<u8>,
+}
+
 #[derive(Debug, Clone)]
 pub struct WriteHost {
     pub host: String,
     pub url: String,
     pub user: String,
     pub password: String,
+    pub tls: Option<HostTls>,
     pub weight: u32,
     pub read_hosts: Vec<ReadHost>,
     pub line: usize,
@@ -216,6 +227,7 @@ pub struct ReadHost {
     pub url: String,
     pub user: String,
     pub password: String,
+    pub tls: Option<HostTls>,
     pub weight: u32,
     pub line: usize,
 }

@@ -301,6 +301,7 @@ fn read_write_host(path: &Path, el: &Element, d: &mut Diagnostics) -> WriteHost 
     let user = a.required("user", d);
     let password = a.get("password").unwrap_or_default().to_string();
     let weight = a.int("weight", 0, d).max(0) as u32;
+    let tls = host_tls(path, el, &mut a, d);
     a.known(&["usingDecrypt", "checkAlive", "dbType"]);
     a.finish(d);
     let mut read_hosts = Vec::new();
@@ -315,6 +316,7 @@ fn read_write_host(path: &Path, el: &Element, d: &mut Diagnostics) -> WriteHost 
             url: a.required("url", d),
             user: a.required("user", d),
             password: a.get("password").unwrap_or_default().to_string(),
+            tls: host_tls(path, c, &mut a, d),
             weight: a.int("weight", 0, d).max(0) as u32,
             line: c.line,
         };
@@ -322,5 +324,48 @@ fn read_write_host(path: &Path, el: &Element, d: &mut Diagnostics) -> WriteHost 
         a.finish(d);
         read_hosts.push(rh);
     }
-    WriteHost { host, url, user, password, weight, read_hosts, line: el.line }
+    WriteHost { host, url, user, password, tls, weight, read_hosts, line: el.line }
+}
+
+/// A host's `ssl` and `sslCa`: with ssl="true" the CA file (relative to the conf dir) is read now and
+/// must hold at least one PEM certificate.
+fn host_tls(path: &Path, el: &Element, a: &mut Attrs, d: &mut Diagnostics) -> Option<HostTls> {
+    let ssl = a.get("ssl").map(str::to_string);
+    let ca = a.get("sslCa").map(str::to_string);
+    match ssl.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => {
+            if ca.is_some() {
+                d.warn(path, el.line, "sslCa without ssl=\"true\" is ignored");
+            }
+            return None;
+        }
+        Some("true") => {}
+        Some(other) => {
+            d.error(path, el.line, format!("ssl=\"{other}\": expected true or false"));
+            return None;
+        }
+    }
+    let Some(ca) = ca.filter(|c| !c.is_empty()) else {
+        d.error(
+            path,
+            el.line,
+            "ssl=\"true\" needs sslCa: the CA certificate (PEM) that signed the server's certificate",
+        );
+        return None;
+    };
+    let file = path.parent().unwrap_or(Path::new(".")).join(&ca);
+    let pem = match std::fs::read(&file) {
+        Ok(p) => p,
+        Err(e) => {
+            d.error(path, el.line, format!("sslCa {}: {e}", file.display()));
+            return None;
+        }
+    };
+    use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+    let certs = CertificateDer::pem_slice_iter(&pem).filter(|c| c.is_ok()).count();
+    if certs == 0 {
+        d.error(path, el.line, format!("sslCa {}: no PEM certificate in it", file.display()));
+        return None;
+    }
+    Some(HostTls { ca, ca_pem: pem })
 }

@@ -2,7 +2,7 @@
 //! `caching_sha2_password` (fast path; the proxy knows the password, so the full path is never needed),
 //! auth switch for other plugins, user/firewall/schema checks with MySQL's error codes.
 
-use crate::proto::stream::{ClientRead, ClientWrite};
+use crate::proto::stream::{ConnRead, ConnWrite};
 use bytes::{BufMut, BytesMut};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::HandshakeResponse;
@@ -125,8 +125,8 @@ pub enum Port {
 
 /// Runs the handshake. On failure the error packet has already been sent.
 pub async fn login(
-    reader: &mut PacketReader<ClientRead>,
-    out: &mut PacketWriter<ClientWrite>,
+    reader: &mut PacketReader<ConnRead>,
+    out: &mut PacketWriter<ConnWrite>,
     shared: &Shared,
     conn_id: u32,
     peer: &SocketAddr,
@@ -169,8 +169,8 @@ pub async fn login(
     let wants_tls = resp.len() == 32
         && u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]) & CapabilityFlags::CLIENT_SSL.bits() != 0;
     if let (true, Some(acceptor)) = (wants_tls, &shared.tls) {
-        let (r, head) = reader.swap_inner(ClientRead::Gone);
-        let w = out.swap_inner(ClientWrite::Gone);
+        let (r, head) = reader.swap_inner(ConnRead::Gone);
+        let w = out.swap_inner(ConnWrite::Gone);
         let (r, w) = crate::proto::stream::upgrade(r, w, head, acceptor).await?;
         reader.swap_inner(r);
         out.swap_inner(w);
@@ -200,8 +200,8 @@ pub async fn login(
 }
 
 async fn authenticate(
-    reader: &mut PacketReader<ClientRead>,
-    out: &mut PacketWriter<ClientWrite>,
+    reader: &mut PacketReader<ConnRead>,
+    out: &mut PacketWriter<ConnWrite>,
     shared: &Shared,
     nonce: &[u8; 20],
     resp: &[u8],

@@ -1,7 +1,7 @@
 //! One client session: its state (schema, charset, autocommit, transaction, variables, prepared
 //! statements, pinned backend connections) and the command loop that dispatches every COM_* packet.
 
-use crate::proto::stream::{ClientRead, ClientWrite};
+use crate::proto::stream::{ConnRead, ConnWrite};
 use bytes::{BufMut, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,8 +28,8 @@ pub struct Session {
     /// The runtime generation this statement runs on: taken anew before each command, except while a
     /// transaction holds connections (it finishes on the generation it started on).
     pub rt: Arc<crate::runtime::Runtime>,
-    pub reader: PacketReader<ClientRead>,
-    pub out: PacketWriter<ClientWrite>,
+    pub reader: PacketReader<ConnRead>,
+    pub out: PacketWriter<ConnWrite>,
     pub peer: SocketAddr,
     pub caps: CapabilityFlags,
     /// The client negotiated MariaDB's extended column metadata.
