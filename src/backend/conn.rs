@@ -223,12 +223,7 @@ impl BackendConn {
                 ));
             }
             caps.insert(CapabilityFlags::CLIENT_SSL);
-            let mut p = BytesMut::with_capacity(32);
-            p.put_u32_le(caps.bits());
-            p.put_u32_le(1 << 30);
-            p.put_u8(packets::UTF8MB4_GENERAL_CI as u8);
-            p.put_bytes(0, 19);
-            p.put_u32_le(if extended_metadata { MARIADB_EXTENDED_METADATA } else { 0 });
+            let p = response_head(caps, extended_metadata, 32);
             seq = seq.wrapping_add(1);
             writer.set_seq(seq);
             writer.push(&p);
@@ -247,12 +242,7 @@ impl BackendConn {
         let plugin = hs.auth_plugin_name_str().map(|s| s.into_owned()).unwrap_or_else(|| auth::NATIVE.to_string());
         let plugin = if plugin == auth::CACHING_SHA2 { plugin } else { auth::NATIVE.to_string() };
         let answer = auth::answer(&plugin, &hs.nonce(), &ep.password).unwrap_or_default();
-        let mut p = BytesMut::with_capacity(128);
-        p.put_u32_le(caps.bits());
-        p.put_u32_le(1 << 30);
-        p.put_u8(packets::UTF8MB4_GENERAL_CI as u8);
-        p.put_bytes(0, 19);
-        p.put_u32_le(if extended_metadata { MARIADB_EXTENDED_METADATA } else { 0 });
+        let mut p = response_head(caps, extended_metadata, 128);
         p.extend_from_slice(ep.user.as_bytes());
         p.put_u8(0);
         packets::put_lenenc_str(&mut p, &answer);
@@ -809,6 +799,18 @@ impl BackendConn {
         }
         Ok(())
     }
+}
+
+/// The first 32 bytes of the handshake response — alone, they are the SSLRequest: capabilities, max
+/// packet, character set, filler, MariaDB's extended capabilities.
+fn response_head(caps: CapabilityFlags, extended_metadata: bool, capacity: usize) -> BytesMut {
+    let mut p = BytesMut::with_capacity(capacity);
+    p.put_u32_le(caps.bits());
+    p.put_u32_le(1 << 30);
+    p.put_u8(packets::UTF8MB4_GENERAL_CI as u8);
+    p.put_bytes(0, 19);
+    p.put_u32_le(if extended_metadata { MARIADB_EXTENDED_METADATA } else { 0 });
+    p
 }
 
 fn connect_err(ep: &Endpoint, e: impl std::fmt::Display) -> Error {
