@@ -41,6 +41,7 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
     let mut report = Report::default();
     let mut foreign = Vec::new();
     let mut held = Vec::new();
+    let mut finished = Vec::new();
     for row in &rows {
         let Some((format, gtrid, bqual)) = split_row(row) else { continue };
         let (g, b) = (String::from_utf8_lossy(&gtrid).into_owned(), String::from_utf8_lossy(&bqual).into_owned());
@@ -56,14 +57,11 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
         if xa.decided(&g) {
             match c.exec_simple(&format!("XA COMMIT {xid}")).await {
                 Ok(()) => {}
+                // gone meanwhile — or not this user's to finish: the second XA RECOVER tells
                 Err(crate::error::Error::Sql { code: ER_XAER_NOTA, .. }) => {}
                 Err(e) => return Err(format!("XA COMMIT {xid}: {e}")),
             }
-            xa.committed(&g, &[b.as_str()]);
-            xa.counts.recovered_commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            crate::stats::xa("recovered_commit");
-            report.committed += 1;
-            tracing::info!(host = %w.name, xid = %g, node = %b, "XA recovery: committed (the log decided commit)");
+            finished.push((g, b));
         } else {
             match c.exec_simple(&format!("XA ROLLBACK {xid}")).await {
                 Ok(()) => {}
@@ -75,6 +73,29 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
             report.rolled_back += 1;
             tracing::info!(host = %w.name, xid = %g, node = %b, "XA recovery: rolled back (no commit decision logged)");
         }
+    }
+    // a branch still listed after its XA COMMIT was not finished: a replica applied its prepare (after
+    // a failover), and only a user with SUPER may finish another's XID
+    let still: Vec<(String, String)> = if finished.is_empty() {
+        Vec::new()
+    } else {
+        let rows = c.query_rows("XA RECOVER").await.map_err(|e| e.to_string())?;
+        rows.iter()
+            .filter_map(|r| split_row(r))
+            .map(|(_, g, b)| (String::from_utf8_lossy(&g).into_owned(), String::from_utf8_lossy(&b).into_owned()))
+            .collect()
+    };
+    let mut refused = Vec::new();
+    for (g, b) in finished {
+        if still.contains(&(g.clone(), b.clone())) {
+            refused.push(format!("{g} on dataNode {b}"));
+            continue;
+        }
+        xa.committed(&g, &[b.as_str()]);
+        xa.counts.recovered_commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::stats::xa("recovered_commit");
+        report.committed += 1;
+        tracing::info!(host = %w.name, xid = %g, node = %b, "XA recovery: committed (the log decided commit)");
     }
     // decided branches this server does not hold (any more): their XA COMMIT was done
     for (g, owed) in xa.pending() {
@@ -95,6 +116,12 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
     }
     report.foreign = foreign.len();
     xa.foreign.lock().insert(w.name.clone(), foreign);
+    if !refused.is_empty() {
+        return Err(format!(
+            "XA COMMIT left {} prepared (XAER_NOTA: not this backend user's transaction — give it SUPER to finish what a failover carried to a replica)",
+            refused.join(", ")
+        ));
+    }
     Ok(report)
 }
 
