@@ -175,6 +175,30 @@ async fn workload(p: &Proxy, schema: &str, t: &str) -> usize {
     .await;
     exec(&mut d4, &format!("DELETE FROM {t}_orders WHERE id = 102")).await;
     n += 4;
+    // XA directly on a shard (MariaDB logs the rows at XA PREPARE, the outcome later): one prepared
+    // then rolled back never happened — no event; one prepared then committed, with another write
+    // logged between its prepare and its commit — both given
+    for sql in [
+        format!("XA START '{t}-rb'"),
+        format!("INSERT INTO {t}_customer (id, name, amount, created, note) VALUES (44, 'xa', 1, NULL, 'rolled back')"),
+        format!("XA END '{t}-rb'"),
+        format!("XA PREPARE '{t}-rb'"),
+        format!("XA ROLLBACK '{t}-rb'"),
+        format!("XA START '{t}-c'"),
+        format!("INSERT INTO {t}_customer (id, name, amount, created, note) VALUES (48, 'xa', 2, NULL, 'committed')"),
+        format!("XA END '{t}-c'"),
+        format!("XA PREPARE '{t}-c'"),
+    ] {
+        exec(&mut d1, &sql).await;
+    }
+    let mut between = direct_conn(3307, "sc_a").await;
+    exec(
+        &mut between,
+        &format!("INSERT INTO {t}_customer (id, name, amount, created, note) VALUES (52, 'between', 3, NULL, NULL)"),
+    )
+    .await;
+    exec(&mut d1, &format!("XA COMMIT '{t}-c'")).await;
+    n += 2;
     // TRUNCATE through the proxy: one `t` event per node the table is on
     exec(&mut c, &format!("INSERT INTO {t}_orders (id, customer_id, total) VALUES (200, 5, 1.00)")).await;
     exec(&mut c, &format!("TRUNCATE TABLE {t}_orders")).await;

@@ -94,6 +94,12 @@ impl Gtid {
         let flags = *data.get(12)?;
         Some(Gtid { domain, server, seq, standalone: flags & 0x01 != 0 })
     }
+
+    /// Whether a GTID event opens an XA transaction's prepared part (FL_PREPARED_XA: its rows, then
+    /// XA END and XA PREPARE; the outcome comes later, a group of its own).
+    pub fn prepared_xa(data: &[u8]) -> bool {
+        data.get(12).is_some_and(|f| f & 0x40 != 0)
+    }
 }
 
 impl std::fmt::Display for Gtid {

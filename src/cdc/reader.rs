@@ -135,6 +135,9 @@ async fn stream(
     let mut maps: HashMap<u64, (TableMapEvent<'static>, Members)> = HashMap::new();
     let mut file = String::new();
     let mut txn: Option<(Gtid, u64)> = None;
+    // XA transactions prepared but not yet committed, and what was logged behind them
+    let mut held = Held::default();
+    let mut xa_open = false;
     loop {
         if set.current_index() != index {
             return Err(Failure::Lost("the writeHost changed".into()));
@@ -145,10 +148,18 @@ async fn stream(
             Ok(Some(Err(e))) => return Err(e.into()),
             Ok(Some(Ok(ev))) => ev,
         };
+        if held.len() > HELD_MAX {
+            return Err(Failure::Lost(format!(
+                "{} changes wait behind an XA transaction prepared but not yet committed; reading again",
+                held.len()
+            )));
+        }
         let header = ev.header();
         if header.event_type_raw() == binlog::MARIADB_GTID_EVENT {
             maps.clear();
             txn = Gtid::decode(header.server_id(), ev.data()).map(|g| (g, 0));
+            // an XA transaction's prepared part: its rows wait for its outcome
+            xa_open = Gtid::prepared_xa(ev.data());
             continue;
         }
         let kind = header.event_type_raw();
@@ -239,7 +250,31 @@ async fn stream(
                             ts_ms,
                         ),
                     };
-                    if !give(pos, name, *gtid, change, tx).await {
+                    if !held.give(xa_open, pos, name, *gtid, change, tx).await {
+                        return Ok(());
+                    }
+                }
+            }
+            EventData::XaPrepareLogEvent(body) => {
+                // the prepared transaction's rows wait for its outcome (and what follows waits behind them)
+                if let (Some((g, _)), Some(xid)) = (txn.take(), binlog::xa_prepare_xid(&body)) {
+                    held.prepared(g, xid);
+                }
+                xa_open = false;
+            }
+            EventData::QueryEvent(q)
+                if q.query().trim_start().get(..3).is_some_and(|w| w.eq_ignore_ascii_case("XA ")) =>
+            {
+                // XA END closes a prepared part's statements (its GTID event said XA); the outcome:
+                if let Some((commit, xid)) = binlog::xa_end_statement(&q.query()) {
+                    if !held.decided(&xid, commit) {
+                        tracing::warn!(data_host = %name, xid = %xid, "change queue: XA {} of a transaction prepared before this reader's position: its rows are not given here", if commit { "COMMIT" } else { "ROLLBACK" });
+                    }
+                    if let Some((g, _)) = txn.take() {
+                        if !held.done(pos, name, g, tx).await {
+                            return Ok(());
+                        }
+                    } else if !held.flush(pos, name, tx).await {
                         return Ok(());
                     }
                 }
@@ -251,7 +286,7 @@ async fn stream(
                     "BEGIN" => {}
                     "COMMIT" => {
                         if let Some((g, _)) = txn.take() {
-                            if !done(pos, name, g, tx).await {
+                            if !held.done(pos, name, g, tx).await {
                                 return Ok(());
                             }
                         }
@@ -284,14 +319,14 @@ async fn stream(
                                 ddl: (op == Op::Ddl).then(|| sql.to_string()),
                                 source: source(&t, name, &host, &d, &table, *gtid, &file, at, row, ts_ms),
                             };
-                            if !give(pos, name, *gtid, change, tx).await {
+                            if !held.give(xa_open, pos, name, *gtid, change, tx).await {
                                 return Ok(());
                             }
                         }
                         let standalone = txn.is_some_and(|(g, _)| g.standalone);
                         if standalone {
                             if let Some((g, _)) = txn.take() {
-                                if !done(pos, name, g, tx).await {
+                                if !held.done(pos, name, g, tx).await {
                                     return Ok(());
                                 }
                             }
@@ -301,7 +336,7 @@ async fn stream(
             }
             EventData::XidEvent(_) => {
                 if let Some((g, _)) = txn.take() {
-                    if !done(pos, name, g, tx).await {
+                    if !held.done(pos, name, g, tx).await {
                         return Ok(());
                     }
                 }
@@ -359,6 +394,114 @@ fn source(
 }
 
 /// Whether row `row` of `gtid` was given before (the position says so).
+/// Changes a reader may hold behind XA transactions waiting for their outcome before it reads again
+/// from its position (which never passes a held transaction).
+const HELD_MAX: usize = 100_000;
+
+/// Transactions read but not given yet. MariaDB logs an XA transaction's rows at XA PREPARE and its
+/// outcome later (XA COMMIT or XA ROLLBACK, a group of its own): its rows wait for it — given if it
+/// committed, dropped if not — and every transaction logged after the prepare waits behind it, so
+/// the feed gives changes in binlog order and the position never passes one whose outcome is unknown.
+/// With nothing held, changes go out as they are read.
+#[derive(Default)]
+struct Held {
+    groups: std::collections::VecDeque<HeldGroup>,
+    changes: usize,
+}
+
+struct HeldGroup {
+    gtid: Gtid,
+    changes: Vec<Change>,
+    /// Read to its end.
+    ended: bool,
+    /// A prepared XA transaction's XID, and its outcome once read (true: committed).
+    xid: Option<String>,
+    outcome: Option<bool>,
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        self.changes
+    }
+
+    /// The group of `gtid` being read, added when it is not the last one.
+    fn group(&mut self, gtid: Gtid) -> &mut HeldGroup {
+        let open = self.groups.back().is_some_and(|g| same(&g.gtid, &gtid) && !g.ended);
+        if !open {
+            self.groups.push_back(HeldGroup { gtid, changes: Vec::new(), ended: false, xid: None, outcome: None });
+        }
+        let last = self.groups.len() - 1;
+        &mut self.groups[last]
+    }
+
+    /// A change of `gtid`: given now, or held (inside an XA transaction's group, or behind one).
+    async fn give(
+        &mut self,
+        xa_open: bool,
+        pos: &mut HostPos,
+        name: &Arc<str>,
+        gtid: Gtid,
+        change: Change,
+        tx: &mpsc::Sender<Item>,
+    ) -> bool {
+        if !xa_open && self.groups.is_empty() {
+            return give(pos, name, gtid, change, tx).await;
+        }
+        self.changes += 1;
+        self.group(gtid).changes.push(change);
+        true
+    }
+
+    /// The transaction `gtid` is read whole.
+    async fn done(&mut self, pos: &mut HostPos, name: &Arc<str>, gtid: Gtid, tx: &mpsc::Sender<Item>) -> bool {
+        if self.groups.is_empty() {
+            return done(pos, name, gtid, tx).await;
+        }
+        self.group(gtid).ended = true;
+        self.flush(pos, name, tx).await
+    }
+
+    /// An XA transaction's group ended with its XA PREPARE: held until its outcome is read.
+    fn prepared(&mut self, gtid: Gtid, xid: String) {
+        let g = self.group(gtid);
+        g.ended = true;
+        g.xid = Some(xid);
+    }
+
+    /// The outcome of `xid`; false when no held transaction has that XID.
+    fn decided(&mut self, xid: &str, commit: bool) -> bool {
+        match self.groups.iter_mut().find(|g| g.xid.as_deref() == Some(xid) && g.outcome.is_none()) {
+            Some(g) => {
+                g.outcome = Some(commit);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Gives what no longer waits: from the front, every group read whole whose outcome is known.
+    async fn flush(&mut self, pos: &mut HostPos, name: &Arc<str>, tx: &mpsc::Sender<Item>) -> bool {
+        while let Some(front) = self.groups.front() {
+            if !front.ended || (front.xid.is_some() && front.outcome.is_none()) {
+                break;
+            }
+            let Some(g) = self.groups.pop_front() else { break };
+            self.changes -= g.changes.len();
+            if g.outcome != Some(false) {
+                for c in g.changes {
+                    if !give(pos, name, g.gtid, c, tx).await {
+                        return false;
+                    }
+                }
+            }
+            if !done(pos, name, g.gtid, tx).await {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 fn skip(pos: &HostPos, gtid: &Gtid, row: u64) -> bool {
     match pos.inside.as_ref() {
         Some((g, n)) => same(g, gtid) && row < *n,
