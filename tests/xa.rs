@@ -228,6 +228,34 @@ async fn transfers_stay_whole_through_proxy_and_primary_kills() {
         let b0: i64 = root_sql(P1, "SELECT balance FROM xa.account WHERE id = 0").unwrap().parse().unwrap();
         assert_eq!(b0, START, "the prepared branch on xdn1 was not rolled back");
     }
+    // autocommit=0 (JDBC's setAutoCommit(false)): a statement that reads no table joins nothing, the
+    // first that reads a node's table opens its branch, and COMMIT is two-phase
+    {
+        let p = start(conf.path(), 0);
+        let mut c = conn(&p).await;
+        let commits = |text: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with("shardcat_xa_transactions_total{outcome=\"commit\"}"))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let before = commits(&http_get(p.http_port, "/metrics").await.1);
+        c.query_drop("SET autocommit = 0").await.unwrap();
+        c.query_drop("SELECT 1").await.unwrap();
+        let b1: Option<i64> = c.exec_first("SELECT balance FROM account WHERE id = ?", (1,)).await.unwrap();
+        c.exec_drop("UPDATE account SET balance = balance - 7 WHERE id = ?", (0,)).await.unwrap();
+        c.exec_drop("UPDATE account SET balance = balance + 7 WHERE id = ?", (1,)).await.unwrap();
+        c.query_drop("COMMIT").await.unwrap();
+        let after = commits(&http_get(p.http_port, "/metrics").await.1);
+        assert_eq!(after - before, 1.0, "an autocommit=0 transaction over two nodes did not commit by XA");
+        let b1_now: Option<i64> = c.exec_first("SELECT balance FROM account WHERE id = ?", (1,)).await.unwrap();
+        assert_eq!(b1_now, b1.map(|b| b + 7));
+        // undo it (the ledger has no row for it)
+        c.exec_drop("UPDATE account SET balance = balance + 7 WHERE id = ?", (0,)).await.unwrap();
+        c.exec_drop("UPDATE account SET balance = balance - 7 WHERE id = ?", (1,)).await.unwrap();
+        c.query_drop("COMMIT").await.unwrap();
+        check(&Seen::default(), "after the autocommit=0 transactions").await;
+    }
     let mut all = Seen::default();
     let mut transfers = 0;
     // the proxy killed 20 times at random moments; most rounds hold each commit 30 ms between its

@@ -145,7 +145,11 @@ impl Session {
             // the server says whether the session's sql_mode has NO_BACKSLASH_ESCAPES (its status
             // flags after the sync); the proxy's own packets carry the same flag
             self.no_backslash = c.status & StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits() != 0;
-            if r.is_ok() && self.tx_active() && !detached && !joined {
+            // under autocommit=0 a node may be in the session's transaction with nothing open on its
+            // server yet (a SET, a SELECT of no table): its first statement that reads or writes a table
+            // opens the XA branch there
+            let branch_due = joined && !self.in_tx && c.xa.is_none() && !c.in_transaction() && self.tx_is_xa();
+            if r.is_ok() && self.tx_active() && !detached && (!joined || branch_due) {
                 // the result cache may serve this transaction only what did not move since here
                 if self.shared.cache.store.on() && !self.tx_seq.contains_key(node) {
                     let seq = self.shared.cache.seq();
@@ -318,8 +322,11 @@ impl Session {
         // (CALL), and the client's own XA statements, join as on one server: no branch of the proxy's
         let joins =
             !matches!(self.stmt_kind, Kind::Ddl | Kind::Lock | Kind::Unlock | Kind::Call | Kind::Xa | Kind::Other);
-        // under autocommit=0 a SELECT that reads no table opens no transaction on one server
-        if !joins || (!self.in_tx && self.stmt_tableless) {
+        // under autocommit=0 what reads no table (SET, SHOW, a SELECT of no table…) opens no
+        // transaction on one server
+        let opens_none = self.stmt_tableless
+            || matches!(self.stmt_kind, Kind::Set | Kind::Show | Kind::Describe | Kind::Explain | Kind::Use);
+        if !joins || (!self.in_tx && opens_none) {
             return None;
         }
         let gtrid = self.tx_xid.get_or_insert_with(|| self.shared.xa.next_gtrid()).clone();
