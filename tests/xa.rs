@@ -284,6 +284,12 @@ async fn transfers_stay_whole_through_proxy_and_primary_kills() {
     recoveries += usize::from(p.log_text().contains("XA recovery: committed"));
     let after_kills = check(&all, "after 20 proxy kills").await;
     assert!(recoveries >= 5, "only {recoveries} of 20 kills left a decided transaction to recovery");
+    eprintln!(
+        "20 proxy kills: {after_kills} transfers applied, {} acknowledged, {} with the outcome unknown to their client, {} refused; {recoveries} restarts committed decided transactions",
+        all.acked.len(),
+        all.unknown.len(),
+        all.failed.len()
+    );
     assert!(after_kills > transfers || after_kills > 100, "the workload moved too little: {after_kills} transfers");
     assert!(
         !all.acked.is_empty() && !all.unknown.is_empty(),
@@ -336,4 +342,9 @@ async fn transfers_stay_whole_through_proxy_and_primary_kills() {
     );
     let log = p.log_text();
     assert!(log.contains("XA recovery: committed"), "{log}");
+    eprintln!(
+        "primary killed in phase two: {} acknowledged ({} commits left owed: {owed:?})",
+        seen.acked.len(),
+        owed.len()
+    );
 }
