@@ -15,6 +15,10 @@ use crate::proto::StatusFlags;
 /// How long a statement waits for recovery to finish a commit its node owes.
 const OWED_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A consistent read of an InnoDB table every MariaDB has: inside a transaction begun by XA START it
+/// takes the snapshot at once, as START TRANSACTION WITH CONSISTENT SNAPSHOT would.
+const SNAPSHOT_READ: &str = "SELECT 1 FROM mysql.innodb_table_stats LIMIT 1";
+
 /// ER_LOCK_DEADLOCK.
 const ER_LOCK_DEADLOCK: u16 = 1213;
 
@@ -40,12 +44,11 @@ impl Session {
     /// form the snapshot cannot be added to, or a node could not join (the statement then runs on
     /// the server and reports what went wrong).
     pub async fn join_snapshot(&mut self, nodes: &[Arc<str>]) -> bool {
-        // XA START takes no snapshot at once: the cache stays out of XA transactions
-        if self.tx_is_xa() {
-            return false;
-        }
-        // autocommit=0 opened it implicitly: an explicit one ends at the same COMMIT
-        let begin = if self.in_tx {
+        // autocommit=0 opened it implicitly: an explicit one ends at the same COMMIT; an XA branch
+        // opens by XA START and its snapshot is taken by a read (`SNAPSHOT_READ`)
+        let begin = if self.tx_is_xa() {
+            String::new()
+        } else if self.in_tx {
             match snapshot_begin(&self.begin_sql) {
                 Some(b) => b,
                 None => return false,
@@ -158,18 +161,24 @@ impl Session {
                 if let Some(next) = &self.next_tx {
                     r = c.exec_simple(&format!("SET TRANSACTION {next}")).await;
                 }
-                if let (true, Some(begin)) = (r.is_ok(), snapshot) {
-                    r = c.exec_simple(begin).await;
-                } else if let (true, Some(xid)) = (r.is_ok(), self.xa_branch(node)) {
+                if let (true, Some(xid)) = (r.is_ok(), self.xa_branch(node)) {
                     let start = format!("XA START {xid}");
-                    if begin_ahead {
+                    if begin_ahead && snapshot.is_none() {
                         c.queue_ahead(&start);
                     } else {
                         r = c.exec_simple(&start).await;
                     }
                     if r.is_ok() {
                         c.xa = Some(XaBranch { xid, wrote: false });
+                        if snapshot.is_some() {
+                            // XA START has no WITH CONSISTENT SNAPSHOT: the first consistent read
+                            // takes it (one of InnoDB's own tables; a user who may not read it gets
+                            // no snapshot, and the cache does not answer)
+                            r = c.exec_simple(SNAPSHOT_READ).await;
+                        }
                     }
+                } else if let (true, Some(begin)) = (r.is_ok(), snapshot) {
+                    r = c.exec_simple(begin).await;
                 } else if r.is_ok() && self.in_tx {
                     if begin_ahead {
                         c.queue_ahead(&self.begin_sql);
