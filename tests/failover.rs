@@ -19,15 +19,7 @@ const PRIMARY: u16 = 3331;
 const REPLICA: u16 = 3332;
 
 fn stack_cmd(args: &[&str]) {
-    let out = std::process::Command::new(root().join("scripts/stack"))
-        .args(args)
-        .env("STACK_DIR", DIR)
-        .env("STACK_PORTS", PORTS)
-        .env("STACK_DATABASES", "fo")
-        .env("STACK_SEMISYNC", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "stack {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    stack_at(DIR, PORTS, "fo", true, args);
 }
 
 /// One step of the client loop, on a fresh connection: write a row, then read it back.

@@ -199,15 +199,20 @@ pub fn limited_proxy() -> &'static Proxy {
 
 /// A stack of its own (other ports, other folder) for tests that stop or kill servers.
 pub fn private_stack(dir: &str, ports: &str, dbs: &str, semisync: bool) {
+    stack_at(dir, ports, dbs, semisync, &["up"]);
+}
+
+/// `scripts/stack <args>` on a private stack.
+pub fn stack_at(dir: &str, ports: &str, dbs: &str, semisync: bool, args: &[&str]) {
     let out = Command::new(root().join("scripts/stack"))
-        .arg("up")
+        .args(args)
         .env("STACK_DIR", dir)
         .env("STACK_PORTS", ports)
         .env("STACK_DATABASES", dbs)
         .env("STACK_SEMISYNC", if semisync { "1" } else { "0" })
         .output()
-        .expect("run scripts/stack up");
-    assert!(out.status.success(), "scripts/stack up failed: {}", String::from_utf8_lossy(&out.stderr));
+        .expect("run scripts/stack");
+    assert!(out.status.success(), "scripts/stack {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Runs SQL as root on a port of a private stack; Err with the client's message.
