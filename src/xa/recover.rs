@@ -128,8 +128,10 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
 /// Recovery for as long as the proxy runs: at start, whenever a dataHost's writeHost comes back or
 /// changes (failover), and while a decided commit is owed on one of its dataNodes.
 pub async fn run(xa: Arc<Coordinator>, backends: Arc<dyn Fn() -> Arc<crate::backend::Backends> + Send + Sync>) {
-    // per dataHost: the writeHost last recovered and whether it was up
+    // per dataHost: the writeHost last recovered and whether it was up; after failures, when to try
+    // again (1 s, doubling up to 30 s)
     let mut seen: HashMap<String, (String, bool)> = HashMap::new();
+    let mut retry: HashMap<String, (tokio::time::Instant, Duration, (String, bool))> = HashMap::new();
     loop {
         let notified = xa.changed.notified();
         let b = backends();
@@ -143,21 +145,36 @@ pub async fn run(xa: Arc<Coordinator>, backends: Arc<dyn Fn() -> Arc<crate::back
             let owes = owed.values().flatten().any(|n| nodes.iter().any(|x| &**x == n));
             let fresh = seen.get(&set.cfg.name) != Some(&key);
             if !alive {
+                // when it comes back it is tried at once
+                retry.remove(&set.cfg.name);
                 seen.insert(set.cfg.name.clone(), key);
                 continue;
             }
-            if !(fresh || owes) {
+            // a writeHost that changed (or came back) since the last failure is tried at once
+            let backing_off =
+                retry.get(&set.cfg.name).is_some_and(|(at, _, k)| *k == key && tokio::time::Instant::now() < *at);
+            if !(fresh || owes) || backing_off {
                 continue;
             }
-            match tokio::time::timeout(Duration::from_secs(10), host(&xa, set, &nodes)).await {
+            let failed = match tokio::time::timeout(Duration::from_secs(10), host(&xa, set, &nodes)).await {
                 Ok(Ok(r)) => {
                     if r != Report::default() {
                         tracing::info!(data_host = %set.cfg.name, committed = r.committed, rolled_back = r.rolled_back, foreign = r.foreign, "XA recovery");
                     }
-                    seen.insert(set.cfg.name.clone(), key);
+                    seen.insert(set.cfg.name.clone(), key.clone());
+                    retry.remove(&set.cfg.name);
+                    None
                 }
-                Ok(Err(e)) => tracing::warn!(data_host = %set.cfg.name, error = %e, "XA recovery failed; trying again"),
-                Err(_) => tracing::warn!(data_host = %set.cfg.name, "XA recovery timed out; trying again"),
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some("timed out".to_string()),
+            };
+            if let Some(e) = failed {
+                let wait = retry
+                    .get(&set.cfg.name)
+                    .filter(|(_, _, k)| *k == key)
+                    .map_or(Duration::from_secs(1), |(_, w, _)| (*w * 2).min(Duration::from_secs(30)));
+                tracing::warn!(data_host = %set.cfg.name, error = %e, retry_in_ms = wait.as_millis() as u64, "XA recovery failed");
+                retry.insert(set.cfg.name.clone(), (tokio::time::Instant::now() + wait, wait, key));
             }
         }
         drop(b);
