@@ -148,6 +148,7 @@ impl Session {
         let nodes = vec![node];
         // a node the prepare joins to the open transaction joins it as the statement would
         self.stmt_kind = kind;
+        self.stmt_tableless = false;
         let mut conns = self.acquire(&nodes).await?;
         let fmt = self.stmt_fmt();
         let wire = self.client_text(&real);
@@ -354,7 +355,6 @@ impl Session {
         let (sql, kind, params, types) = (st.sql.clone(), st.kind, st.params, st.param_types.clone());
         self.stmt_kind = kind;
         self.stmt_tables = None;
-        self.stmt_tableless = false;
         let (schema_name, analysis, fixed) = (st.schema.clone(), st.analysis.clone(), st.fixed.clone());
         self.stmt_tableless = kind == Kind::Select && analysis.as_ref().is_some_and(|a| a.tables.is_empty());
         let long_data = std::mem::take(&mut st.long_data);

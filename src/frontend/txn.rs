@@ -671,12 +671,11 @@ pub(super) async fn end_branches(
     mut conns: Vec<&mut Pooled>,
     commit: bool,
 ) -> (Result<()>, Vec<Result<()>>) {
-    use std::sync::atomic::Ordering::Relaxed;
     let xid = |c: &Pooled| c.xa.as_ref().map(|b| b.xid.clone());
     let any_xa = conns.iter().any(|c| c.xa.is_some());
     let writers: Vec<usize> = (0..conns.len()).filter(|&i| conns[i].xa.as_ref().is_some_and(|b| b.wrote)).collect();
-    let two_phase = commit && writers.len() > 1 && gtrid.is_some();
-    if !two_phase {
+    // two phases when several branches wrote
+    let Some(gtrid) = gtrid.filter(|_| commit && writers.len() > 1) else {
         let plans: Vec<Vec<String>> = conns
             .iter()
             .map(|c| match (xid(c), commit) {
@@ -689,14 +688,11 @@ pub(super) async fn end_branches(
         let replies = pipeline(conns.iter_mut().map(|c| &mut **c).zip(plans)).await;
         let each = settle_branches(&mut conns, replies, !commit);
         if any_xa {
-            xa.counts.one_phase.fetch_add(u64::from(commit), Relaxed);
-            xa.counts.rolled_back.fetch_add(u64::from(!commit), Relaxed);
             crate::stats::xa(if commit { "one_phase" } else { "rollback" });
         }
         let overall = overall(&each, nodes, if commit { "COMMIT" } else { "ROLLBACK" });
         return (overall, each);
-    }
-    let Some(gtrid) = gtrid else { return (Ok(()), Vec::new()) };
+    };
     // phase one: the writers prepare, the others end in one phase, all in one round trip
     xa.begin_flight(gtrid);
     let plans: Vec<Vec<String>> = conns
@@ -742,7 +738,6 @@ pub(super) async fn end_branches(
         let each = settle_branches(&mut conns, replies, true);
         let each = merged(&mut conns, each, first);
         xa.end_flight(gtrid);
-        xa.counts.rolled_back.fetch_add(1, Relaxed);
         crate::stats::xa("rollback");
         return (Err(e), each);
     }
@@ -768,7 +763,6 @@ pub(super) async fn end_branches(
         xa.leave(gtrid);
     }
     xa.end_flight(gtrid);
-    xa.counts.committed.fetch_add(1, Relaxed);
     crate::stats::xa("commit");
     let each = merged(&mut conns, each, first);
     (Ok(()), each)
@@ -791,7 +785,7 @@ fn merged(conns: &mut [&mut Pooled], later: Vec<Result<()>>, first: Vec<Result<(
 /// branch failed otherwise is not reused (closing it ends the branch, or leaves a prepared one to
 /// recovery).
 fn settle_branches(conns: &mut [&mut Pooled], replies: Vec<Vec<Result<()>>>, rolling_back: bool) -> Vec<Result<()>> {
-    const ER_XAER_NOTA: u16 = 1397;
+    use crate::xa::ER_XAER_NOTA;
     let mut out = Vec::with_capacity(conns.len());
     for (c, r) in conns.iter_mut().zip(replies) {
         let was_xa = c.xa.take().is_some();
@@ -881,12 +875,12 @@ pub(super) async fn on_every<'a>(conns: impl Iterator<Item = &'a mut Pooled>, ve
 
 /// BEGIN forms whose transaction may commit by XA (see `Session::tx_is_xa`).
 pub fn xa_form(begin: &str) -> bool {
-    let words: Vec<String> = begin.split_whitespace().map(|w| w.to_ascii_uppercase()).collect();
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
-    matches!(
-        w.as_slice(),
-        ["BEGIN"] | ["BEGIN", "WORK"] | ["START", "TRANSACTION"] | ["START", "TRANSACTION", "READ", "WRITE"]
-    )
+    const FORMS: [&[&str]; 4] =
+        [&["BEGIN"], &["BEGIN", "WORK"], &["START", "TRANSACTION"], &["START", "TRANSACTION", "READ", "WRITE"]];
+    FORMS.iter().any(|form| {
+        let mut words = begin.split_whitespace();
+        form.iter().all(|f| words.next().is_some_and(|w| w.eq_ignore_ascii_case(f))) && words.next().is_none()
+    })
 }
 
 /// An error with where it happened added to its message.
@@ -939,7 +933,19 @@ pub fn snapshot_begin(begin: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::snapshot_begin;
+    use super::{snapshot_begin, xa_form};
+
+    #[test]
+    fn the_begin_forms_that_commit_by_xa() {
+        for f in ["BEGIN", "begin work", "START TRANSACTION", " start  transaction read write "] {
+            assert!(xa_form(f), "{f}");
+        }
+        for f in
+            ["START TRANSACTION READ ONLY", "START TRANSACTION WITH CONSISTENT SNAPSHOT", "BEGIN WORK X", "", "START"]
+        {
+            assert!(!xa_form(f), "{f}");
+        }
+    }
 
     #[test]
     fn the_snapshot_begin_keeps_the_transactions_characteristics() {

@@ -25,25 +25,12 @@ impl Branch {
     /// `X'gtrid',X'bqual',formatID` (the dataNode's name is the branch qualifier: two dataNodes on
     /// one server are two branches).
     pub fn sql(&self) -> String {
-        xid_sql(self.gtrid.as_bytes(), self.node.as_bytes(), FORMAT_ID)
+        crate::backend::binlog::xid_text(FORMAT_ID, self.gtrid.as_bytes(), self.node.as_bytes())
     }
 }
 
-/// An XID in XA statements' syntax.
-pub fn xid_sql(gtrid: &[u8], bqual: &[u8], format: u32) -> String {
-    let h = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
-    format!("X'{}',X'{}',{format}", h(gtrid), h(bqual))
-}
-
-/// Counters for `show @@xa` and the metrics.
-#[derive(Default)]
-pub struct Counts {
-    pub committed: AtomicU64,
-    pub one_phase: AtomicU64,
-    pub rolled_back: AtomicU64,
-    pub recovered_commits: AtomicU64,
-    pub recovered_rollbacks: AtomicU64,
-}
+/// ER_XAER_NOTA: the XID is not (or no longer) known to the server.
+pub const ER_XAER_NOTA: u16 = 1397;
 
 /// An XID a recovery found that is not this proxy's: left alone, reported.
 #[derive(Debug, Clone)]
@@ -68,7 +55,6 @@ pub struct Coordinator {
     in_flight: Mutex<HashSet<String>>,
     /// Woken when a pending decision is finished, or is new (recovery looks at once).
     pub changed: tokio::sync::Notify,
-    pub counts: Counts,
     /// Foreign XIDs by host, as the last recovery of that host saw them.
     pub foreign: Mutex<HashMap<String, Vec<Foreign>>>,
     /// Test-only: a pause between the logged decision and the first XA COMMIT
@@ -99,7 +85,6 @@ impl Coordinator {
             left_count: AtomicUsize::new(n),
             in_flight: Mutex::new(HashSet::new()),
             changed: tokio::sync::Notify::new(),
-            counts: Counts::default(),
             foreign: Mutex::new(HashMap::new()),
             commit_delay,
         }))

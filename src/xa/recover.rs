@@ -8,8 +8,7 @@ use std::time::Duration;
 use super::{Coordinator, Foreign};
 use crate::backend::datahost::DataHostSet;
 
-/// ER_XAER_NOTA: the XID is not (or no longer) known to the server.
-const ER_XAER_NOTA: u16 = 1397;
+use super::ER_XAER_NOTA;
 
 /// What one recovery of a host did.
 #[derive(Debug, Default, PartialEq)]
@@ -25,7 +24,7 @@ pub fn split_row(row: &[Option<Vec<u8>>]) -> Option<(i64, Vec<u8>, Vec<u8>)> {
     let format: i64 = std::str::from_utf8(row.first()?.as_ref()?).ok()?.parse().ok()?;
     let (g, b) = (num(1)?, num(2)?);
     let data = row.get(3)?.as_ref()?;
-    if data.len() < g + b {
+    if data.len() < g.checked_add(b)? {
         return None;
     }
     Some((format, data[..g].to_vec(), data[g..g + b].to_vec()))
@@ -53,7 +52,7 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
         if xa.in_flight(&g) {
             continue;
         }
-        let xid = super::xid_sql(&gtrid, &bqual, super::FORMAT_ID);
+        let xid = crate::backend::binlog::xid_text(super::FORMAT_ID, &gtrid, &bqual);
         if xa.decided(&g) {
             match c.exec_simple(&format!("XA COMMIT {xid}")).await {
                 Ok(()) => {}
@@ -68,7 +67,6 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
                 Err(crate::error::Error::Sql { code: ER_XAER_NOTA, .. }) => {}
                 Err(e) => return Err(format!("XA ROLLBACK {xid}: {e}")),
             }
-            xa.counts.recovered_rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             crate::stats::xa("recovered_rollback");
             report.rolled_back += 1;
             tracing::info!(host = %w.name, xid = %g, node = %b, "XA recovery: rolled back (no commit decision logged)");
@@ -92,7 +90,6 @@ pub async fn host(xa: &Coordinator, set: &DataHostSet, nodes: &[Arc<str>]) -> Re
             continue;
         }
         xa.committed(&g, &[b.as_str()]);
-        xa.counts.recovered_commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::stats::xa("recovered_commit");
         report.committed += 1;
         tracing::info!(host = %w.name, xid = %g, node = %b, "XA recovery: committed (the log decided commit)");
